@@ -1,0 +1,1 @@
+"""Reading, validating, augmenting and batching session data."""

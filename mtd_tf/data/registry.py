@@ -1,0 +1,154 @@
+"""Dataset names, per-dataset defaults, and loading a split from its folder.
+
+A dataset lives in `data_dir/<canonical name>/`, either as the project's text files
+(preferred) or as the field's pickle pair. "synthetic" is generated there on first use.
+"""
+
+import dataclasses
+import os
+import shlex
+
+import numpy as np
+from absl import logging
+
+from mtd_tf.data import formats
+from mtd_tf.data.sessions import Sessions
+from mtd_tf.data.sessions import SessionDataset
+from mtd_tf.errors import DataError
+from mtd_tf.errors import DatasetMissingError
+from mtd_tf.errors import MTDError
+
+DATASET_ALIASES = {"yoochoose": "yoochoose1_64"}
+SYNTHETIC = "synthetic"
+DEFAULT_DATA_DIR = "data"
+DATA_DIR_ENV = "MTD_DATA_DIR"
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetDefaults:
+    """Settings that belong to a dataset rather than to the model.
+
+    Attributes:
+      min_prefix_len: shortest training prefix in prefix augmentation (RetailRocket's
+        published split was built with 2, the others with 1; SPEC.md section 1).
+      frequency: `f`, session passes per graph step in each epoch (paper's training
+        frequency; SPEC.md section 4).
+    """
+
+    min_prefix_len: int
+    frequency: int
+
+
+_DEFAULTS = {
+    "yoochoose1_64": DatasetDefaults(min_prefix_len=1, frequency=1),
+    "diginetica": DatasetDefaults(min_prefix_len=1, frequency=4),
+    "retailrocket": DatasetDefaults(min_prefix_len=2, frequency=6),
+}
+_FALLBACK_DEFAULTS = DatasetDefaults(min_prefix_len=1, frequency=1)
+
+# (train file, test file, train reader, test reader), the preferred format first.
+_FORMATS_BY_PREFERENCE = (
+    (formats.TRAIN_TEXT, formats.TEST_TEXT, formats.read_train_text, formats.read_test_text),
+    (formats.TRAIN_PICKLE, formats.TEST_PICKLE, formats.read_train_pickle,
+     formats.read_test_pickle),
+)
+
+
+def canonical_name(name):
+    """The folder name for `name` ("yoochoose" -> "yoochoose1_64"); refuses path-like names."""
+    if not name or name in (".", "..") or "/" in name or os.sep in name:
+        raise MTDError(f"invalid dataset name {name!r}: it must be a plain folder name")
+    return DATASET_ALIASES.get(name, name)
+
+
+def defaults_for(name):
+    """`DatasetDefaults` of a dataset (aliases resolved); (1, 1) for any other dataset."""
+    return _DEFAULTS.get(canonical_name(name), _FALLBACK_DEFAULTS)
+
+
+def resolve_data_dir(flag_value):
+    """--data_dir if given, else $MTD_DATA_DIR if set, else "data"."""
+    return flag_value or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+
+
+def load_dataset(name, data_dir, seed=0):
+    """Loads a split and aligns its test pairs with the items known to training.
+
+    Items are 1..M with M the largest id in the training sessions. Test pairs are all
+    kept, so the test count stays the published one:
+      - a prefix id above M (never seen in training, so it has no embedding) is dropped
+        from its prefix; a prefix whose ids are all unknown is kept with length 0, and
+        the model ranks from no history for it;
+      - a target above M is kept: no score can rank it, so it counts as a miss.
+    Both counts are logged as warnings when non-zero (the published splits have none).
+
+    Args:
+      name: dataset name or alias ("yoochoose", "diginetica", "retailrocket",
+        "synthetic", or any folder under `data_dir`).
+      data_dir: folder holding dataset folders (None: `resolve_data_dir(None)`).
+      seed: seed for generating "synthetic" when its files are absent (ignored otherwise).
+
+    Returns:
+      `SessionDataset` named by the canonical name.
+
+    Raises:
+      DatasetMissingError: the folder holds neither format; the message names the
+        download command.
+      DataError: a file is malformed, or there are no training sessions.
+    """
+    data_dir = resolve_data_dir(data_dir)
+    canonical = canonical_name(name)
+    folder = os.path.join(data_dir, canonical)
+    if canonical == SYNTHETIC and not _has_files(folder, formats.TRAIN_TEXT, formats.TEST_TEXT):
+        # Imported here: only this branch needs the generator.
+        from mtd_tf.data import synthetic  # pylint: disable=import-outside-toplevel
+        logging.info("Generating the synthetic dataset (seed %d) in %s", seed, folder)
+        synthetic.write_synthetic_dataset(folder, seed=seed)
+    train, test_prefixes, test_targets = _read_split(name, data_dir, folder)
+    num_items = int(train.values.max())
+    test_prefixes = _drop_unknown_prefix_ids(test_prefixes, num_items, canonical)
+    unknown_targets = int(np.count_nonzero(test_targets > num_items))
+    if unknown_targets:
+        logging.warning("%s: %d of %d test targets are not training items (ids > %d); they "
+                        "count as misses", canonical, unknown_targets, len(test_targets),
+                        num_items)
+    logging.info("Loaded %s: %d training sessions, %d test pairs, %d items", canonical,
+                 len(train), len(test_targets), num_items)
+    return SessionDataset(canonical, train, test_prefixes, test_targets, num_items)
+
+
+def _has_files(folder, *filenames):
+    return all(os.path.isfile(os.path.join(folder, filename)) for filename in filenames)
+
+
+def _read_split(name, data_dir, folder):
+    """(train, test prefixes, test targets) from the text files, else the pickle pair."""
+    for train_file, test_file, read_train, read_test in _FORMATS_BY_PREFERENCE:
+        if _has_files(folder, train_file, test_file):
+            train_path = os.path.join(folder, train_file)
+            train = read_train(train_path)
+            if len(train) == 0:
+                raise DataError(train_path, "no training sessions")
+            return (train, *read_test(os.path.join(folder, test_file)))
+    command = (f"python -m mtd_tf.data.download --dataset={shlex.quote(name)} "
+               f"--data_dir={shlex.quote(str(data_dir))}")
+    raise DatasetMissingError(
+        f"dataset {name!r} not found: {folder} needs {formats.TRAIN_TEXT} and "
+        f"{formats.TEST_TEXT}, or {formats.TRAIN_PICKLE} and {formats.TEST_PICKLE}. "
+        f"Download it with: {command}")
+
+
+def _drop_unknown_prefix_ids(prefixes, num_items, dataset_name):
+    """Removes ids above `num_items` from every prefix; prefixes may become empty."""
+    known = prefixes.values <= num_items
+    if known.all():
+        return prefixes
+    prefix_of_value = np.repeat(np.arange(len(prefixes)), prefixes.lengths)
+    new_lengths = np.bincount(prefix_of_value[known], minlength=len(prefixes))
+    affected = np.count_nonzero(new_lengths != prefixes.lengths)
+    emptied = np.count_nonzero((new_lengths == 0) & (prefixes.lengths > 0))
+    logging.warning("%s: dropped %d test prefix ids unknown to training (ids > %d) from %d "
+                    "prefixes; %d prefixes became empty and are kept", dataset_name,
+                    np.count_nonzero(~known), num_items, affected, emptied)
+    row_splits = np.concatenate([[0], np.cumsum(new_lengths)]).astype(np.int64)
+    return Sessions(prefixes.values[known], row_splits)

@@ -1,0 +1,61 @@
+"""Prints a dataset's sizes as one JSON line, to check a split against the paper's Table 1.
+
+    python -m mtd_tf.data.stats --dataset=NAME --data_dir=DIR
+"""
+
+import json
+
+import numpy as np
+from absl import flags
+
+from mtd_tf import cli
+from mtd_tf.data import augment
+from mtd_tf.data import registry
+
+VALIDATION_FRACTION = 0.1
+
+
+def dataset_stats(dataset, min_prefix_len, validation_fraction=VALIDATION_FRACTION):
+    """Counts that identify a split.
+
+    Args:
+      dataset: a `SessionDataset`.
+      min_prefix_len: shortest training prefix (`registry.defaults_for(name)`).
+      validation_fraction: share of the training sessions, the most recent, held out.
+
+    Returns:
+      dict: dataset, train_sessions, train_samples (every prefix-augmented sample of the
+      training sessions, before the validation split, as the paper counts them),
+      valid_samples (the samples of the held-out sessions), test_samples, num_items,
+      avg_session_length and max_session_length (training sessions).
+    """
+    lengths = dataset.train.lengths
+    _, valid_sessions = augment.split_validation(dataset.train, validation_fraction)
+    return {
+        "dataset": dataset.name,
+        "train_sessions": len(dataset.train),
+        "train_samples": _num_samples(dataset.train, min_prefix_len),
+        "valid_samples": _num_samples(valid_sessions, min_prefix_len),
+        "test_samples": len(dataset.test_targets),
+        "num_items": dataset.num_items,
+        "avg_session_length": round(float(np.mean(lengths)), 4),
+        "max_session_length": int(np.max(lengths)),
+    }
+
+
+def _num_samples(sessions, min_prefix_len):
+    """Samples prefix augmentation makes: one per cut t >= min_prefix_len of each session."""
+    return int(np.maximum(sessions.lengths - min_prefix_len, 0).sum())
+
+
+def main(argv):
+    del argv  # Unused.
+    data_dir = registry.resolve_data_dir(flags.FLAGS.data_dir)
+    dataset = registry.load_dataset(flags.FLAGS.dataset, data_dir, seed=flags.FLAGS.seed)
+    min_prefix_len = registry.defaults_for(dataset.name).min_prefix_len
+    print(json.dumps(dataset_stats(dataset, min_prefix_len)))
+
+
+if __name__ == "__main__":
+    cli.define_data_flags()
+    cli.run_app(main)

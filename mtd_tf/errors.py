@@ -1,0 +1,36 @@
+"""Expected, user-facing errors.
+
+Every CLI turns these into one line on stderr and a non-zero exit, with no traceback
+(see `mtd_tf.cli.run_app`). Anything else is a bug and keeps its traceback.
+"""
+
+
+class MTDError(Exception):
+    """Base class for errors caused by the user's input or environment, not by a bug."""
+
+
+class DataError(MTDError, ValueError):
+    """A data file is malformed; the message names the file, the record and the problem."""
+
+    def __init__(self, path, problem, record=None):
+        self.path = str(path)
+        self.problem = problem
+        self.record = record
+        where = f"{self.path}: record {record}" if record is not None else self.path
+        super().__init__(f"{where}: {problem}")
+
+
+class ConfigError(MTDError, ValueError):
+    """A run's settings are inconsistent or out of range."""
+
+
+class DatasetMissingError(MTDError, FileNotFoundError):
+    """A dataset folder or file is absent; the message says how to get it."""
+
+
+class ChecksumError(MTDError):
+    """A downloaded file does not match its pinned SHA-256."""
+
+
+class TrainingDivergedError(MTDError, FloatingPointError):
+    """The loss became NaN or Inf; the last good checkpoint is kept."""

@@ -1,0 +1,96 @@
+"""The deployable artefact: a SavedModel whose `serving_default` returns the top-K items.
+
+It serves raw click sequences as clients send them (SPEC section 6): ids unknown to the
+catalogue are dropped, real ids are packed left in order, only the last `max_len` count,
+and a session with no known id falls back to the most popular items. It loads with plain
+`tf.saved_model.load` (no mtd_tf import) and with `saved_model_cli run`.
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mtd_tf.errors import MTDError
+from mtd_tf.io_utils import atomic_output_dir
+
+SIGNATURE_KEY = "serving_default"
+
+
+def clean_sessions(item_ids, num_items, max_len):
+    """Turns client input into model input.
+
+    Args:
+      item_ids: int [batch, len], any values; 0 is padding.
+      num_items: M; ids outside 1..M are dropped.
+      max_len: how many of the most recent known ids are kept.
+
+    Returns:
+      (ids int32 [batch, min(len, max_len) + 1] right-padded with 0 (one spare padding
+      column so that an empty input still has a column), lengths int32 [batch]).
+    """
+    item_ids = tf.cast(item_ids, tf.int64)
+    known = (item_ids > 0) & (item_ids <= num_items)  # [batch, len]
+    ids = tf.where(known, item_ids, tf.zeros_like(item_ids))
+    # A stable sort on "is unknown" packs the known ids left without reordering them.
+    order = tf.argsort(tf.cast(~known, tf.int32), axis=1, stable=True)
+    ids = tf.gather(ids, order, batch_dims=1)
+    lengths = tf.reduce_sum(tf.cast(known, tf.int32), axis=1)  # [batch]
+    width = tf.minimum(tf.shape(ids)[1], max_len)
+    start = tf.maximum(lengths - max_len, 0)  # [batch]
+    columns = tf.range(width)[None, :]
+    positions = tf.minimum(start[:, None] + columns, tf.maximum(tf.shape(ids)[1] - 1, 0))
+    kept = tf.gather(ids, positions, batch_dims=1)  # [batch, width]
+    kept = tf.where(columns < tf.minimum(lengths, max_len)[:, None], kept, tf.zeros_like(kept))
+    kept = tf.pad(kept, [[0, 0], [0, 1]])
+    return tf.cast(kept, tf.int32), tf.minimum(lengths, max_len)
+
+
+def make_serving_fn(model, top_k, item_popularity):
+    """Builds `serve(item_ids) -> {"top_items", "scores"}` over `model` (SPEC section 6)."""
+    k = min(top_k, model.num_items)
+    popularity = tf.constant(np.asarray(item_popularity, dtype=np.float32))  # [M]
+
+    def serve(item_ids):
+        ids, lengths = clean_sessions(item_ids, model.num_items, model.max_len)
+        scores = model(ids, training=False)  # [batch, M]
+        scores = tf.where(lengths[:, None] > 0, scores, popularity[None, :])
+        values, indices = tf.math.top_k(scores, k=k)
+        return {"top_items": tf.cast(indices, tf.int64) + 1, "scores": values}
+
+    return serve
+
+
+def export_saved_model(model, export_dir, top_k, item_popularity):
+    """Writes the SavedModel to `export_dir` atomically (a crash leaves the old one or none)."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name=SIGNATURE_KEY,
+        fn=make_serving_fn(model, top_k, item_popularity),
+        input_signature=[tf.TensorSpec([None, None], tf.int64, name="item_ids")])
+    with atomic_output_dir(export_dir) as tmp_dir:
+        archive.write_out(tmp_dir, verbose=False)
+    return export_dir
+
+
+def load_export(export_dir):
+    """Loads a SavedModel folder, or fails with one line saying what is missing."""
+    if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+        raise MTDError(f"{export_dir}: no SavedModel here (run mtd_tf/main.py first; it "
+                       "writes <model_dir>/export)")
+    return ExportedRecommender(export_dir)
+
+
+class ExportedRecommender:
+    """Serves an exported model from numpy; holds the loaded object so its variables live."""
+
+    def __init__(self, export_dir):
+        self.loaded = tf.saved_model.load(export_dir)
+        self.signature = self.loaded.signatures[SIGNATURE_KEY]
+
+    def recommend(self, item_ids):
+        """int [batch, len] right-padded ids -> (top_items int64 [batch, K], scores [batch, K])."""
+        outputs = self.signature(item_ids=tf.constant(item_ids, dtype=tf.int64))
+        return outputs["top_items"].numpy(), outputs["scores"].numpy()

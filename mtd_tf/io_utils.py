@@ -1,0 +1,60 @@
+"""Atomic writes: a crash never leaves a half-written file or folder behind."""
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_output_file(path, mode="w", **open_kwargs):
+    """Yields a file object on a temp file beside `path`; renames it over `path` on success.
+
+    On any exception the temp file is removed and `path` is left as it was.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **open_kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp_path)
+        raise
+
+
+def atomic_write_text(path, text):
+    """Writes `text` to `path` atomically (UTF-8)."""
+    with atomic_output_file(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+@contextlib.contextmanager
+def atomic_output_dir(path):
+    """Yields a temp folder beside `path`; on success it replaces `path` in one rename.
+
+    An existing `path` is moved aside first and deleted only after the new folder is in
+    place, so a crash leaves either the old or the new folder, never a partial one.
+    """
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        yield tmp_dir
+        old_dir = None
+        if os.path.exists(path):
+            old_dir = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".old")
+            os.rmdir(old_dir)
+            os.replace(path, old_dir)
+        os.replace(tmp_dir, path)
+        if old_dir:
+            shutil.rmtree(old_dir, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        raise

@@ -1,0 +1,17 @@
+"""Keras layers of MTD: the session side (eq. 1-4) and the graph side (eq. 6-7)."""
+
+from mtd_tf.layers.attentive_aggregation import AttentiveAggregation
+from mtd_tf.layers.bilinear_discriminator import BilinearDiscriminator
+from mtd_tf.layers.graph_attention import GraphAttention
+from mtd_tf.layers.positional_decay_pooling import PositionalDecayPooling
+from mtd_tf.layers.self_attention import SelfAttentionBlock
+from mtd_tf.layers.sparse_gcn import SparseGCN
+
+__all__ = [
+    "AttentiveAggregation",
+    "BilinearDiscriminator",
+    "GraphAttention",
+    "PositionalDecayPooling",
+    "SelfAttentionBlock",
+    "SparseGCN",
+]

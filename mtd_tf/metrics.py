@@ -1,0 +1,114 @@
+"""Full-ranking evaluation: the rank of each target among all M items, and P/MRR/NDCG@K.
+
+SPEC.md section 5: every item 1..M is ranked (never a sampled subset), and the rank of a
+target is `1 + #items scoring strictly higher`, so ties are resolved in the target's
+favour. Ranks are computed where the scores are (NumPy for the baselines, TensorFlow inside
+a `tf.function` for the model); the metrics are accumulated on the host from ranks alone,
+so a whole split never has to fit in memory at once.
+"""
+
+import sys
+
+import numpy as np
+
+# Rank of a pair that cannot be ranked: its target is not an item 1..M, or its own score is
+# NaN. Larger than any K, so the pair counts as a miss at every cut-off.
+UNRANKED = np.iinfo(np.int32).max
+
+
+def target_ranks(scores, targets):
+    """Rank of each target among all M items: 1 + the number of items scoring strictly higher.
+
+    Accepts NumPy arrays or TensorFlow tensors (eagerly or inside a `tf.function`) and
+    answers in kind.
+
+    Args:
+      scores: float [batch, M]; column j scores item j + 1.
+      targets: int [batch], item ids. A target outside 1..M (0 = padding, or an item the
+        model does not know) or whose score is NaN gets `UNRANKED`, a miss for every K.
+
+    Returns:
+      int [batch] ranks in 1..M, or `UNRANKED`; int32 for tensors, int64 for arrays.
+    """
+    if _is_tensor(scores) or _is_tensor(targets):
+        return _target_ranks_tf(scores, targets)
+    return _target_ranks_numpy(np.asarray(scores), np.asarray(targets))
+
+
+def _is_tensor(value):
+    # Only code that already imported TensorFlow can hold a tensor, so the NumPy callers
+    # (the baselines) never pay for importing it.
+    tf = sys.modules.get("tensorflow")
+    return tf is not None and tf.is_tensor(value)
+
+
+def _target_ranks_numpy(scores, targets):
+    num_items = scores.shape[1]
+    targets = targets.astype(np.int64)
+    columns = np.clip(targets - 1, 0, num_items - 1)
+    target_scores = np.take_along_axis(scores, columns[:, None], axis=1)  # [batch, 1]
+    higher = np.count_nonzero(scores > target_scores, axis=1)
+    rankable = (targets >= 1) & (targets <= num_items) & ~np.isnan(target_scores[:, 0])
+    return np.where(rankable, higher + 1, UNRANKED)
+
+
+def _target_ranks_tf(scores, targets):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    scores = tf.convert_to_tensor(scores)
+    targets = tf.cast(targets, tf.int32)
+    num_items = tf.shape(scores)[1]
+    columns = tf.clip_by_value(targets - 1, 0, num_items - 1)
+    target_scores = tf.gather(scores, columns, axis=1, batch_dims=1)  # [batch]
+    higher = tf.reduce_sum(tf.cast(scores > target_scores[:, None], tf.int32), axis=1)
+    rankable = ((targets >= 1) & (targets <= num_items)
+                & tf.logical_not(tf.math.is_nan(target_scores)))
+    return tf.where(rankable, higher + 1, UNRANKED)
+
+
+class RankingMetrics:
+    """Streaming P@K, MRR@K and NDCG@K (in percent) over batches of ranks.
+
+    P@K is the share of pairs with rank <= K (the paper's "Precision", also called HR@K or
+    Recall@K); MRR@K the mean of 1/rank over those pairs, 0 for the others; NDCG@K the mean
+    of 1/log2(rank + 1) likewise (one relevant item per pair, so the ideal DCG is 1).
+
+    Attributes:
+      ks: the cut-offs, in the order given.
+      num_pairs: pairs accumulated so far.
+    """
+
+    def __init__(self, ks=(5, 10, 20)):
+        ks = tuple(ks)
+        if not ks or any(int(k) != k or not 1 <= k < UNRANKED for k in ks):
+            raise ValueError(f"ks must be positive integers, got {ks!r}")
+        if len(set(ks)) != len(ks):
+            raise ValueError(f"ks must not repeat, got {ks!r}")
+        self.ks = tuple(int(k) for k in ks)
+        self.num_pairs = 0
+        self._hits = np.zeros(len(ks), dtype=np.int64)
+        self._reciprocal_ranks = np.zeros(len(ks))
+        self._discounted_gains = np.zeros(len(ks))
+
+    def update(self, ranks):
+        """Adds a batch of ranks (any shape; as returned by `target_ranks`)."""
+        ranks = np.asarray(ranks, dtype=np.int64).reshape(-1)
+        if np.any(ranks < 1):
+            raise ValueError(f"ranks start at 1, got {ranks.min()}")
+        within = ranks <= np.array(self.ks)[:, None]  # [num_ks, batch]
+        self._hits += np.count_nonzero(within, axis=1)
+        self._reciprocal_ranks += np.where(within, 1.0 / ranks, 0.0).sum(axis=1)
+        self._discounted_gains += np.where(within, 1.0 / np.log2(ranks + 1.0), 0.0).sum(axis=1)
+        self.num_pairs += ranks.size
+
+    def result(self):
+        """{"P@K", "MRR@K", "NDCG@K" for each K} as floats in percent."""
+        if not self.num_pairs:
+            raise ValueError("no pairs were accumulated: the evaluated split is empty")
+        scale = 100.0 / self.num_pairs
+        result = {}
+        for index, k in enumerate(self.ks):
+            result[f"P@{k}"] = float(self._hits[index] * scale)
+            result[f"MRR@{k}"] = float(self._reciprocal_ranks[index] * scale)
+            result[f"NDCG@{k}"] = float(self._discounted_gains[index] * scale)
+        return result

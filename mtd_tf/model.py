@@ -1,0 +1,159 @@
+"""The intra-session network of MTD: from a right-padded prefix to scores over all items.
+
+Composes the layers of `mtd_tf.layers` (SPEC section 2). The cross-session graph module
+lives in `mtd_tf.training.graph_step`; it talks to this model only through the item table
+(`item_embeddings`), which it reads as GCN input and overwrites with the GCN output.
+"""
+
+import keras
+import tensorflow as tf
+
+from mtd_tf.layers import AttentiveAggregation
+from mtd_tf.layers import PositionalDecayPooling
+from mtd_tf.layers import SelfAttentionBlock
+from mtd_tf.layers import masking
+
+# Ablation variants of the paper's Figure 3 (SPEC section 4).
+VARIANTS = ("mtd", "lo", "va", "at", "ga")
+# Variants whose session encoder is the full one (self-attention + position + pooling).
+_FULL_ENCODER_VARIANTS = ("mtd", "lo", "ga")
+
+
+@keras.saving.register_keras_serializable(package="mtd_tf")
+class MTDModel(keras.Model):
+    """Scores every item 1..M as the next click of a session prefix.
+
+    For a prefix v_1..v_I (right-padded with 0):
+      e_i = E[v_i] + P[I - i + 1]                      (input, dropout)
+      x = SelfAttentionBlock^num_blocks(e)              (eq. 1-2)
+      x* = AttentiveAggregation(x), p = PositionalDecayPooling(x)   (eq. 3-4)
+      q = dropout(W_c [x_I ; x* ; p])                   (session vector)
+      z_m = q . E[m] for m = 1..M                       (scores)
+    Variants: `va` drops self-attention, positions and pooling (q = W_c [e_I ; x*] over plain
+    embeddings); `at` is `va` plus positional-decay pooling; `mtd`, `lo` and `ga` share the
+    full encoder (they differ in the graph step only).
+
+    Args:
+      num_items: M, the catalogue size; ids are 1..M and 0 is padding.
+      embedding_dim: d.
+      max_len: longest prefix the position table covers (older items are cut by the data).
+      num_blocks: stacked self-attention blocks.
+      num_heads: attention heads per block.
+      dropout: rate for input, attention, FFN and session vector.
+      decay: lambda of the positional decay pooling.
+      variant: one of `VARIANTS`.
+      aggregation_product: the reference's multiplicative aggregation instead of eq. 3's sum.
+    """
+
+    def __init__(self, num_items, embedding_dim=100, max_len=50, num_blocks=1, num_heads=1,
+                 dropout=0.2, decay=0.75, variant="mtd", aggregation_product=False, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("num_items", num_items), ("embedding_dim", embedding_dim),
+                            ("max_len", max_len), ("num_heads", num_heads)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(num_blocks, int) or num_blocks < 0:
+            raise ValueError(f"num_blocks must be a non-negative integer, got {num_blocks!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        self.num_items = num_items
+        self.embedding_dim = embedding_dim
+        self.max_len = max_len
+        self.num_blocks = num_blocks
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.decay = decay
+        self.variant = variant
+        self.aggregation_product = aggregation_product
+
+        self.uses_full_encoder = variant in _FULL_ENCODER_VARIANTS
+        self.uses_decay_pooling = variant != "va"
+        self.input_dropout = keras.layers.Dropout(dropout)
+        self.session_dropout = keras.layers.Dropout(dropout)
+        self.attention_blocks = [
+            SelfAttentionBlock(num_heads=num_heads, dropout=dropout, name=f"self_attention_{i}")
+            for i in range(num_blocks if self.uses_full_encoder else 0)]
+        self.aggregation = AttentiveAggregation(use_product=aggregation_product, name="aggregation")
+        self.decay_pooling = (PositionalDecayPooling(decay=decay, name="decay_pooling")
+                              if self.uses_decay_pooling else None)
+        self.session_projection = keras.layers.Dense(embedding_dim, use_bias=False, name="w_c")
+
+    def build(self, input_shape=None):
+        d = self.embedding_dim
+        # Items 1..M only: row m-1 is item m, so padding (id 0) needs no fixed-zero row and
+        # the GCN output [M, d] is written back with one assign.
+        self.item_embeddings = self.add_weight(
+            name="item_embeddings", shape=(self.num_items, d),
+            initializer=keras.initializers.RandomNormal(stddev=d ** -0.5))
+        if self.uses_full_encoder:
+            # Row 0 is the padding position, rows 1..max_len count from the session's end.
+            self.position_embeddings = self.add_weight(
+                name="position_embeddings", shape=(self.max_len + 1, d),
+                initializer=keras.initializers.RandomNormal(stddev=d ** -0.5))
+        sequence_shape = (None, None, d)
+        for block in self.attention_blocks:
+            block.build(sequence_shape)
+        self.aggregation.build(sequence_shape)
+        if self.decay_pooling is not None:
+            self.decay_pooling.build(sequence_shape)
+        parts = 3 if self.uses_decay_pooling else 2
+        self.session_projection.build((None, parts * d))
+        self.built = True
+
+    def lookup(self, item_ids):
+        """Item vectors for ids 1..M, zeros for padding. [batch, len] -> [batch, len, d]."""
+        mask = item_ids > 0
+        rows = tf.gather(self.item_embeddings, tf.maximum(item_ids - 1, 0))
+        return rows * tf.cast(mask, rows.dtype)[..., None]
+
+    def encode_session(self, item_ids, training=None, return_attention_scores=False):
+        """Session vector q.
+
+        Args:
+          item_ids: int [batch, len], right-padded with 0, ids in 0..M.
+          training: dropout on or off.
+          return_attention_scores: also return a dict of the layers' weights for inspection.
+
+        Returns:
+          q: float32 [batch, d] (and the dict of attention weights).
+        """
+        item_ids = tf.cast(item_ids, tf.int32)
+        mask = item_ids > 0  # [batch, len], True = real item
+        x = self.lookup(item_ids)  # [batch, len, d]
+        weights = {}
+        if self.uses_full_encoder:
+            positions = masking.positions_from_end(mask)  # [batch, len], 0 at padding
+            positions = tf.minimum(positions, self.max_len)
+            x = x + tf.gather(self.position_embeddings, positions) * tf.cast(mask, x.dtype)[..., None]
+        x = self.input_dropout(x, training=training)
+        for index, block in enumerate(self.attention_blocks):
+            x, weights[f"self_attention_{index}"] = block(
+                x, mask=mask, training=training, return_attention_scores=True)
+        last = masking.gather_last(x, mask)  # [batch, d]
+        aggregated, weights["aggregation"] = self.aggregation(
+            x, mask=mask, training=training, return_attention_scores=True)
+        parts = [last, aggregated]
+        if self.decay_pooling is not None:
+            pooled, weights["decay_pooling"] = self.decay_pooling(
+                x, mask=mask, training=training, return_attention_scores=True)
+            parts.append(pooled)
+        session = self.session_projection(tf.concat(parts, axis=-1))  # [batch, d]
+        session = self.session_dropout(session, training=training)
+        if return_attention_scores:
+            return session, weights
+        return session
+
+    def call(self, item_ids, training=None):
+        """Scores z [batch, M]: column j is item j+1 (SPEC section 2, step 6)."""
+        session = self.encode_session(item_ids, training=training)
+        return tf.matmul(session, self.item_embeddings, transpose_b=True)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            num_items=self.num_items, embedding_dim=self.embedding_dim, max_len=self.max_len,
+            num_blocks=self.num_blocks, num_heads=self.num_heads, dropout=self.dropout,
+            decay=self.decay, variant=self.variant, aggregation_product=self.aggregation_product)
+        return config

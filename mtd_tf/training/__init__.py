@@ -1,0 +1,1 @@
+"""Training: the graph (infomax) step, the session steps and the loop that schedules them."""

@@ -1,0 +1,76 @@
+"""Every knob of a training run, in one validated, JSON-able record.
+
+`main.py` fills it from flags; library code takes it as an argument and never reads flags.
+"""
+
+import dataclasses
+
+from mtd_tf.errors import ConfigError
+from mtd_tf.model import VARIANTS
+
+WRITEBACK_MODES = ("replace", "rescale")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters and paths (SPEC section 4 defaults).
+
+    `frequency=None` takes the dataset's default from `mtd_tf.data.registry`.
+    `graph_writeback`: `replace` writes the GCN output into the item table as the paper
+    does; `rescale` first scales it to the table's mean row norm (see WORKSPACE.md).
+    """
+
+    dataset: str = "synthetic"
+    data_dir: str = "data"
+    model_dir: str = "runs/default"
+    variant: str = "mtd"
+    epochs: int = 10
+    frequency: int | None = None
+    graph_steps: int = 1000
+    graph_patience: int = 10
+    graph_writeback: str = "rescale"
+    gcn_layers: int = 1
+    batch_size: int = 512
+    embedding_dim: int = 100
+    num_blocks: int = 1
+    num_heads: int = 1
+    lr: float = 1e-3
+    l2: float = 1e-6
+    dropout: float = 0.2
+    decay: float = 0.75
+    max_len: int = 50
+    patience: int = 3
+    seed: int = 0
+    export_top_k: int = 20
+    max_train_batches: int | None = None
+
+    def __post_init__(self):
+        if self.variant not in VARIANTS:
+            raise ConfigError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if self.graph_writeback not in WRITEBACK_MODES:
+            raise ConfigError(
+                f"graph_writeback must be one of {WRITEBACK_MODES}, got {self.graph_writeback!r}")
+        positive = ("epochs", "graph_patience", "gcn_layers", "batch_size", "embedding_dim",
+                    "num_heads", "max_len", "patience", "export_top_k")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("frequency", "max_train_batches"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a positive integer or unset, got {value!r}")
+        if self.graph_steps < 0:
+            raise ConfigError(f"graph_steps must be >= 0, got {self.graph_steps!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if self.lr <= 0 or self.l2 < 0:
+            raise ConfigError(f"need lr > 0 and l2 >= 0, got lr={self.lr!r}, l2={self.l2!r}")
+
+    @property
+    def uses_graph(self):
+        """The `lo` variant (and --graph_steps=0) trains without the cross-session module."""
+        return self.variant != "lo" and self.graph_steps > 0
+
+    def to_dict(self):
+        return dataclasses.asdict(self)

@@ -1,0 +1,63 @@
+"""Everything a run reads from data, built once: splits, samples and the transition graph."""
+
+import dataclasses
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from mtd_tf import graph
+from mtd_tf.data import augment
+from mtd_tf.data import registry
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingInputs:
+    """Samples for the three splits and the graph over the training part only.
+
+    Attributes:
+      dataset_name: canonical dataset name.
+      num_items: M.
+      frequency: session-step passes per epoch (flag, else the dataset's default).
+      train, valid, test: `augment.Samples`. Validation is the last 10% of training
+        sessions (SPEC section 1); the graph never sees them, so validation stays honest.
+      adjacency: tf.sparse.SparseTensor [M, M], D^-1/2 (A+I) D^-1/2 (eq. 6).
+      has_edge: bool [M]; items without any transition keep their embedding on write-back.
+      item_popularity: int64 [M], training counts; the exported model's fallback ranking.
+    """
+
+    dataset_name: str
+    num_items: int
+    frequency: int
+    train: augment.Samples
+    valid: augment.Samples
+    test: augment.Samples
+    adjacency: tf.sparse.SparseTensor
+    has_edge: np.ndarray
+    item_popularity: np.ndarray
+
+
+def build_inputs(config):
+    """Loads `config.dataset` and derives samples and graph (SPEC sections 1 and 3)."""
+    dataset = registry.load_dataset(config.dataset, config.data_dir, seed=config.seed)
+    defaults = registry.defaults_for(dataset.name)
+    train_sessions, valid_sessions = augment.split_validation(dataset.train, fraction=0.1)
+    train = augment.augment_prefixes(train_sessions, defaults.min_prefix_len, config.max_len)
+    valid = augment.augment_prefixes(valid_sessions, defaults.min_prefix_len, config.max_len)
+    test = augment.pad_prefixes(dataset.test_prefixes, dataset.test_targets, config.max_len)
+    adjacency = graph.transition_adjacency(train_sessions, dataset.num_items)
+    has_edge = np.asarray(adjacency.getnnz(axis=1) > 0)
+    normalized = graph.normalized_adjacency(adjacency)
+    popularity = np.bincount(dataset.train.values, minlength=dataset.num_items + 1)[1:]
+    logging.info(
+        "%s: %d items, %d train / %d valid / %d test samples, %d graph edges",
+        dataset.name, dataset.num_items, len(train.targets), len(valid.targets),
+        len(test.targets), adjacency.nnz)
+    return TrainingInputs(
+        dataset_name=dataset.name,
+        num_items=dataset.num_items,
+        frequency=config.frequency or defaults.frequency,
+        train=train, valid=valid, test=test,
+        adjacency=graph.to_sparse_tensor(normalized),
+        has_edge=has_edge,
+        item_popularity=popularity.astype(np.int64))

@@ -1,0 +1,240 @@
+"""The alternating training loop of MTD (SPEC section 4), resumable and strategy-aware.
+
+Each epoch: one graph step (cross-session infomax, then write-back into the item table),
+then `frequency` passes of the session step, then validation, summaries and a checkpoint.
+Model selection and early stopping read validation only; the test split is read once, at
+the end, from the best validation epoch's weights.
+"""
+
+import json
+import os
+import time
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mtd_tf import export
+from mtd_tf.data import pipeline
+from mtd_tf.errors import TrainingDivergedError
+from mtd_tf.io_utils import atomic_write_text
+from mtd_tf.model import MTDModel
+from mtd_tf.training import graph_step
+from mtd_tf.training import inputs as inputs_lib
+from mtd_tf.training import session_step
+from mtd_tf.training.progress import PassProgress
+
+REPORT_KS = (5, 10, 20)
+
+
+class RunState(tf.Module):
+    """Counters that must survive a restart; saved in the same checkpoint as the weights."""
+
+    def __init__(self):
+        super().__init__(name="run_state")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_valid_p20 = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
+        self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.finished = tf.Variable(False, trainable=False)
+        self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+
+
+def write_back(model, embeddings, has_edge, mode):
+    """E[1..M] <- H for items with an edge (SPEC section 3, step 6).
+
+    `rescale` scales H to the table's mean row norm first: the GCN's tanh(LayerNorm) rows
+    are about ten times longer than learned embeddings (SPEC section 7), which otherwise
+    inflates every score and resets the session model's progress.
+    """
+    table = model.item_embeddings
+    if mode == "rescale":
+        table_norm = tf.reduce_mean(tf.norm(table, axis=1))
+        graph_norm = tf.reduce_mean(tf.norm(embeddings, axis=1))
+        embeddings = embeddings * (table_norm / tf.maximum(graph_norm, 1e-12))
+    table.assign(tf.where(tf.constant(has_edge)[:, None], embeddings, table))
+
+
+class Trainer:
+    """Owns the model, optimizers, steps and checkpoints of one run directory."""
+
+    def __init__(self, config, strategy=None):
+        self.config = config
+        self.strategy = strategy or tf.distribute.get_strategy()
+        keras.utils.set_random_seed(config.seed)
+        self.inputs = inputs_lib.build_inputs(config)
+        self.frequency = self.inputs.frequency
+        with self.strategy.scope():
+            self.model = MTDModel(
+                num_items=self.inputs.num_items, embedding_dim=config.embedding_dim,
+                max_len=config.max_len, num_blocks=config.num_blocks,
+                num_heads=config.num_heads, dropout=config.dropout, decay=config.decay,
+                variant=config.variant)
+            self.model.build()
+            self.session_optimizer = keras.optimizers.Adam(learning_rate=config.lr)
+            self.session_optimizer.build(self.model.trainable_variables)
+            self.infomax = self.graph_optimizer = None
+            if config.uses_graph:
+                self.infomax = graph_step.GraphInfomax(
+                    encoder="gat" if config.variant == "ga" else "gcn",
+                    num_layers=config.gcn_layers, l2=config.l2)
+                self.infomax.build((self.inputs.num_items, config.embedding_dim))
+                self.graph_optimizer = keras.optimizers.Adam(learning_rate=config.lr)
+                self.graph_optimizer.build(self.infomax.trainable_variables)
+            self.state = RunState()
+        self._make_steps()
+        self._make_checkpoints()
+        self.writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs"))
+
+    def _distribute(self, samples, shuffle, epoch=0, limit=None):
+        dataset = pipeline.make_dataset(samples, self.config.batch_size, shuffle=shuffle,
+                                        seed=self.config.seed, epoch=epoch)
+        if limit is not None:
+            dataset = dataset.take(limit)
+        return self.strategy.experimental_distribute_dataset(dataset)
+
+    def _make_steps(self):
+        spec = self._distribute(self.inputs.valid, shuffle=False).element_spec
+        self.train_step = session_step.make_session_train_step(
+            self.model, self.session_optimizer, self.strategy, self.config.l2, spec)
+        self.rank_step = session_step.make_rank_step(self.model, self.strategy, spec)
+        self.graph_train_step = (
+            graph_step.make_graph_train_step(self.infomax, self.graph_optimizer)
+            if self.infomax is not None else None)
+
+    def _make_checkpoints(self):
+        parts = dict(model=self.model, session_optimizer=self.session_optimizer,
+                     state=self.state)
+        if self.infomax is not None:
+            parts.update(infomax=self.infomax, graph_optimizer=self.graph_optimizer)
+        self.checkpoint = tf.train.Checkpoint(**parts)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(self.config.model_dir, "checkpoints"), max_to_keep=2)
+        self.best_checkpoint = tf.train.Checkpoint(model=self.model)
+        self.best_manager = tf.train.CheckpointManager(
+            self.best_checkpoint, os.path.join(self.config.model_dir, "best"), max_to_keep=1)
+
+    def restore(self):
+        """Continues after the last finished epoch when the run directory has a checkpoint."""
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            logging.info("resumed from %s after epoch %d", self.manager.latest_checkpoint,
+                         int(self.state.epoch))
+
+    def graph_phase(self, epoch):
+        """Trains the infomax encoder on the current table, then writes H back (section 3)."""
+        embeddings, info = graph_step.run_graph_phase(
+            self.graph_train_step, tf.convert_to_tensor(self.model.item_embeddings),
+            self.inputs.adjacency, max_steps=self.config.graph_steps,
+            patience=self.config.graph_patience, seed=self.config.seed * 100003 + epoch)
+        write_back(self.model, embeddings, self.inputs.has_edge, self.config.graph_writeback)
+        tf.summary.scalar("loss/co", info["loss/co"], step=self.state.step)
+        tf.summary.scalar("graph/steps", info["steps"], step=self.state.step)
+        logging.info("epoch %d graph step: L_co %.4f after %d steps", epoch + 1,
+                     info["loss/co"], info["steps"])
+        return info
+
+    def session_pass(self, epoch, pass_index):
+        """One pass of L_in over the training samples; returns the mean loss."""
+        limit = self.config.max_train_batches
+        num_batches = pipeline.num_batches(self.inputs.train, self.config.batch_size)
+        num_batches = min(num_batches, limit) if limit else num_batches
+        progress = PassProgress(f"epoch {epoch + 1} pass {pass_index + 1}/{self.frequency}",
+                                num_batches)
+        losses = []
+        dataset = self._distribute(self.inputs.train, shuffle=True,
+                                   epoch=epoch * self.frequency + pass_index, limit=limit)
+        for batch in dataset:
+            result = self.train_step(batch)
+            loss = float(result["loss/in"])
+            if not np.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"loss became {loss} in epoch {epoch + 1}; the last good checkpoint in "
+                    f"{self.manager.directory} is kept (try a lower --lr)")
+            self.state.step.assign_add(1)
+            losses.append(loss)
+            if int(self.state.step) % 50 == 0:
+                tf.summary.scalar("loss/in", loss, step=self.state.step)
+            progress.update(self._batch_size(batch), loss)
+        return float(np.mean(losses)), progress.seconds
+
+    def _batch_size(self, batch):
+        local = self.strategy.experimental_local_results(batch[1])
+        return sum(int(tf.shape(t)[0]) for t in local)
+
+    def evaluate(self, samples):
+        return session_step.evaluate(
+            self.rank_step, self.strategy, self._distribute(samples, shuffle=False), REPORT_KS)
+
+    def run_epoch(self, epoch):
+        """Graph step, `frequency` session passes, validation, early-stopping bookkeeping."""
+        start = time.perf_counter()
+        if self.infomax is not None:
+            self.graph_phase(epoch)
+        for pass_index in range(self.frequency):
+            mean_loss, seconds = self.session_pass(epoch, pass_index)
+            logging.info("epoch %d pass %d: mean L_in %.4f in %.1f s", epoch + 1,
+                         pass_index + 1, mean_loss, seconds)
+        valid = self.evaluate(self.inputs.valid)
+        self.state.train_seconds.assign_add(time.perf_counter() - start)
+        step = self.state.step
+        tf.summary.scalar("valid/P@20", valid["P@20"], step=step)
+        tf.summary.scalar("valid/MRR@20", valid["MRR@20"], step=step)
+        tf.summary.scalar("learning_rate", float(self.session_optimizer.learning_rate), step=step)
+        tf.summary.histogram("embeddings/items", self.model.item_embeddings, step=step)
+        logging.info("epoch %d: valid P@20 %.2f MRR@20 %.2f", epoch + 1, valid["P@20"],
+                     valid["MRR@20"])
+        if valid["P@20"] > float(self.state.best_valid_p20):
+            self.state.best_valid_p20.assign(valid["P@20"])
+            self.state.best_epoch.assign(epoch + 1)
+            self.state.bad_epochs.assign(0)
+            self.best_manager.save(checkpoint_number=epoch + 1)
+        else:
+            self.state.bad_epochs.assign_add(1)
+        self.state.epoch.assign(epoch + 1)
+        if (int(self.state.bad_epochs) >= self.config.patience
+                or epoch + 1 >= self.config.epochs):
+            self.state.finished.assign(True)
+        self.manager.save(checkpoint_number=epoch + 1)
+        self.writer.flush()
+
+    def train(self):
+        """Runs (or resumes) epochs until early stopping or `config.epochs`."""
+        self.restore()
+        with self.writer.as_default():
+            while not bool(self.state.finished) and int(self.state.epoch) < self.config.epochs:
+                self.run_epoch(int(self.state.epoch))
+
+    def final_report(self):
+        """Restores the best validation epoch, reads the test split once, exports, reports."""
+        self.best_checkpoint.restore(self.best_manager.latest_checkpoint).expect_partial()
+        valid = self.evaluate(self.inputs.valid)
+        test = self.evaluate(self.inputs.test)
+        export.export_saved_model(
+            self.model, os.path.join(self.config.model_dir, "export"),
+            top_k=self.config.export_top_k, item_popularity=self.inputs.item_popularity)
+        epochs_run = int(self.state.epoch)
+        report = {
+            "dataset": self.inputs.dataset_name,
+            "variant": self.config.variant,
+            "epochs_run": epochs_run,
+            "best_epoch": int(self.state.best_epoch),
+            "valid": valid,
+            "test": test,
+            "seconds_per_epoch": float(self.state.train_seconds) / max(epochs_run, 1),
+            "flags": dict(self.config.to_dict(), frequency=self.frequency),
+        }
+        atomic_write_text(os.path.join(self.config.model_dir, "metrics.json"),
+                          json.dumps(report, indent=2, sort_keys=True) + "\n")
+        logging.info("test (best epoch %d): P@20 %.2f MRR@20 %.2f", report["best_epoch"],
+                     test["P@20"], test["MRR@20"])
+        return report
+
+
+def train_and_evaluate(config, strategy=None):
+    """The whole job of `main.py`: train or resume, then test, export and write metrics.json."""
+    trainer = Trainer(config, strategy=strategy)
+    trainer.train()
+    return trainer.final_report()

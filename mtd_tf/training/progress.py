@@ -1,0 +1,35 @@
+"""Progress of a training pass: a live bar on a terminal, periodic log lines otherwise."""
+
+import sys
+import time
+
+from absl import logging
+import keras
+
+
+class PassProgress:
+    """Reports batches done, samples/s and the running loss of one pass."""
+
+    def __init__(self, description, num_batches, log_every=100):
+        self.description = description
+        self.num_batches = num_batches
+        self.log_every = log_every
+        self.samples = 0
+        self.batches = 0
+        self.start = time.perf_counter()
+        self.bar = (keras.utils.Progbar(num_batches, stateful_metrics=["loss", "samples/s"])
+                    if sys.stderr.isatty() else None)
+
+    def update(self, batch_size, loss):
+        self.batches += 1
+        self.samples += batch_size
+        rate = self.samples / max(time.perf_counter() - self.start, 1e-9)
+        if self.bar is not None:
+            self.bar.update(self.batches, values=[("loss", loss), ("samples/s", rate)])
+        elif self.batches % self.log_every == 0 or self.batches == self.num_batches:
+            logging.info("%s: batch %d/%d, loss %.4f, %.0f samples/s",
+                         self.description, self.batches, self.num_batches, loss, rate)
+
+    @property
+    def seconds(self):
+        return time.perf_counter() - self.start

@@ -1,0 +1,69 @@
+"""The intra-session steps: one Adam update on L_in, and ranking for evaluation.
+
+Both are `tf.function`s with a fixed input signature taken from the distributed dataset,
+so they trace once and run under any `tf.distribute` strategy.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from mtd_tf import metrics
+
+
+def l2_penalty(variables):
+    """||Theta||^2 over the given variables (SPEC section 2, step 7)."""
+    return tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
+
+
+def make_session_train_step(model, optimizer, strategy, l2, element_spec):
+    """Returns `step(batch) -> {"loss/in", "loss/total"}` for batches of (item_ids, targets).
+
+    L_in is softmax cross-entropy over all M items (the reference's choice, SPEC section 2);
+    the L2 term covers every recommendation variable, embedding table included.
+    """
+
+    def replica_step(item_ids, targets):
+        with tf.GradientTape() as tape:
+            scores = model(item_ids, training=True)  # [batch, M]
+            per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=targets - 1, logits=scores)
+            loss_in = tf.nn.compute_average_loss(per_example)
+            penalty = tf.nn.scale_regularization_loss(l2 * l2_penalty(model.trainable_variables))
+            loss = loss_in + penalty
+        gradients = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        return loss_in, loss
+
+    @tf.function(input_signature=[element_spec])
+    def step(batch):
+        item_ids, targets = batch
+        loss_in, loss = strategy.run(replica_step, args=(item_ids, targets))
+        sum_ = tf.distribute.ReduceOp.SUM
+        return {"loss/in": strategy.reduce(sum_, loss_in, axis=None),
+                "loss/total": strategy.reduce(sum_, loss, axis=None)}
+
+    return step
+
+
+def make_rank_step(model, strategy, element_spec):
+    """Returns `step(batch) -> per-replica ranks` of each target among all M items."""
+
+    def replica_step(item_ids, targets):
+        scores = model(item_ids, training=False)
+        return metrics.target_ranks(scores, targets)
+
+    @tf.function(input_signature=[element_spec])
+    def step(batch):
+        item_ids, targets = batch
+        return strategy.run(replica_step, args=(item_ids, targets))
+
+    return step
+
+
+def evaluate(rank_step, strategy, distributed_dataset, ks=(5, 10, 20)):
+    """Full-ranking P@K, MRR@K and NDCG@K in percent over a whole split (SPEC section 5)."""
+    accumulator = metrics.RankingMetrics(ks=ks)
+    for batch in distributed_dataset:
+        for ranks in strategy.experimental_local_results(rank_step(batch)):
+            accumulator.update(np.asarray(ranks))
+    return accumulator.result()

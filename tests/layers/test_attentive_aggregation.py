@@ -1,0 +1,167 @@
+"""AttentiveAggregation (eq. 3) against a NumPy reference."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtd_tf.layers import AttentiveAggregation
+
+LENGTHS = [3, 1, 5, 2]  # a batch mixing lengths, padded to 5
+MAX_LEN = 5
+DIM = 4
+SIGNATURE = [tf.TensorSpec([None, None, DIM]), tf.TensorSpec([None, None], tf.bool)]
+
+
+def _mask(lengths, max_len=MAX_LEN):
+    return np.arange(max_len)[np.newaxis, :] < np.asarray(lengths)[:, np.newaxis]
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _numpy_aggregation(x, lengths, w3, w4, g, use_product):
+    """Independent eq. 3, one session at a time, on its real rows only."""
+    pooled = np.zeros((x.shape[0], x.shape[2]))
+    alpha = np.zeros(x.shape[:2])
+    for row, length in enumerate(lengths):
+        items = x[row, :length].astype(np.float64)  # [I, d]
+        query = items[-1] @ w3  # W3 x_I: the last real item
+        keys = items @ w4  # W4 x_i
+        gate = _sigmoid(query * keys) if use_product else _sigmoid(query + keys)
+        logits = gate @ g
+        weights = np.exp(logits - logits.max())
+        alpha[row, :length] = weights / weights.sum()
+        pooled[row] = alpha[row, :length] @ items
+    return pooled, alpha
+
+
+def _random_layer(seed, use_product=False):
+    """A built layer whose weights are random (not the initializer's), so mistakes show."""
+    rng = np.random.default_rng(seed)
+    layer = AttentiveAggregation(use_product=use_product)
+    layer.build((None, None, DIM))
+    for weight in layer.weights:
+        weight.assign(rng.normal(size=weight.shape))
+    return layer
+
+
+def _weights(layer):
+    return layer.last_item_kernel.numpy(), layer.item_kernel.numpy(), layer.score_vector.numpy()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("use_product", [False, True])
+def test_matches_numpy_on_mixed_lengths(seed, use_product):
+    layer = _random_layer(seed, use_product)
+    x = np.random.default_rng(seed + 10).normal(size=(len(LENGTHS), MAX_LEN, DIM))
+    x = x.astype(np.float32)
+    pooled, alpha = layer(x, mask=_mask(LENGTHS), training=False, return_attention_scores=True)
+    expected_pooled, expected_alpha = _numpy_aggregation(x, LENGTHS, *_weights(layer), use_product)
+    np.testing.assert_allclose(pooled.numpy(), expected_pooled, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(alpha.numpy(), expected_alpha, rtol=1e-5, atol=1e-6)
+
+
+def test_length_one_session_returns_its_item():
+    x = np.random.default_rng(0).normal(size=(1, MAX_LEN, DIM)).astype(np.float32)
+    pooled, alpha = _random_layer(0)(x, mask=_mask([1]), return_attention_scores=True)
+    np.testing.assert_allclose(pooled.numpy(), x[:, 0], rtol=1e-6)
+    np.testing.assert_array_equal(alpha.numpy(), [[1.0, 0.0, 0.0, 0.0, 0.0]])
+
+
+def test_uses_last_real_item_not_last_column():
+    # Items [5, 6, 7, 0, 0] looked up in a table whose row 0 (padding) is zero: x_I must
+    # be row 2 (item 7); using column 4 (the zero vector) gives a different answer.
+    table = np.random.default_rng(5).normal(size=(8, DIM)).astype(np.float32)
+    table[0] = 0.0
+    item_ids = np.array([[5, 6, 7, 0, 0]])
+    x = table[item_ids]
+    layer = _random_layer(5)
+    pooled = layer(x, mask=item_ids > 0).numpy()
+    w3, w4, g = _weights(layer)
+    expected, _ = _numpy_aggregation(x, [3], w3, w4, g, use_product=False)
+    np.testing.assert_allclose(pooled, expected, rtol=1e-5, atol=1e-5)
+
+    # What a last-column implementation would compute: query W3 x_5 = 0.
+    gate = _sigmoid(x[0, :3] @ w4)
+    weights = np.exp(gate @ g)
+    last_column_answer = (weights / weights.sum()) @ x[0, :3]
+    assert np.abs(pooled[0] - last_column_answer).max() > 1e-2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_padding_positions_do_not_change_output(seed):
+    rng = np.random.default_rng(seed)
+    mask = _mask(LENGTHS)
+    x = rng.normal(size=(len(LENGTHS), MAX_LEN, DIM)).astype(np.float32)
+    noise = rng.normal(scale=100.0, size=x.shape)
+    garbage = np.where(mask[..., np.newaxis], x, noise).astype(np.float32)
+    layer = _random_layer(seed)
+    np.testing.assert_allclose(
+        layer(x, mask=mask).numpy(), layer(garbage, mask=mask).numpy(), rtol=1e-6, atol=1e-6
+    )
+
+
+def test_full_mask_equals_no_mask():
+    x = np.random.default_rng(2).normal(size=(2, MAX_LEN, DIM)).astype(np.float32)
+    layer = _random_layer(2)
+    np.testing.assert_allclose(
+        layer(x, mask=np.ones((2, MAX_LEN), bool)).numpy(), layer(x).numpy(), rtol=1e-6, atol=1e-6
+    )
+
+
+def test_empty_row_gives_zeros_not_nan():
+    pooled, alpha = _random_layer(0)(
+        np.ones((1, 3, DIM), np.float32), mask=np.zeros((1, 3), bool), return_attention_scores=True
+    )
+    np.testing.assert_array_equal(pooled.numpy(), np.zeros((1, DIM)))
+    np.testing.assert_array_equal(alpha.numpy(), np.zeros((1, 3)))
+
+
+def test_default_constructible():
+    pooled = AttentiveAggregation()(np.ones((2, 3, DIM), np.float32), mask=_mask([2, 3], 3))
+    assert pooled.shape == (2, DIM)
+
+
+@pytest.mark.parametrize("use_product", ["yes", 1, None])
+def test_rejects_non_bool_use_product(use_product):
+    with pytest.raises(ValueError, match="use_product"):
+        AttentiveAggregation(use_product=use_product)
+
+
+@pytest.mark.parametrize("use_product", [False, True])
+def test_config_round_trip_with_weights(use_product):
+    layer = _random_layer(7, use_product)
+    clone = AttentiveAggregation.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    clone.build((None, None, DIM))
+    clone.set_weights(layer.get_weights())
+    x = np.random.default_rng(7).normal(size=(len(LENGTHS), MAX_LEN, DIM)).astype(np.float32)
+    mask = _mask(LENGTHS)
+    np.testing.assert_array_equal(clone(x, mask=mask).numpy(), layer(x, mask=mask).numpy())
+
+
+def test_keras_serialization():
+    layer = AttentiveAggregation(use_product=True)
+    serialized = keras.saving.serialize_keras_object(layer)
+    assert serialized["registered_name"] == "mtd_tf>AttentiveAggregation"
+    restored = keras.saving.deserialize_keras_object(serialized)
+    assert isinstance(restored, AttentiveAggregation)
+    assert restored.get_config() == layer.get_config()
+
+
+def test_traces_once_with_unknown_batch_and_length():
+    layer = _random_layer(8)
+
+    @tf.function(input_signature=SIGNATURE)
+    def aggregate(x, mask):
+        return layer(x, mask=mask, training=False)
+
+    rng = np.random.default_rng(8)
+    for lengths, max_len in [(LENGTHS, MAX_LEN), ([2, 1], 2)]:
+        x = rng.normal(size=(len(lengths), max_len, DIM)).astype(np.float32)
+        expected, _ = _numpy_aggregation(x, lengths, *_weights(layer), use_product=False)
+        pooled = aggregate(x, _mask(lengths, max_len)).numpy()
+        np.testing.assert_allclose(pooled, expected, rtol=1e-5, atol=1e-5)
+    assert aggregate.experimental_get_tracing_count() == 1

@@ -1,0 +1,43 @@
+"""BilinearDiscriminator (eq. 7) against NumPy."""
+
+import keras
+import numpy as np
+import pytest
+
+from mtd_tf.layers.bilinear_discriminator import BilinearDiscriminator
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_logits_match_numpy(seed):
+    rng = np.random.default_rng(seed)
+    h = rng.normal(size=(7, 5)).astype(np.float32)
+    summary = rng.uniform(size=5).astype(np.float32)
+    layer = BilinearDiscriminator()
+    logits = layer((h, summary)).numpy()
+    kernel = layer.kernel.numpy().astype(np.float64)
+    expected = np.array([row @ kernel @ summary for row in h.astype(np.float64)])  # h_m^T W_g z
+    assert logits.shape == (7,)
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_hand_sized_example():
+    layer = BilinearDiscriminator()
+    layer.build(((None, 2), (2,)))
+    layer.kernel.assign([[1.0, 2.0], [0.0, -1.0]])
+    # W_g z with z = (1, 3): (1 + 6, -3) = (7, -3); rows (1, 0) -> 7, (2, 1) -> 14 - 3 = 11.
+    logits = layer((np.array([[1.0, 0.0], [2.0, 1.0]], np.float32), np.array([1.0, 3.0], np.float32)))
+    np.testing.assert_allclose(logits.numpy(), [7.0, 11.0])
+
+
+def test_single_weight_without_bias():
+    layer = BilinearDiscriminator()
+    layer.build(((None, 4), (4,)))
+    assert [tuple(w.shape) for w in layer.trainable_weights] == [(4, 4)]
+
+
+def test_config_round_trip():
+    layer = BilinearDiscriminator(name="disc")
+    restored = BilinearDiscriminator.from_config(layer.get_config())
+    assert restored.get_config() == layer.get_config()
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(revived, BilinearDiscriminator) and revived.name == "disc"

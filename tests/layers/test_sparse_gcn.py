@@ -1,0 +1,98 @@
+"""SparseGCN (eq. 6) against NumPy with the dense normalised adjacency."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtd_tf import graph
+from mtd_tf.layers.sparse_gcn import LAYER_NORM_EPSILON, SparseGCN
+
+SESSIONS = [[1, 2, 3, 2], [4, 5, 1], [6, 6, 7], [2, 3]]  # item 8 has no edge
+NUM_ITEMS = 8
+
+
+def numpy_layer_norm(x, gamma, beta):
+    mean = x.mean(axis=-1, keepdims=True)
+    variance = x.var(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(variance + LAYER_NORM_EPSILON) * gamma + beta
+
+
+def numpy_gcn(features, dense_adjacency, kernels, gammas, betas):
+    """Eq. 6 with dense matrices: H_{l+1} = tanh(LayerNorm(A H_l W_l))."""
+    hidden = features.astype(np.float64)
+    for kernel, gamma, beta in zip(kernels, gammas, betas):
+        hidden = np.tanh(numpy_layer_norm(dense_adjacency @ hidden @ kernel, gamma, beta))
+    return hidden
+
+
+def normalized_graph():
+    normalized = graph.normalized_adjacency(graph.transition_adjacency(SESSIONS, NUM_ITEMS))
+    return normalized.toarray(), graph.to_sparse_tensor(normalized)
+
+
+def randomize_layer_norms(layer, rng):
+    """Non-trivial gamma and beta, so a test notices if they are ignored."""
+    for norm in layer.layer_norms:
+        norm.gamma.assign(rng.uniform(0.5, 1.5, norm.gamma.shape).astype(np.float32))
+        norm.beta.assign(rng.normal(0.0, 0.1, norm.beta.shape).astype(np.float32))
+
+
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_matches_numpy(num_layers, seed):
+    rng = np.random.default_rng(seed)
+    dense, sparse = normalized_graph()
+    features = rng.normal(0.0, 0.05, (NUM_ITEMS, 6)).astype(np.float32)
+    layer = SparseGCN(num_layers=num_layers)
+    layer.build(((None, 6), (None, None)))
+    randomize_layer_norms(layer, rng)
+    expected = numpy_gcn(features, dense, [k.numpy() for k in layer.kernels],
+                         [n.gamma.numpy() for n in layer.layer_norms],
+                         [n.beta.numpy() for n in layer.layer_norms])
+    np.testing.assert_allclose(layer((features, sparse)).numpy(), expected, atol=2e-5)
+
+
+def test_isolated_item_is_not_mixed_with_others():
+    _, sparse = normalized_graph()
+    features = np.random.default_rng(3).normal(size=(NUM_ITEMS, 4)).astype(np.float32)
+    layer = SparseGCN()
+    output = layer((features, sparse)).numpy()
+    kernel = layer.kernels[0].numpy()
+    # Row 7 (item 8) of A_norm is e_7, so its output is tanh(LN(h_8 W)).
+    expected = np.tanh(numpy_layer_norm(features[7:8] @ kernel, 1.0, 0.0))
+    np.testing.assert_allclose(output[7:8], expected, atol=1e-5)
+
+
+def test_weights_and_shapes():
+    layer = SparseGCN(num_layers=2)
+    _, sparse = normalized_graph()
+    output = layer((tf.zeros([NUM_ITEMS, 5]), sparse))
+    assert output.shape == (NUM_ITEMS, 5)
+    # Per layer: W_l [d, d] without bias, LayerNorm gamma and beta.
+    assert sorted(tuple(w.shape) for w in layer.trainable_weights) == [(5,)] * 4 + [(5, 5)] * 2
+
+
+def test_runs_in_a_function_with_a_sparse_signature():
+    _, sparse = normalized_graph()
+    features = np.random.default_rng(4).normal(size=(NUM_ITEMS, 3)).astype(np.float32)
+    layer = SparseGCN()
+    eager = layer((features, sparse)).numpy()
+    encode = tf.function(lambda h, a: layer((h, a)), input_signature=[
+        tf.TensorSpec([None, 3], tf.float32), tf.SparseTensorSpec([None, None], tf.float32)])
+    np.testing.assert_allclose(encode(features, sparse).numpy(), eager, atol=1e-6)
+
+
+@pytest.mark.parametrize("num_layers", [0, -1, 1.5, True, "2"])
+def test_rejects_bad_num_layers(num_layers):
+    with pytest.raises(ValueError, match=repr(num_layers)):
+        SparseGCN(num_layers=num_layers)
+
+
+def test_config_round_trip():
+    layer = SparseGCN(num_layers=3, name="gcn")
+    restored = SparseGCN.from_config(layer.get_config())
+    assert restored.get_config() == layer.get_config()
+    assert restored.num_layers == 3
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(revived, SparseGCN) and revived.get_config() == layer.get_config()
