@@ -6,6 +6,13 @@ import shutil
 import tempfile
 
 
+def _default_mode(is_dir):
+    """The mode a plain open()/mkdir() would give: mkstemp/mkdtemp create private entries."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if is_dir else 0o666) & ~umask
+
+
 @contextlib.contextmanager
 def atomic_output_file(path, mode="w", **open_kwargs):
     """Yields a file object on a temp file beside `path`; renames it over `path` on success.
@@ -17,6 +24,7 @@ def atomic_output_file(path, mode="w", **open_kwargs):
     os.makedirs(directory, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
+        os.chmod(tmp_path, _default_mode(is_dir=False))
         with os.fdopen(fd, mode, **open_kwargs) as handle:
             yield handle
             handle.flush()
@@ -46,6 +54,7 @@ def atomic_output_dir(path):
     os.makedirs(parent, exist_ok=True)
     tmp_dir = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
+        os.chmod(tmp_dir, _default_mode(is_dir=True))
         yield tmp_dir
         old_dir = None
         if os.path.exists(path):

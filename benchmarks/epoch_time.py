@@ -1,0 +1,122 @@
+"""Seconds per session-step pass and per graph step, against the full-softmax FLOP floor.
+
+    python benchmarks/epoch_time.py --dataset=yoochoose --data_dir=../shared/data
+
+The floor of one pass is the three full-softmax matmuls per sample (scores q E^T, and the
+two gradients), 6 * N * d * M FLOPs, at the float32 matmul throughput measured in the same
+run on the same shapes. `ratio = pass seconds / floor seconds`: everything besides those
+matmuls (attention, pooling, softmax, Adam, input) should hide under them (target <= 1.5
+on a 2-core CPU). With --max_train_batches the pass is timed on that many batches and
+scaled to the full pass.
+"""
+
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import flags  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from mtd_tf import cli  # noqa: E402
+from mtd_tf.data import pipeline  # noqa: E402
+from mtd_tf.data import registry  # noqa: E402
+from mtd_tf.training.config import TrainConfig  # noqa: E402
+from mtd_tf.training.loop import Trainer  # noqa: E402
+
+cli.define_data_flags()
+flags.DEFINE_integer("batch_size", 512, "Batch size of the session step.")
+flags.DEFINE_integer("embedding_dim", 100, "d.")
+flags.DEFINE_integer("max_train_batches", None, "Time this many batches and scale up.")
+flags.DEFINE_integer("graph_steps", 20, "Graph steps to time (after one warm-up step).")
+FLAGS = flags.FLAGS
+
+
+def matmul_throughput(batch_size, dim, num_items, repeats=30):
+    """FLOP/s of the three full-softmax matmuls at the training shapes (float32)."""
+    rng = np.random.default_rng(0)
+    session = tf.constant(rng.normal(size=(batch_size, dim)), tf.float32)
+    table = tf.constant(rng.normal(size=(num_items, dim)), tf.float32)
+    grad_scores = tf.constant(rng.normal(size=(batch_size, num_items)), tf.float32)
+
+    @tf.function
+    def three_matmuls():
+        scores = tf.matmul(session, table, transpose_b=True)  # [B, M]
+        grad_session = tf.matmul(grad_scores, table)  # [B, d]
+        grad_table = tf.matmul(grad_scores, session, transpose_a=True)  # [M, d]
+        return tf.reduce_sum(scores[:, :1]) + tf.reduce_sum(grad_session[:1]) + tf.reduce_sum(grad_table[:1])
+
+    three_matmuls().numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        three_matmuls().numpy()
+    seconds = (time.perf_counter() - start) / repeats
+    return 6.0 * batch_size * dim * num_items / seconds
+
+
+def time_session_pass(trainer):
+    """Seconds of one session pass (scaled from --max_train_batches when set)."""
+    samples = trainer.inputs.train
+    warmup = pipeline.make_dataset(samples, trainer.config.batch_size, shuffle=True, seed=1)
+    for batch in trainer.strategy.experimental_distribute_dataset(warmup.take(2)):
+        trainer.train_step(batch)
+    full_batches = pipeline.num_batches(samples, trainer.config.batch_size)
+    _, seconds = trainer.session_pass(epoch=0, pass_index=0)
+    timed_batches = min(full_batches, trainer.config.max_train_batches or full_batches)
+    return seconds * full_batches / timed_batches, timed_batches, full_batches
+
+
+def time_graph_steps(trainer, steps):
+    """Seconds per graph infomax step (after one warm-up step that traces)."""
+    features = tf.convert_to_tensor(trainer.model.item_embeddings)
+    num_items = int(features.shape[0])
+    rng = np.random.default_rng(0)
+    trainer.graph_train_step(features, trainer.inputs.adjacency,
+                             rng.permutation(num_items).astype(np.int32))
+    start = time.perf_counter()
+    for _ in range(steps):
+        out = trainer.graph_train_step(features, trainer.inputs.adjacency,
+                                       rng.permutation(num_items).astype(np.int32))
+    float(out["loss/co"])
+    return (time.perf_counter() - start) / steps
+
+
+def main(argv):
+    del argv
+    with tempfile.TemporaryDirectory() as model_dir:
+        config = TrainConfig(
+            dataset=registry.canonical_name(FLAGS.dataset),
+            data_dir=registry.resolve_data_dir(FLAGS.data_dir), model_dir=model_dir,
+            batch_size=FLAGS.batch_size, embedding_dim=FLAGS.embedding_dim,
+            max_train_batches=FLAGS.max_train_batches, seed=FLAGS.seed)
+        trainer = Trainer(config)
+        pass_seconds, timed, full = time_session_pass(trainer)
+        graph_seconds = time_graph_steps(trainer, FLAGS.graph_steps)
+    num_samples = len(trainer.inputs.train.targets)
+    num_items = trainer.inputs.num_items
+    throughput = matmul_throughput(config.batch_size, config.embedding_dim, num_items)
+    floor_seconds = 6.0 * num_samples * config.embedding_dim * num_items / throughput
+    print(json.dumps({
+        "dataset": trainer.inputs.dataset_name,
+        "train_samples": num_samples,
+        "num_items": num_items,
+        "batches_timed": timed,
+        "batches_per_pass": full,
+        "pass_seconds": round(pass_seconds, 2),
+        "graph_step_seconds": round(graph_seconds, 4),
+        "matmul_gflops": round(throughput / 1e9, 1),
+        "floor_seconds": round(floor_seconds, 2),
+        "ratio": round(pass_seconds / floor_seconds, 3),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores",
+        "devices": [d.device_type for d in tf.config.list_physical_devices()],
+        "date": time.strftime("%Y-%m-%d"),
+    }))
+
+
+if __name__ == "__main__":
+    cli.run_app(main)

@@ -1,0 +1,48 @@
+"""Shared test helpers: a tiny dataset folder and small, fast training configurations.
+
+The tiny dataset is the synthetic generator's process at 150 items and 1,500 sessions
+(M = 150, 1,350 training sessions, about 730 test pairs): building it takes milliseconds
+and a two-epoch run on it a few seconds.
+"""
+
+import os
+import subprocess
+import sys
+
+from mtd_tf.data import formats
+from mtd_tf.data import synthetic
+from mtd_tf.training.config import TrainConfig
+
+TINY = "tiny"
+TINY_NUM_ITEMS = 150
+TINY_NUM_SESSIONS = 1500
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTHON = sys.executable
+# No GPU probing and no C++ info lines in subprocesses: their stderr is asserted on.
+SUBPROCESS_ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1",
+                      PYTHONPATH=REPO_ROOT)
+
+
+def write_tiny_dataset(data_dir, name=TINY, seed=0, num_items=TINY_NUM_ITEMS,
+                       num_sessions=TINY_NUM_SESSIONS):
+    """Writes a synthetic split as text files into `data_dir/name`; returns `data_dir`."""
+    train, test_prefixes, test_targets = synthetic.generate_synthetic_split(
+        seed=seed, num_items=num_items, num_sessions=num_sessions)
+    formats.write_text_split(os.path.join(str(data_dir), name), train, test_prefixes,
+                             test_targets)
+    return str(data_dir)
+
+
+def tiny_config(data_dir, model_dir, **overrides):
+    """A `TrainConfig` for the tiny dataset that trains in seconds."""
+    settings = dict(dataset=TINY, data_dir=str(data_dir), model_dir=str(model_dir), epochs=2,
+                    frequency=1, graph_steps=3, batch_size=128, embedding_dim=16,
+                    max_train_batches=4, patience=3, seed=0)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def run_python(args, timeout=120, cwd=REPO_ROOT):
+    """Runs `python ARGS` in a fresh process; returns the CompletedProcess (text mode)."""
+    return subprocess.run([PYTHON, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env=SUBPROCESS_ENV, check=False)
