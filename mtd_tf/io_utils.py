@@ -5,6 +5,8 @@ import os
 import shutil
 import tempfile
 
+from mtd_tf.errors import DataError
+
 
 def _default_mode(is_dir):
     """The mode a plain open()/mkdir() would give: mkstemp/mkdtemp create private entries."""
@@ -67,3 +69,12 @@ def atomic_output_dir(path):
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
+
+
+def read_file_bytes(path):
+    """A file's bytes; an unreadable path (missing, a folder, no permission) is a DataError."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise DataError(path, f"cannot read file ({error.strerror or error})") from None

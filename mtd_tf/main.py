@@ -33,9 +33,12 @@ flags.DEFINE_integer("frequency", None,
 flags.DEFINE_integer("graph_steps", 1000,
                      "Maximum Adam steps of the graph infomax phase per epoch (0 = none).")
 flags.DEFINE_integer("graph_patience", 10, "Early-stopping patience of the graph phase on L_co.")
-flags.DEFINE_enum("graph_writeback", "rescale", WRITEBACK_MODES,
+flags.DEFINE_enum("graph_writeback", "replace", WRITEBACK_MODES,
                   "How the GCN output enters the item table: replace (paper) or rescale to "
                   "the table's mean row norm first.")
+flags.DEFINE_float("graph_mix", 1.0,
+                   "Share of the graph output in the item table after write-back: "
+                   "E <- (1 - mix) E + mix H (1 = overwrite, as the paper).")
 flags.DEFINE_integer("gcn_layers", 1, "GCN layers of the graph encoder.")
 flags.DEFINE_integer("batch_size", 512, "Training and evaluation batch size.")
 flags.DEFINE_integer("embedding_dim", 100, "Embedding size d.")
@@ -61,7 +64,8 @@ def config_from_flags():
         model_dir=FLAGS.model_dir or os.path.join("runs", f"{dataset}_{FLAGS.variant}"),
         variant=FLAGS.variant, epochs=FLAGS.epochs, frequency=FLAGS.frequency,
         graph_steps=FLAGS.graph_steps, graph_patience=FLAGS.graph_patience,
-        graph_writeback=FLAGS.graph_writeback, gcn_layers=FLAGS.gcn_layers,
+        graph_writeback=FLAGS.graph_writeback,
+        graph_mix=FLAGS.graph_mix, gcn_layers=FLAGS.gcn_layers,
         batch_size=FLAGS.batch_size, embedding_dim=FLAGS.embedding_dim,
         num_blocks=FLAGS.num_blocks, num_heads=FLAGS.num_heads, lr=FLAGS.lr, l2=FLAGS.l2,
         dropout=FLAGS.dropout, decay=FLAGS.decay, max_len=FLAGS.max_len,

@@ -75,6 +75,11 @@ class MTDModel(keras.Model):
         self.attention_blocks = [
             SelfAttentionBlock(num_heads=num_heads, dropout=dropout, name=f"self_attention_{i}")
             for i in range(num_blocks if self.uses_full_encoder else 0)]
+        # Keras 3 tracks layers held in a Python list for its own saving, but not as
+        # TensorFlow checkpoint dependencies: without an attribute per block,
+        # `tf.train.Checkpoint(model=model)` silently skips their weights.
+        for block in self.attention_blocks:
+            setattr(self, block.name, block)
         self.aggregation = AttentiveAggregation(use_product=aggregation_product, name="aggregation")
         self.decay_pooling = (PositionalDecayPooling(decay=decay, name="decay_pooling")
                               if self.uses_decay_pooling else None)

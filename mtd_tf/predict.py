@@ -5,6 +5,7 @@ line: the session, the top-K item ids (best first) and their scores.
 """
 
 import json
+import re
 
 from absl import flags
 
@@ -17,15 +18,27 @@ flags.DEFINE_string("session", None, "Item ids of the session, oldest first, spa
 flags.mark_flags_as_required(["export_dir", "session"])
 FLAGS = flags.FLAGS
 
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+_INT64_MAX = 2**63 - 1
+
 
 def parse_session(text):
-    """'214 7 99' -> [214, 7, 99]; anything but non-negative integers is an error."""
+    """'214 7 99' -> [214, 7, 99]; anything but non-negative integers is an error.
+
+    Only ASCII digits count (`str.isdigit` also accepts '²', which `int` refuses), and an
+    id must fit the signature's int64 (ids above M are then ignored by the model).
+    """
     tokens = text.split()
     if not tokens:
         raise MTDError("--session is empty: give item ids separated by spaces, e.g. '214 7 99'")
-    if not all(token.isdigit() for token in tokens):
+    if not all(_ASCII_DIGITS.fullmatch(token) for token in tokens):
         raise MTDError(f"--session must hold non-negative integer ids, got {text!r}")
-    return [int(token) for token in tokens]
+    ids = [int(token) for token in tokens]
+    too_large = [item for item in ids if item > _INT64_MAX]
+    if too_large:
+        raise MTDError(f"--session id {too_large[0]} is larger than the largest int64 "
+                       f"({_INT64_MAX})")
+    return ids
 
 
 def main(argv):

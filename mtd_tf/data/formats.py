@@ -26,6 +26,7 @@ from mtd_tf import io_utils
 from mtd_tf.data.safe_pickle import load_restricted_pickle
 from mtd_tf.data.sessions import Sessions
 from mtd_tf.errors import DataError
+from mtd_tf.io_utils import read_file_bytes
 
 TRAIN_PICKLE = "all_train_seq.txt"
 TEST_PICKLE = "test.txt"
@@ -51,6 +52,7 @@ def read_train_pickle(path):
     records = load_restricted_pickle(path)
     if not isinstance(records, (list, tuple)):
         raise DataError(path, f"expected a list of sessions, found {_type_phrase(records)}")
+    _refuse_shared_expansion(path, records)
     return sessions_from_records(records, path, "session")
 
 
@@ -69,8 +71,23 @@ def read_test_pickle(path):
     if len(prefix_records) != len(target_records):
         raise DataError(path, f"the pair's parts differ in length: {len(prefix_records)} "
                               f"prefixes but {len(target_records)} targets")
+    _refuse_shared_expansion(path, prefix_records)
     prefixes = sessions_from_records(prefix_records, path, "prefix")
     return prefixes, targets_from_records(target_records, path)
+
+
+def _refuse_shared_expansion(path, records):
+    """Refuses a pickle whose memo references repeat lists into more ids than it has bytes.
+
+    Every id a plain pickle stores costs at least two bytes, so more ids than bytes means
+    one list object referenced many times: a small file that would expand into a huge
+    array (a memory bomb), never a dataset written by the field's scripts.
+    """
+    total_ids = sum(len(record) for record in records if isinstance(record, _SEQUENCE_TYPES))
+    file_bytes = os.path.getsize(path)
+    if total_ids > file_bytes:
+        raise DataError(path, f"pickle expands to {total_ids} ids from {file_bytes} bytes "
+                              "(shared lists repeated by reference); refusing to expand it")
 
 
 def read_train_text(path):
@@ -230,9 +247,8 @@ def _short_repr(value, limit=40):
 
 def _read_text(path):
     """The file's text with LF line ends and a final newline (so every line ends in one)."""
-    with open(path, "rb") as handle:
-        # Undecodable bytes become U+FFFD, which the line check then reports by line.
-        text = handle.read().decode("utf-8", errors="replace")
+    # Undecodable bytes become U+FFFD, which the line check then reports by line.
+    text = read_file_bytes(path).decode("utf-8", errors="replace")
     text = text.replace("\r\n", "\n")
     if text and not text.endswith("\n"):
         text += "\n"

@@ -39,6 +39,27 @@ class DatasetDefaults:
     frequency: int
 
 
+@dataclasses.dataclass(frozen=True)
+class LoadedDataset(SessionDataset):
+    """A `SessionDataset` and what `load_dataset` changed to align its test pairs.
+
+    Attributes (beyond `SessionDataset`'s):
+      unknown_prefix_ids: test prefix ids above M, dropped from their prefixes.
+      emptied_prefixes: prefixes left with no id by that (kept, with length 0).
+      unknown_targets: test targets above M (kept; each is a miss).
+    """
+
+    unknown_prefix_ids: int = 0
+    emptied_prefixes: int = 0
+    unknown_targets: int = 0
+
+    def unknown_id_counts(self):
+        """The three counts under the keys `metrics.json` records them with."""
+        return {"test_unknown_prefix_ids": self.unknown_prefix_ids,
+                "test_emptied_prefixes": self.emptied_prefixes,
+                "test_unknown_targets": self.unknown_targets}
+
+
 _DEFAULTS = {
     "yoochoose1_64": DatasetDefaults(min_prefix_len=1, frequency=1),
     "diginetica": DatasetDefaults(min_prefix_len=1, frequency=4),
@@ -80,7 +101,8 @@ def load_dataset(name, data_dir, seed=0):
         from its prefix; a prefix whose ids are all unknown is kept with length 0, and
         the model ranks from no history for it;
       - a target above M is kept: no score can rank it, so it counts as a miss.
-    Both counts are logged as warnings when non-zero (the published splits have none).
+    Both counts are logged as warnings when non-zero (the published splits have none)
+    and returned in the dataset's `unknown_id_counts()`.
 
     Args:
       name: dataset name or alias ("yoochoose", "diginetica", "retailrocket",
@@ -89,12 +111,12 @@ def load_dataset(name, data_dir, seed=0):
       seed: seed for generating "synthetic" when its files are absent (ignored otherwise).
 
     Returns:
-      `SessionDataset` named by the canonical name.
+      `LoadedDataset` (a `SessionDataset`) named by the canonical name.
 
     Raises:
       DatasetMissingError: the folder holds neither format; the message names the
         download command.
-      DataError: a file is malformed, or there are no training sessions.
+      DataError: a file is malformed, or there are no training sessions or test pairs.
     """
     data_dir = resolve_data_dir(data_dir)
     canonical = canonical_name(name)
@@ -106,7 +128,11 @@ def load_dataset(name, data_dir, seed=0):
         synthetic.write_synthetic_dataset(folder, seed=seed)
     train, test_prefixes, test_targets = _read_split(name, data_dir, folder)
     num_items = int(train.values.max())
+    original_prefixes = test_prefixes
     test_prefixes = _drop_unknown_prefix_ids(test_prefixes, num_items, canonical)
+    unknown_prefix_ids = len(original_prefixes.values) - len(test_prefixes.values)
+    emptied_prefixes = int(np.count_nonzero(
+        (test_prefixes.lengths == 0) & (original_prefixes.lengths > 0)))
     unknown_targets = int(np.count_nonzero(test_targets > num_items))
     if unknown_targets:
         logging.warning("%s: %d of %d test targets are not training items (ids > %d); they "
@@ -114,7 +140,9 @@ def load_dataset(name, data_dir, seed=0):
                         num_items)
     logging.info("Loaded %s: %d training sessions, %d test pairs, %d items", canonical,
                  len(train), len(test_targets), num_items)
-    return SessionDataset(canonical, train, test_prefixes, test_targets, num_items)
+    return LoadedDataset(canonical, train, test_prefixes, test_targets, num_items,
+                         unknown_prefix_ids=unknown_prefix_ids,
+                         emptied_prefixes=emptied_prefixes, unknown_targets=unknown_targets)
 
 
 def _has_files(folder, *filenames):
@@ -129,7 +157,11 @@ def _read_split(name, data_dir, folder):
             train = read_train(train_path)
             if len(train) == 0:
                 raise DataError(train_path, "no training sessions")
-            return (train, *read_test(os.path.join(folder, test_file)))
+            test_path = os.path.join(folder, test_file)
+            test_prefixes, test_targets = read_test(test_path)
+            if len(test_targets) == 0:
+                raise DataError(test_path, "no test pairs")
+            return train, test_prefixes, test_targets
     command = (f"python -m mtd_tf.data.download --dataset={shlex.quote(name)} "
                f"--data_dir={shlex.quote(str(data_dir))}")
     raise DatasetMissingError(

@@ -25,6 +25,7 @@ import pickletools
 import re
 
 from mtd_tf.errors import DataError
+from mtd_tf.io_utils import read_file_bytes
 
 _ALLOWED_OPCODES = frozenset([
     # Framing.
@@ -111,8 +112,7 @@ def load_restricted_pickle(path):
       DataError: naming `path`, if the file is empty, truncated, not a pickle, or holds
         anything but lists, tuples and ints (nothing from it is executed).
     """
-    with open(path, "rb") as handle:
-        data = handle.read()
+    data = read_file_bytes(path)
     if not data:
         raise DataError(path, "file is empty")
     if not _FAST_PATH_PICKLE.fullmatch(data):

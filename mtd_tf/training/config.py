@@ -17,7 +17,8 @@ class TrainConfig:
 
     `frequency=None` takes the dataset's default from `mtd_tf.data.registry`.
     `graph_writeback`: `replace` writes the GCN output into the item table as the paper
-    does; `rescale` first scales it to the table's mean row norm (see WORKSPACE.md).
+    does; `rescale` first scales it to the table's mean row norm; `graph_mix` is the share
+    of the new table that comes from the graph (1 = overwrite; see WORKSPACE.md).
     """
 
     dataset: str = "synthetic"
@@ -28,7 +29,8 @@ class TrainConfig:
     frequency: int | None = None
     graph_steps: int = 1000
     graph_patience: int = 10
-    graph_writeback: str = "rescale"
+    graph_writeback: str = "replace"
+    graph_mix: float = 1.0
     gcn_layers: int = 1
     batch_size: int = 512
     embedding_dim: int = 100
@@ -60,6 +62,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name} must be a positive integer or unset, got {value!r}")
+        if not 0.0 < self.graph_mix <= 1.0:
+            raise ConfigError(f"graph_mix must be in (0, 1], got {self.graph_mix!r}")
         if self.graph_steps < 0:
             raise ConfigError(f"graph_steps must be >= 0, got {self.graph_steps!r}")
         if not 0.0 <= self.dropout < 1.0:

@@ -24,6 +24,7 @@ class TrainingInputs:
       adjacency: tf.sparse.SparseTensor [M, M], D^-1/2 (A+I) D^-1/2 (eq. 6).
       has_edge: bool [M]; items without any transition keep their embedding on write-back.
       item_popularity: int64 [M], training counts; the exported model's fallback ranking.
+      unknown_test_ids: `registry.LoadedDataset.unknown_id_counts()`, for metrics.json.
     """
 
     dataset_name: str
@@ -35,6 +36,7 @@ class TrainingInputs:
     adjacency: tf.sparse.SparseTensor
     has_edge: np.ndarray
     item_popularity: np.ndarray
+    unknown_test_ids: dict = dataclasses.field(default_factory=dict)
 
 
 def build_inputs(config):
@@ -60,4 +62,5 @@ def build_inputs(config):
         train=train, valid=valid, test=test,
         adjacency=graph.to_sparse_tensor(normalized),
         has_edge=has_edge,
-        item_popularity=popularity.astype(np.int64))
+        item_popularity=popularity.astype(np.int64),
+        unknown_test_ids=dataset.unknown_id_counts())

@@ -17,6 +17,7 @@ import tensorflow as tf
 
 from mtd_tf import export
 from mtd_tf.data import pipeline
+from mtd_tf.errors import MTDError
 from mtd_tf.errors import TrainingDivergedError
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.model import MTDModel
@@ -42,19 +43,21 @@ class RunState(tf.Module):
         self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
 
 
-def write_back(model, embeddings, has_edge, mode):
-    """E[1..M] <- H for items with an edge (SPEC section 3, step 6).
+def write_back(model, embeddings, has_edge, mode, mix=1.0):
+    """E[1..M] <- (1 - mix) E + mix H' for items with an edge (SPEC section 3, step 6).
 
-    `rescale` scales H to the table's mean row norm first: the GCN's tanh(LayerNorm) rows
-    are about ten times longer than learned embeddings (SPEC section 7), which otherwise
-    inflates every score and resets the session model's progress.
+    H' is H (`replace`, the paper) or H scaled to the table's mean row norm (`rescale`):
+    the GCN's tanh(LayerNorm) rows are about ten times longer than learned embeddings
+    (SPEC section 7), which otherwise inflates every score. `mix` < 1 keeps part of what
+    the session step learned instead of overwriting it every epoch.
     """
     table = model.item_embeddings
     if mode == "rescale":
         table_norm = tf.reduce_mean(tf.norm(table, axis=1))
         graph_norm = tf.reduce_mean(tf.norm(embeddings, axis=1))
         embeddings = embeddings * (table_norm / tf.maximum(graph_norm, 1e-12))
-    table.assign(tf.where(tf.constant(has_edge)[:, None], embeddings, table))
+    mixed = (1.0 - mix) * table + mix * embeddings
+    table.assign(tf.where(tf.constant(has_edge)[:, None], mixed, table))
 
 
 class Trainer:
@@ -65,6 +68,7 @@ class Trainer:
         self.strategy = strategy or tf.distribute.get_strategy()
         keras.utils.set_random_seed(config.seed)
         self.inputs = inputs_lib.build_inputs(config)
+        self._check_samples()
         self.frequency = self.inputs.frequency
         with self.strategy.scope():
             self.model = MTDModel(
@@ -88,6 +92,18 @@ class Trainer:
         self._make_checkpoints()
         self.writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs"))
 
+    def _check_samples(self):
+        """A split too small to train on is the data's fault: say so in one line."""
+        folder = os.path.join(self.config.data_dir, self.inputs.dataset_name)
+        if not len(self.inputs.train):
+            raise MTDError(f"{folder}: no training samples: every training session is too "
+                           "short to give a (prefix, target) pair")
+        if not len(self.inputs.valid):
+            raise MTDError(f"{folder}: no validation samples: the validation split (the last "
+                           "10% of the training sessions) is empty or holds only sessions "
+                           "too short to give a (prefix, target) pair; it needs at least 5 "
+                           "training sessions")
+
     def _distribute(self, samples, shuffle, epoch=0, limit=None):
         dataset = pipeline.make_dataset(samples, self.config.batch_size, shuffle=shuffle,
                                         seed=self.config.seed, epoch=epoch)
@@ -99,37 +115,67 @@ class Trainer:
         spec = self._distribute(self.inputs.valid, shuffle=False).element_spec
         self.train_step = session_step.make_session_train_step(
             self.model, self.session_optimizer, self.strategy, self.config.l2, spec)
-        self.rank_step = session_step.make_rank_step(self.model, self.strategy, spec)
+        self.rank_step = session_step.make_rank_step(
+            self.model, self.strategy, spec, self.inputs.item_popularity)
         self.graph_train_step = (
             graph_step.make_graph_train_step(self.infomax, self.graph_optimizer)
             if self.infomax is not None else None)
 
     def _make_checkpoints(self):
-        parts = dict(model=self.model, session_optimizer=self.session_optimizer,
-                     state=self.state)
+        # Keras 3 keeps some variables outside TensorFlow's object graph: the weights of
+        # layers held in Python lists (the self-attention blocks, the GCN) and every
+        # dropout's seed-generator state. `tf.train.Checkpoint(model=...)` alone would
+        # silently skip them, so every variable is also listed explicitly; with the seed
+        # states saved, a resumed run draws the same dropout masks as an uninterrupted one.
+        parts = dict(model=self.model, model_variables=list(self.model.variables),
+                     session_optimizer=self.session_optimizer, state=self.state)
         if self.infomax is not None:
-            parts.update(infomax=self.infomax, graph_optimizer=self.graph_optimizer)
+            parts.update(infomax=self.infomax, infomax_variables=list(self.infomax.variables),
+                         graph_optimizer=self.graph_optimizer)
         self.checkpoint = tf.train.Checkpoint(**parts)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, os.path.join(self.config.model_dir, "checkpoints"), max_to_keep=2)
-        self.best_checkpoint = tf.train.Checkpoint(model=self.model)
+        self.best_checkpoint = tf.train.Checkpoint(
+            model=self.model, model_variables=list(self.model.variables))
+        # Two kept: a run killed between saving a new best and committing its epoch to
+        # `checkpoints/` re-runs that epoch, and the committed best must still be there.
         self.best_manager = tf.train.CheckpointManager(
-            self.best_checkpoint, os.path.join(self.config.model_dir, "best"), max_to_keep=1)
+            self.best_checkpoint, os.path.join(self.config.model_dir, "best"), max_to_keep=2)
 
     def restore(self):
-        """Continues after the last finished epoch when the run directory has a checkpoint."""
+        """Continues after the last finished epoch when the run directory has a checkpoint.
+
+        The learning rates come from the config, not the checkpoint, so a run that diverged
+        can be resumed from its last good checkpoint with a lower --lr.
+        """
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
             logging.info("resumed from %s after epoch %d", self.manager.latest_checkpoint,
                          int(self.state.epoch))
+        self.session_optimizer.learning_rate = self.config.lr
+        if self.graph_optimizer is not None:
+            self.graph_optimizer.learning_rate = self.config.lr
+
+    def diverged(self, epoch, what):
+        """The error for a NaN or Inf loss: what happened and which checkpoint is kept."""
+        kept = (f"the last good checkpoint, {self.manager.latest_checkpoint} (epoch "
+                f"{int(self.state.epoch)}), is kept and a re-run resumes from it"
+                if self.manager.latest_checkpoint else "no checkpoint had been written yet")
+        return TrainingDivergedError(
+            f"training diverged in epoch {epoch + 1}: {what}; {kept}. Try a lower --lr "
+            f"(now {self.config.lr:g})")
 
     def graph_phase(self, epoch):
         """Trains the infomax encoder on the current table, then writes H back (section 3)."""
-        embeddings, info = graph_step.run_graph_phase(
-            self.graph_train_step, tf.convert_to_tensor(self.model.item_embeddings),
-            self.inputs.adjacency, max_steps=self.config.graph_steps,
-            patience=self.config.graph_patience, seed=self.config.seed * 100003 + epoch)
-        write_back(self.model, embeddings, self.inputs.has_edge, self.config.graph_writeback)
+        try:
+            embeddings, info = graph_step.run_graph_phase(
+                self.graph_train_step, tf.convert_to_tensor(self.model.item_embeddings),
+                self.inputs.adjacency, max_steps=self.config.graph_steps,
+                patience=self.config.graph_patience, seed=self.config.seed * 100003 + epoch)
+        except TrainingDivergedError as error:
+            raise self.diverged(epoch, str(error)) from None
+        write_back(self.model, embeddings, self.inputs.has_edge, self.config.graph_writeback,
+                   self.config.graph_mix)
         tf.summary.scalar("loss/co", info["loss/co"], step=self.state.step)
         tf.summary.scalar("graph/steps", info["steps"], step=self.state.step)
         logging.info("epoch %d graph step: L_co %.4f after %d steps", epoch + 1,
@@ -150,9 +196,10 @@ class Trainer:
             result = self.train_step(batch)
             loss = float(result["loss/in"])
             if not np.isfinite(loss):
-                raise TrainingDivergedError(
-                    f"loss became {loss} in epoch {epoch + 1}; the last good checkpoint in "
-                    f"{self.manager.directory} is kept (try a lower --lr)")
+                # The step has already applied non-finite gradients: nothing more is saved.
+                raise self.diverged(
+                    epoch, f"loss/in is {loss} at step {int(self.state.step) + 1} (pass "
+                           f"{pass_index + 1})")
             self.state.step.assign_add(1)
             losses.append(loss)
             if int(self.state.step) % 50 == 0:
@@ -165,8 +212,24 @@ class Trainer:
         return sum(int(tf.shape(t)[0]) for t in local)
 
     def evaluate(self, samples):
+        """P@K, MRR@K, NDCG@K (percent) of a split; see `scoring` for prefixes with no known id."""
         return session_step.evaluate(
             self.rank_step, self.strategy, self._distribute(samples, shuffle=False), REPORT_KS)
+
+    def restore_best(self):
+        """Loads the weights of the best validation epoch recorded in the run state.
+
+        By number, not as the newest file: a run killed after saving a new best but before
+        committing that epoch leaves a newer best that the committed state never chose.
+        """
+        best_epoch = int(self.state.best_epoch)
+        path = next((path for path in self.best_manager.checkpoints
+                     if path.endswith(f"-{best_epoch}")), None)
+        if path is None:
+            raise MTDError(f"{self.best_manager.directory}: the checkpoint of the best epoch "
+                           f"({best_epoch}) is missing; delete {self.config.model_dir} and "
+                           "train again")
+        self.best_checkpoint.restore(path).assert_existing_objects_matched()
 
     def run_epoch(self, epoch):
         """Graph step, `frequency` session passes, validation, early-stopping bookkeeping."""
@@ -209,7 +272,7 @@ class Trainer:
 
     def final_report(self):
         """Restores the best validation epoch, reads the test split once, exports, reports."""
-        self.best_checkpoint.restore(self.best_manager.latest_checkpoint).expect_partial()
+        self.restore_best()
         valid = self.evaluate(self.inputs.valid)
         test = self.evaluate(self.inputs.test)
         export.export_saved_model(
@@ -224,6 +287,7 @@ class Trainer:
             "valid": valid,
             "test": test,
             "seconds_per_epoch": float(self.state.train_seconds) / max(epochs_run, 1),
+            **self.inputs.unknown_test_ids,
             "flags": dict(self.config.to_dict(), frequency=self.frequency),
         }
         atomic_write_text(os.path.join(self.config.model_dir, "metrics.json"),

@@ -7,7 +7,9 @@ so they trace once and run under any `tf.distribute` strategy.
 import numpy as np
 import tensorflow as tf
 
+from mtd_tf import losses
 from mtd_tf import metrics
+from mtd_tf import scoring
 
 
 def l2_penalty(variables):
@@ -24,9 +26,9 @@ def make_session_train_step(model, optimizer, strategy, l2, element_spec):
 
     def replica_step(item_ids, targets):
         with tf.GradientTape() as tape:
-            scores = model(item_ids, training=True)  # [batch, M]
-            per_example = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=targets - 1, logits=scores)
+            session = model.encode_session(item_ids, training=True)  # [batch, d]
+            per_example = losses.full_softmax_cross_entropy(
+                session, tf.convert_to_tensor(model.item_embeddings), targets)  # [batch]
             loss_in = tf.nn.compute_average_loss(per_example)
             penalty = tf.nn.scale_regularization_loss(l2 * l2_penalty(model.trainable_variables))
             loss = loss_in + penalty
@@ -45,11 +47,15 @@ def make_session_train_step(model, optimizer, strategy, l2, element_spec):
     return step
 
 
-def make_rank_step(model, strategy, element_spec):
-    """Returns `step(batch) -> per-replica ranks` of each target among all M items."""
+def make_rank_step(model, strategy, element_spec, item_popularity):
+    """Returns `step(batch) -> per-replica ranks` of each target among all M items.
+
+    Sessions with no known item are ranked by `item_popularity` (float [M]), as served.
+    """
+    popularity = tf.constant(np.asarray(item_popularity, dtype=np.float32))  # [M]
 
     def replica_step(item_ids, targets):
-        scores = model(item_ids, training=False)
+        scores = scoring.scores_with_popularity_fallback(model, item_ids, popularity)
         return metrics.target_ranks(scores, targets)
 
     @tf.function(input_signature=[element_spec])

@@ -218,3 +218,20 @@ def test_bad_sessions_are_not_written_and_the_old_file_survives(tmp_path, sessio
 def test_test_writer_checks_the_pair_lengths(tmp_path):
     with pytest.raises(DataError, match="2 prefixes but 1 targets"):
         formats.write_test_text(tmp_path / formats.TEST_TEXT, [[1], [2]], [3])
+
+
+def test_pickle_repeating_one_list_by_reference_is_refused_before_expanding(tmp_path):
+    # 5,000 references to one 1,000-id list: ~13 kB on disk, 5 million ids once expanded.
+    path = tmp_path / "all_train_seq.txt"
+    shared = list(range(1, 1001))
+    path.write_bytes(pickle.dumps([shared] * 5000))
+    with pytest.raises(DataError, match=r"expands to 5000000 ids from \d+ bytes"):
+        formats.read_train_pickle(path)
+
+
+@pytest.mark.parametrize("reader", [formats.read_train_pickle, formats.read_train_text])
+def test_unreadable_path_is_a_data_error_naming_it(tmp_path, reader):
+    with pytest.raises(DataError, match=rf"{tmp_path}: cannot read file \(Is a directory\)"):
+        reader(tmp_path)
+    with pytest.raises(DataError, match=r"missing\.txt: cannot read file \(No such file"):
+        reader(tmp_path / "missing.txt")

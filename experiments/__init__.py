@@ -1,0 +1,1 @@
+"""Paper experiments: one script per table or figure (see experiments/README.md)."""

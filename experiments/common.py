@@ -1,0 +1,382 @@
+"""Shared machinery of the paper experiments: flags, cells, run folders and their records.
+
+A *cell* is one training run of `MTDModel` (a variant with some settings) or one baseline
+evaluation on one dataset. Its run folder is `<runs_dir>/<group>/<dataset>/<cell name>/`;
+the cell name is the method followed by the settings that make the cell differ from the
+invocation's base settings (`mtd`, `mtd-embedding_dim=50`, `pop`). Cells of group `main`
+are shared by Table 2, Figure 3, Figure 4 and Figure 5: the full model on yoochoose is one
+folder, trained once, whichever script asks first.
+
+- A finished cell (`metrics.json` complete) is never retrained: its record is read back.
+- An unfinished one resumes from the Trainer's checkpoints (same folder, same settings).
+- `cell.json` holds the settings a folder was started with; asking the same folder for
+  other settings (say another --epochs) is an error, never a silent mix of two runs.
+- A cell being trained by another process (its `.lock` is held) is reported pending.
+"""
+
+import contextlib
+import dataclasses
+import datetime
+import fcntl
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+
+from absl import flags
+from absl import logging
+
+from mtd_tf.data import registry
+from mtd_tf.errors import ConfigError
+from mtd_tf.errors import MTDError
+from mtd_tf.io_utils import atomic_write_text
+from mtd_tf.model import VARIANTS
+from mtd_tf.training.config import TrainConfig
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_RUNS_DIR = os.path.join(REPO_ROOT, "experiments", "runs")
+DEFAULT_RESULTS_DIR = os.path.join(REPO_ROOT, "experiments", "results")
+PAPER_DATASETS = ("yoochoose", "diginetica", "retailrocket")
+BASELINES = ("pop", "spop", "itemknn")
+# The "test" block of metrics.json (SPEC section 6), in the paper's column order.
+METRIC_KEYS = ("P@5", "P@10", "P@20", "MRR@5", "MRR@10", "MRR@20", "NDCG@20")
+# Settings that locate a run rather than define it.
+_PATH_FIELDS = ("data_dir", "model_dir")
+# Settings a cell sets itself (its dataset, folder and method).
+_FIXED_BY_CELL = _PATH_FIELDS + ("dataset", "variant")
+_CONFIG_DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+
+FLAGS = flags.FLAGS
+
+
+def define_flags(default_datasets=PAPER_DATASETS):
+    """Flags every experiment script shares; training defaults are TrainConfig's."""
+    flags.DEFINE_string("data_dir", None,
+                        "Folder holding dataset folders. Default: $MTD_DATA_DIR, else data/.")
+    flags.DEFINE_list("datasets", list(default_datasets), "Datasets to run, comma-separated.")
+    flags.DEFINE_string("runs_dir", DEFAULT_RUNS_DIR,
+                        "Run folders (checkpoints, metrics.json); git-ignored.")
+    flags.DEFINE_string("results_dir", DEFAULT_RESULTS_DIR,
+                        "Where <name>.json, <name>.md and the PNG plots are written.")
+    flags.DEFINE_bool("report_only", False,
+                      "Train nothing: rebuild the results from the cells already finished.")
+    flags.DEFINE_integer("epochs", _CONFIG_DEFAULTS["epochs"], "Maximum epochs per run.")
+    flags.DEFINE_integer("patience", _CONFIG_DEFAULTS["patience"],
+                         "Early stopping: epochs without a better validation P@20.")
+    flags.DEFINE_integer("max_train_batches", None,
+                         "Cap on batches per session pass (smoke runs only).")
+    flags.DEFINE_integer("embedding_dim", _CONFIG_DEFAULTS["embedding_dim"], "Embedding size d.")
+    flags.DEFINE_integer("graph_steps", _CONFIG_DEFAULTS["graph_steps"],
+                         "Maximum Adam steps of the graph phase per epoch.")
+    flags.DEFINE_integer("batch_size", _CONFIG_DEFAULTS["batch_size"], "Batch size.")
+    flags.DEFINE_integer("seed", _CONFIG_DEFAULTS["seed"], "Random seed of every run.")
+    flags.DEFINE_multi_string("set", [], "Any other TrainConfig field for every run, as "
+                              "key=value (repeatable), e.g. --set=graph_writeback=replace.")
+
+
+def base_settings_from_flags():
+    """TrainConfig fields shared by every cell of this invocation."""
+    settings = dict(epochs=FLAGS.epochs, patience=FLAGS.patience,
+                    max_train_batches=FLAGS.max_train_batches,
+                    embedding_dim=FLAGS.embedding_dim, graph_steps=FLAGS.graph_steps,
+                    batch_size=FLAGS.batch_size, seed=FLAGS.seed)
+    settings.update(parse_overrides(FLAGS.set))
+    return settings
+
+
+def parse_overrides(specs):
+    """["lr=0.0005", "frequency=none"] -> {"lr": 0.0005, "frequency": None}, typed by field."""
+    overrides = {}
+    for spec in specs:
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            key, sep, text = item.partition("=")
+            if not sep or key not in _CONFIG_DEFAULTS or key in _FIXED_BY_CELL:
+                raise ConfigError(f"bad setting {item!r}: expected key=value with key one of "
+                                  f"{sorted(set(_CONFIG_DEFAULTS) - set(_FIXED_BY_CELL))}")
+            overrides[key] = _typed(key, text)
+    return overrides
+
+
+def _typed(key, text):
+    default = _CONFIG_DEFAULTS[key]
+    try:
+        if default is None:  # optional integers (frequency, max_train_batches)
+            return None if text.lower() in ("none", "") else int(text)
+        if isinstance(default, bool):
+            if text.lower() not in ("true", "false"):
+                raise ValueError(text)
+            return text.lower() == "true"
+        return type(default)(text)
+    except ValueError:
+        raise ConfigError(f"bad value for {key}: {text!r}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One run: `method` is an MTD variant or a baseline; `overrides` are sorted pairs."""
+
+    dataset: str
+    method: str
+    overrides: tuple = ()
+    group: str = "main"
+
+    @property
+    def name(self):
+        return "-".join([self.method] + [f"{key}={value}" for key, value in self.overrides])
+
+    @property
+    def is_baseline(self):
+        return self.method in BASELINES
+
+
+def _config_view(config_dict):
+    return {key: value for key, value in config_dict.items() if key not in _PATH_FIELDS}
+
+
+def _same_settings(recorded, wanted):
+    """Equal on shared keys; keys only in `wanted` (fields added since) must be defaults."""
+    for key, value in wanted.items():
+        expected = recorded[key] if key in recorded else _CONFIG_DEFAULTS.get(key)
+        if expected != value:
+            return False
+    return True
+
+
+def _complete(metrics, need_valid):
+    blocks = ("test", "valid") if need_valid else ("test",)
+    for block in blocks:
+        values = metrics.get(block)
+        if not isinstance(values, dict):
+            return False
+        for key in METRIC_KEYS:
+            if not isinstance(values.get(key), (int, float)) or not math.isfinite(values[key]):
+                return False
+    return True
+
+
+def _read_json(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+class CellRunner:
+    """Turns cells into records: reads finished ones, trains (or resumes) the others.
+
+    Args:
+      runs_dir: root of the run folders.
+      data_dir: dataset root (already resolved).
+      base: TrainConfig fields shared by every cell (`base_settings_from_flags()`).
+      stamp: this invocation's `provenance.make_stamp()`, kept in the records of cells it finishes.
+    """
+
+    def __init__(self, runs_dir, data_dir, base, stamp):
+        self.runs_dir = os.path.abspath(runs_dir)
+        self.data_dir = data_dir
+        self.base = dict(base)
+        self.stamp = stamp
+        self.failures = {}  # run folder -> error message
+        self.pending = []  # run folders locked by another process
+
+    def base_for(self, dataset):
+        """The base settings with the dataset's default training frequency resolved."""
+        settings = dict(_CONFIG_DEFAULTS, **self.base)
+        if settings["frequency"] is None:
+            settings["frequency"] = registry.defaults_for(dataset).frequency
+        return settings
+
+    def cell(self, dataset, method, group="main", **overrides):
+        """A `Cell`; overrides equal to the base settings are dropped, so folders are shared."""
+        if method not in VARIANTS + BASELINES:
+            raise ConfigError(f"unknown method {method!r}: expected one of {VARIANTS + BASELINES}")
+        base = self.base_for(dataset)
+        for key in overrides:
+            if key not in _CONFIG_DEFAULTS or key in _FIXED_BY_CELL:
+                raise ConfigError(f"{key!r} is not a TrainConfig setting a cell can vary")
+        kept = tuple(sorted((key, value) for key, value in overrides.items()
+                            if value != base[key]))
+        if method in BASELINES:
+            kept = ()  # baselines have no settings
+        return Cell(dataset, method, kept, group)
+
+    def run_dir(self, cell):
+        return os.path.join(self.runs_dir, *cell.group.split("/"), cell.dataset, cell.name)
+
+    def config(self, cell):
+        settings = self.base_for(cell.dataset)
+        settings.update(cell.overrides)
+        settings.update(dataset=registry.canonical_name(cell.dataset), data_dir=self.data_dir,
+                        model_dir=self.run_dir(cell), variant=cell.method)
+        return TrainConfig(**settings)
+
+    def _check_settings(self, cell, run_dir):
+        """Refuses a folder that was started, or finished, with other settings."""
+        wanted = _config_view(self.config(cell).to_dict())
+        started = _read_json(os.path.join(run_dir, "cell.json"))
+        recorded = started.get("config") if isinstance(started, dict) else None
+        if recorded is None:
+            metrics = _read_json(os.path.join(run_dir, "metrics.json"))
+            recorded = _config_view(metrics.get("flags", {})) if isinstance(metrics, dict) else None
+        if recorded is not None and not _same_settings(recorded, wanted):
+            differences = ", ".join(
+                f"{key}: folder {recorded.get(key, _CONFIG_DEFAULTS.get(key))!r}, asked {value!r}"
+                for key, value in sorted(wanted.items())
+                if recorded.get(key, _CONFIG_DEFAULTS.get(key)) != value)
+            raise ConfigError(f"{run_dir} holds a run with other settings ({differences}); "
+                              "pass the same flags, another --runs_dir, or delete the folder")
+
+    def finished_record(self, cell):
+        """The record of a finished cell, else None; never trains."""
+        run_dir = self.run_dir(cell)
+        if not cell.is_baseline:
+            self._check_settings(cell, run_dir)
+        metrics = _read_json(os.path.join(run_dir, "metrics.json"))
+        if not isinstance(metrics, dict) or not _complete(metrics, not cell.is_baseline):
+            return None
+        saved = _read_json(os.path.join(run_dir, "record.json"))
+        # A record belongs to one metrics.json: a re-run that rewrote it gets a new record
+        # (and stamp); a folder copied from another machine keeps that machine's stamp.
+        if isinstance(saved, dict) and saved.get("metrics_sha256") == _digest(run_dir):
+            return saved
+        record = self._record(cell, metrics, run_dir)
+        atomic_write_text(os.path.join(run_dir, "record.json"),
+                          json.dumps(record, indent=2, sort_keys=True) + "\n")
+        return record
+
+    def _record(self, cell, metrics, run_dir):
+        record = {"method": cell.method, "dataset": cell.dataset,
+                  "run_dir": os.path.relpath(run_dir, self.runs_dir),
+                  "test": {key: metrics["test"][key] for key in METRIC_KEYS},
+                  "stamp": self.stamp, "metrics_sha256": _digest(run_dir),
+                  "metrics_written": _written(run_dir)}
+        if cell.is_baseline:
+            record["seconds"] = metrics.get("seconds")
+            return record
+        record.update(valid={key: metrics["valid"][key] for key in METRIC_KEYS},
+                      best_epoch=metrics["best_epoch"], epochs_run=metrics["epochs_run"],
+                      seconds_per_epoch=metrics["seconds_per_epoch"],
+                      config=_config_view(metrics["flags"]))
+        return record
+
+    def run(self, cell):
+        """The cell's record, training or resuming it first; None if pending or failed."""
+        record = self.finished_record(cell)
+        if record is not None:
+            return record
+        run_dir = self.run_dir(cell)
+        with _cell_lock(run_dir) as locked:
+            if not locked:
+                logging.warning("%s is being trained by another process; skipped", run_dir)
+                self.pending.append(run_dir)
+                return None
+            record = self.finished_record(cell)  # finished while we waited for the lock?
+            if record is not None:
+                return record
+            start = time.perf_counter()
+            try:
+                if cell.is_baseline:
+                    self._run_baseline(cell, run_dir)
+                else:
+                    self._train(cell, run_dir)
+            except MTDError as error:
+                logging.error("%s failed: %s", run_dir, error)
+                self.failures[run_dir] = str(error)
+                return None
+            logging.info("%s finished in %.1f s", run_dir, time.perf_counter() - start)
+        return self.finished_record(cell)
+
+    def _train(self, cell, run_dir):
+        from mtd_tf.training import loop  # pylint: disable=import-outside-toplevel
+
+        config = self.config(cell)
+        cell_file = os.path.join(run_dir, "cell.json")
+        if not os.path.exists(cell_file):
+            atomic_write_text(cell_file, json.dumps(
+                {"cell": cell.name, "config": _config_view(config.to_dict()),
+                 "started": self.stamp}, indent=2, sort_keys=True) + "\n")
+        logging.info("training %s", run_dir)
+        loop.train_and_evaluate(config)
+
+    def _run_baseline(self, cell, run_dir):
+        # Imported here: a script that trains no baseline does not pay for them.
+        from mtd_tf import baselines  # pylint: disable=import-outside-toplevel
+        from mtd_tf.baselines.itemknn import ItemKNN  # pylint: disable=import-outside-toplevel
+        from mtd_tf.baselines.pop import Pop  # pylint: disable=import-outside-toplevel
+        from mtd_tf.baselines.spop import SessionPop  # pylint: disable=import-outside-toplevel
+
+        methods = {"pop": Pop, "spop": SessionPop, "itemknn": ItemKNN}
+        start = time.perf_counter()
+        dataset = registry.load_dataset(cell.dataset, self.data_dir, seed=self.base_for(
+            cell.dataset)["seed"])
+        baseline = methods[cell.method](dataset.train, dataset.num_items)
+        test = baselines.evaluate(baseline, dataset.test_prefixes, dataset.test_targets)
+        report = {"dataset": dataset.name, "method": cell.method,
+                  "test": {key: test[key] for key in METRIC_KEYS},
+                  "seconds": time.perf_counter() - start}
+        atomic_write_text(os.path.join(run_dir, "metrics.json"),
+                          json.dumps(report, indent=2, sort_keys=True) + "\n")
+
+    def exit_code(self):
+        """0 when every cell finished or is pending elsewhere, 1 when one failed."""
+        for run_dir, error in self.failures.items():
+            print(f"FAILED {run_dir}: {error}", file=sys.stderr)
+        for run_dir in self.pending:
+            print(f"pending (trained by another process): {run_dir}", file=sys.stderr)
+        return 1 if self.failures else 0
+
+
+def _written(run_dir):
+    """When metrics.json was written (UTC, ISO 8601): the run's end, even if recorded later."""
+    seconds = os.stat(os.path.join(run_dir, "metrics.json")).st_mtime
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(
+        timespec="seconds")
+
+
+def _digest(run_dir):
+    try:
+        with open(os.path.join(run_dir, "metrics.json"), "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def _cell_lock(run_dir):
+    """Yields True while holding the folder's lock, False if another process holds it."""
+    os.makedirs(run_dir, exist_ok=True)
+    descriptor = os.open(os.path.join(run_dir, ".lock"), os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def runner_from_flags(stamp):
+    return CellRunner(FLAGS.runs_dir, registry.resolve_data_dir(FLAGS.data_dir),
+                      base_settings_from_flags(), stamp)
+
+
+def resolve_cells(runner, cells, publish, report_only):
+    """Records of all `cells`: finished ones first, then each missing one trained in order.
+
+    `publish(records)` ({Cell: record or None}) is called once the finished cells are read
+    and again after every cell that trains, so the results files follow the runs.
+    """
+    records = {cell: runner.finished_record(cell) for cell in cells}
+    publish(records)
+    if not report_only:
+        for cell in cells:
+            if records[cell] is None:
+                records[cell] = runner.run(cell)
+                publish(records)
+    return records
+

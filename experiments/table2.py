@@ -1,0 +1,162 @@
+"""Tables 2-3 of the paper: MTD and its variants against POP, S-POP and Item-KNN.
+
+    python experiments/table2.py --data_dir=../shared/data
+    python experiments/table2.py --data_dir=../shared/data --datasets=yoochoose \
+        --methods=mtd --mtd_candidate=graph_writeback=replace
+
+Writes `table2.json` ({dataset: {method: {"P@5", ..., "NDCG@20"}}}, test metrics in
+percent, plus "paper", "selection", "runs" and "stamp") and `table2.md` (ours beside the
+paper's) under --results_dir. Every MTD run picks its best epoch on validation P@20 and reads
+the test split once (mtd_tf.training.loop). `mtd` is the candidate with the best validation
+P@20 among the default settings and each --mtd_candidate; the other candidates' test numbers
+are never shown. Baselines have no settings to select and are fit on all training sessions.
+Finished cells are skipped; unfinished runs resume from their checkpoints.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import flags  # noqa: E402
+
+from experiments import common  # noqa: E402
+from experiments import provenance  # noqa: E402
+from experiments import paper  # noqa: E402
+from experiments import reporting  # noqa: E402
+from mtd_tf import cli  # noqa: E402
+from mtd_tf.errors import ConfigError  # noqa: E402
+
+common.define_flags()
+flags.DEFINE_list("methods", ["pop", "spop", "itemknn", "mtd", "lo", "va", "at", "ga"],
+                  "Methods: baselines pop, spop, itemknn; MTD variants mtd, lo, va, at, ga.")
+flags.DEFINE_multi_string("mtd_candidate", [],
+                          "Extra settings for `mtd` as key=value[,key=value] (repeatable); "
+                          "`mtd` reports the candidate with the best validation P@20.")
+FLAGS = flags.FLAGS
+NOTES_PATH = os.path.join(common.REPO_ROOT, "experiments", "notes", "table2.md")
+
+
+def plan_cells(runner):
+    """Baselines first (minutes), then MTD on every dataset, then the variants."""
+    unknown = set(FLAGS.methods) - set(reporting.METHOD_LABELS)
+    if unknown:
+        raise ConfigError(f"unknown --methods {sorted(unknown)}")
+    candidates = [{}] + [common.parse_overrides([spec]) for spec in FLAGS.mtd_candidate]
+    cells = []
+    for group in (common.BASELINES, ("mtd",), ("lo", "va", "at", "ga")):
+        for method in (m for m in group if m in FLAGS.methods):
+            for dataset in FLAGS.datasets:
+                for overrides in (candidates if method == "mtd" else [{}]):
+                    cell = runner.cell(dataset, method, **overrides)
+                    if cell not in cells:
+                        cells.append(cell)
+    return cells
+
+
+def dataset_view(cells, records):
+    """({method: test metrics}, {"mtd": selection}) for one dataset's cells."""
+    view, selection = {}, {}
+    candidates = [cell for cell in cells if cell.method == "mtd"]
+    for cell in cells:
+        if cell.method != "mtd" and records.get(cell):
+            view[cell.method] = records[cell]["test"]
+    finished = [cell for cell in candidates if records.get(cell)]
+    if finished:
+        chosen = max(finished, key=lambda cell: records[cell]["valid"]["P@20"])
+        view["mtd"] = records[chosen]["test"]
+        selection["mtd"] = {
+            "chosen": chosen.name, "by": "valid P@20",
+            "candidates": {cell.name: ({key: records[cell]["valid"][key]
+                                        for key in ("P@20", "MRR@20")} if records.get(cell)
+                                       else None) for cell in candidates}}
+    return view, selection
+
+
+def render_markdown(data):
+    lines = ["# Tables 2-3: MTD against the baselines (test, %)", ""]
+    lines += reporting.stamp_lines(data["stamp"])
+    all_records = [record for runs in data.get("runs", {}).values() for record in runs.values()]
+    lines += reporting.smoke_warning(all_records)
+    headers = ["method"] + list(common.METRIC_KEYS)
+    # The paper's datasets always, so its numbers show before ours exist.
+    datasets = list(common.PAPER_DATASETS) + [
+        name for name in reporting.dataset_keys(data) if name not in common.PAPER_DATASETS]
+    for dataset in datasets:
+        ours, reference = data.get(dataset, {}), data.get("paper", {}).get(dataset, {})
+        rows = []
+        for method, label in reporting.METHOD_LABELS.items():
+            if method not in ours and method not in reference:
+                continue
+            rows.append([label] + [reporting.fmt(ours.get(method, {}).get(key))
+                                   for key in common.METRIC_KEYS])
+            if method in reference:
+                rows.append([f"{label}, *paper*"] + [
+                    reporting.fmt(reference[method].get(key)) for key in common.METRIC_KEYS])
+            if method == "mtd" and "mtd" in ours and "mtd" in reference:
+                rows.append(["MTD gap (ours - paper)"] + [
+                    _signed(ours["mtd"][key] - reference["mtd"][key])
+                    if key in reference["mtd"] else reporting.MISSING
+                    for key in common.METRIC_KEYS])
+        pending = [] if ours else ["", "Not run yet."]
+        lines += ["", f"## {dataset}", "", reporting.markdown_table(headers, rows)] + pending
+        lines += _shortfall_lines(ours.get("mtd"), reference.get("mtd"))
+        lines += _selection_lines(data.get("selection", {}).get(dataset, {}).get("mtd"))
+    if os.path.isfile(NOTES_PATH):
+        with open(NOTES_PATH, encoding="utf-8") as handle:
+            lines += ["", "## Notes (hand-written: experiments/notes/table2.md)", "",
+                      handle.read().strip()]
+    return "\n".join(lines)
+
+
+def _signed(value):
+    return f"{value:+.2f}"
+
+
+def _shortfall_lines(ours, reference):
+    if not ours or not reference:
+        return []
+    short = [f"{key} by {reference[key] - ours[key]:.2f} points" for key in common.METRIC_KEYS
+             if key in reference and ours[key] < reference[key]]
+    if not short:
+        return ["", "MTD meets or beats every figure the paper reports here."]
+    return ["", "MTD is short of the paper on " + ", ".join(short) + "."]
+
+
+def _selection_lines(selection):
+    if not selection:
+        return []
+    rows = [[name + (" (chosen)" if name == selection["chosen"] else ""),
+             reporting.fmt(valid and valid["P@20"]), reporting.fmt(valid and valid["MRR@20"])]
+            for name, valid in selection["candidates"].items()]
+    return ["", "MTD settings tried, chosen on validation P@20 (test read for the chosen "
+            "one only):", "", reporting.markdown_table(["run", "valid P@20", "valid MRR@20"], rows)]
+
+
+def main(argv):
+    del argv
+    stamp = provenance.make_stamp()
+    runner = common.runner_from_flags(stamp)
+    results = reporting.ResultsFile(FLAGS.results_dir, "table2")
+    cells = plan_cells(runner)
+
+    def publish(records):
+        data = results.load()
+        data["stamp"], data["paper"] = stamp, paper.TABLE2
+        for dataset in FLAGS.datasets:
+            dataset_cells = [cell for cell in cells if cell.dataset == dataset]
+            view, selection = dataset_view(dataset_cells, records)
+            data[dataset] = view
+            data.setdefault("selection", {})[dataset] = selection
+            reporting.update_runs(data, dataset, {cell.name: records[cell]
+                                                  for cell in dataset_cells})
+        results.write(data, render_markdown(data))
+
+    common.resolve_cells(runner, cells, publish, FLAGS.report_only)
+    print(f"wrote {results.json_path} and {results.md_path}")
+    return runner.exit_code()
+
+
+if __name__ == "__main__":
+    cli.run_app(main)

@@ -1,0 +1,135 @@
+"""Table 4 of the paper (efficiency): seconds per epoch of MTD and its variants.
+
+    python experiments/table4.py --data_dir=../shared/data          # this machine
+    (on a machine with a GPU, the same command fills the GPU's column)
+
+An epoch is one graph phase (not for `lo`), f session passes and one validation pass; the
+figure is the run's training time divided by its epochs (metrics.json's
+`seconds_per_epoch`). It is taken from the finished shared `main` run of the cell (Table 2,
+Figure 3) when that run was finished on this very machine; otherwise a short timing run of
+--timing_epochs epochs is trained under `<runs_dir>/table4/<device>/`.
+Writes `table4.json` ({dataset: {variant: {device: {"seconds_per_epoch", ...}}}}, plus
+"devices", "runs" and "stamp") and `table4.md`; other devices' columns are kept.
+"""
+
+import os
+import re
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import flags  # noqa: E402
+
+from experiments import common  # noqa: E402
+from experiments import provenance  # noqa: E402
+from experiments import reporting  # noqa: E402
+from mtd_tf import cli  # noqa: E402
+from mtd_tf.errors import ConfigError  # noqa: E402
+
+common.define_flags()
+flags.DEFINE_list("variants", ["mtd", "lo", "va", "at", "ga"], "Variants to time.")
+flags.DEFINE_integer("timing_epochs", 2, "Epochs of a timing run.", lower_bound=1)
+flags.DEFINE_bool("use_main_runs", True,
+                  "Use finished main runs made on this machine instead of timing runs.")
+FLAGS = flags.FLAGS
+
+
+def device_slug(device):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", device).strip("-")
+
+
+def plan(runner, device, machine):
+    """({(dataset, variant): main record or timing Cell}): main runs where usable."""
+    planned = {}
+    for dataset in FLAGS.datasets:
+        for variant in FLAGS.variants:
+            record = None
+            if FLAGS.use_main_runs:
+                try:
+                    record = runner.finished_record(runner.cell(dataset, variant))
+                except ConfigError:  # a main run with other settings: not this timing
+                    record = None
+            if record is not None and record["stamp"]["machine"] == machine:
+                planned[dataset, variant] = record
+            else:
+                planned[dataset, variant] = runner.cell(
+                    dataset, variant, group=f"table4/{device_slug(device)}",
+                    epochs=FLAGS.timing_epochs)
+    return planned
+
+
+def entry(record, source):
+    return {"seconds_per_epoch": record["seconds_per_epoch"],
+            "frequency": record["config"]["frequency"], "epochs_timed": record["epochs_run"],
+            "max_train_batches": record["config"]["max_train_batches"], "source": source,
+            "run_dir": record["run_dir"]}
+
+
+def render_markdown(data):
+    lines = ["# Table 4: seconds per epoch (graph phase + f session passes + validation)", ""]
+    lines += reporting.stamp_lines(data["stamp"])
+    all_records = [record for by_dataset in data.get("runs", {}).values()
+                   for runs in by_dataset.values() for record in runs.values()]
+    lines += reporting.smoke_warning(all_records)
+    devices = sorted(data.get("devices", {}))
+    for dataset in reporting.dataset_keys(data, common.PAPER_DATASETS):
+        rows = []
+        for variant, label in reporting.METHOD_LABELS.items():
+            timings = data[dataset].get(variant)
+            if not timings:
+                continue
+            frequency = next(iter(timings.values()))["frequency"]
+            rows.append([label, frequency] + [
+                _cell(timings.get(device)) for device in devices])
+        lines += ["", f"## {dataset}", "",
+                  reporting.markdown_table(["variant", "f"] + devices, rows)]
+    lines += ["", "Seconds per epoch, averaged over the epochs of the run (in brackets: epochs "
+              "timed; *timing* = a short run made for this table, otherwise the Table 2 run). "
+              "The CPU figures come from a shared machine and vary with its load."]
+    return "\n".join(lines)
+
+
+def _cell(timing):
+    if not timing:
+        return reporting.MISSING
+    tag = "" if timing["source"] == "main run" else ", timing"
+    return f"{timing['seconds_per_epoch']:.1f} ({timing['epochs_timed']}{tag})"
+
+
+def main(argv):
+    del argv
+    stamp = provenance.make_stamp()
+    machine = stamp["machine"]
+    device = provenance.device_key(machine)
+    runner = common.runner_from_flags(stamp)
+    results = reporting.ResultsFile(FLAGS.results_dir, "table4")
+    planned = plan(runner, device, machine)
+    cells = [value for value in planned.values() if isinstance(value, common.Cell)]
+
+    def publish(records):
+        data = results.load()
+        data["stamp"] = stamp
+        data.setdefault("devices", {})[device] = machine
+        runs = data.setdefault("runs", {}).setdefault(device, {})
+        for dataset in FLAGS.datasets:
+            view = data.setdefault(dataset, {})
+            runs[dataset] = {}
+            for variant in FLAGS.variants:
+                value = planned[dataset, variant]
+                is_cell = isinstance(value, common.Cell)
+                record = records[value] if is_cell else value
+                view.setdefault(variant, {}).pop(device, None)
+                if record is None:
+                    continue
+                view[variant][device] = entry(record, "timing run" if is_cell else "main run")
+                runs[dataset][variant] = reporting.clean_record(record)
+        results.write(data, render_markdown(data))
+
+    common.resolve_cells(runner, cells, publish, FLAGS.report_only)
+    print(f"wrote {results.json_path} and {results.md_path} (device: {device})")
+    return runner.exit_code()
+
+
+if __name__ == "__main__":
+    cli.run_app(main)

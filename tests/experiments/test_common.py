@@ -1,0 +1,54 @@
+"""Cells and run folders of the experiment scripts, without training anything."""
+
+import json
+
+import pytest
+
+from experiments import common
+from mtd_tf.errors import ConfigError
+
+
+def runner(tmp_path, **base):
+    settings = dict(epochs=1, embedding_dim=16)
+    settings.update(base)
+    return common.CellRunner(tmp_path / "runs", str(tmp_path / "data"), settings,
+                             stamp={"machine": {}})
+
+
+def test_overrides_are_typed_by_the_config_field():
+    assert common.parse_overrides(["lr=0.0005,gcn_layers=2", "frequency=none"]) == {
+        "lr": 0.0005, "gcn_layers": 2, "frequency": None}
+    assert common.parse_overrides(["graph_writeback=replace"]) == {"graph_writeback": "replace"}
+    for bad in ("nonsense=1", "lr", "model_dir=/tmp", "gcn_layers=two"):
+        with pytest.raises(ConfigError):
+            common.parse_overrides([bad])
+
+
+def test_cells_equal_to_the_base_share_one_folder(tmp_path):
+    cells = runner(tmp_path)
+    # d = 16 and f = 4 (diginetica's default) are the base: the plain `mtd` cell.
+    assert cells.cell("diginetica", "mtd", embedding_dim=16, frequency=4).name == "mtd"
+    assert cells.cell("diginetica", "mtd", frequency=1).name == "mtd-frequency=1"
+    assert cells.cell("yoochoose", "mtd", frequency=1).name == "mtd"
+    assert cells.cell("yoochoose", "lo", lr=0.01, gcn_layers=2).name == "lo-gcn_layers=2-lr=0.01"
+    assert cells.cell("yoochoose", "pop", lr=0.01).name == "pop"
+    config = cells.config(cells.cell("yoochoose", "mtd", gcn_layers=3))
+    assert (config.dataset, config.gcn_layers, config.frequency, config.epochs) == (
+        "yoochoose1_64", 3, 1, 1)
+    assert config.model_dir == str(tmp_path / "runs" / "main" / "yoochoose" / "mtd-gcn_layers=3")
+    with pytest.raises(ConfigError):
+        cells.cell("yoochoose", "sasrec")
+
+
+def test_a_folder_started_with_other_settings_is_refused(tmp_path):
+    first = runner(tmp_path)
+    cell = first.cell("yoochoose", "mtd")
+    run_dir = tmp_path / "runs" / "main" / "yoochoose" / "mtd"
+    run_dir.mkdir(parents=True)
+    started = {key: value for key, value in first.config(cell).to_dict().items()
+               if key not in ("data_dir", "model_dir")}
+    (run_dir / "cell.json").write_text(json.dumps({"config": started}))
+    assert first.finished_record(cell) is None  # same settings, not finished yet
+    other = runner(tmp_path, epochs=5)
+    with pytest.raises(ConfigError, match="epochs: folder 1, asked 5"):
+        other.finished_record(other.cell("yoochoose", "mtd"))

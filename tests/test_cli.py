@@ -1,0 +1,150 @@
+"""The command lines as a user runs them, each in a fresh process: main (--helpfull,
+--flagfile, python -m), predict and evaluate, and their one-line errors."""
+
+import json
+import os
+import re
+import subprocess
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests import helpers
+
+pytestmark = pytest.mark.slow
+
+# Every flag the issue names for mtd_tf/main.py.
+MAIN_FLAGS = ("dataset", "data_dir", "model_dir", "variant", "epochs", "frequency",
+              "graph_steps", "gcn_layers", "batch_size", "embedding_dim", "lr", "l2",
+              "dropout", "max_len", "patience", "seed", "export_top_k", "max_train_batches")
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """A tiny run of `python -m mtd_tf.main --flagfile=...`: (completed process, model_dir, data_dir)."""
+    root = tmp_path_factory.mktemp("cli")
+    data_dir = helpers.write_tiny_dataset(root / "data")
+    model_dir = str(root / "run")
+    flagfile = root / "tiny.flags"
+    flagfile.write_text("\n".join([
+        "# a tiny run", "--dataset=tiny", f"--data_dir={data_dir}", f"--model_dir={model_dir}",
+        "--epochs=2", "--frequency=1", "--graph_steps=3", "--batch_size=128",
+        "--embedding_dim=16", "--max_train_batches=4", "--export_top_k=20", "--seed=3", ""]))
+    result = helpers.run_python(["-m", "mtd_tf.main", f"--flagfile={flagfile}"], timeout=300)
+    return result, model_dir, data_dir
+
+
+def error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+def test_helpfull_lists_every_flag():
+    result = helpers.run_python(["mtd_tf/main.py", "--helpfull"])
+    # absl's help flags print the usage to stdout and exit with status 1.
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    for name in MAIN_FLAGS:
+        assert re.search(rf"--{name}\b", result.stdout), name
+
+
+def test_flagfile_run_with_python_m(cli_run):
+    result, model_dir, data_dir = cli_run
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(os.path.join(model_dir, "metrics.json")) as handle:
+        report = json.load(handle)
+    # Every value of the flagfile reached the run.
+    flags = report["flags"]
+    assert (flags["dataset"], flags["data_dir"], flags["model_dir"]) == ("tiny", data_dir, model_dir)
+    assert (flags["epochs"], flags["embedding_dim"], flags["max_train_batches"], flags["seed"],
+            flags["batch_size"], flags["graph_steps"]) == (2, 16, 4, 3, 128, 3)
+    assert report["epochs_run"] == 2
+    # The one line printed at the end quotes the test P@20 of metrics.json.
+    assert f"test P@20 {report['test']['P@20']:.2f}" in result.stdout
+    assert os.path.isfile(os.path.join(model_dir, "export", "saved_model.pb"))
+
+
+def test_predict_prints_the_top_k_json(cli_run):
+    _, model_dir, _ = cli_run
+    export_dir = os.path.join(model_dir, "export")
+    result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={export_dir}",
+                                 "--session=3 4 5"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(printed) == {"session", "top_items", "scores"}
+    assert printed["session"] == [3, 4, 5]
+    signature = tf.saved_model.load(export_dir).signatures["serving_default"]
+    served = signature(item_ids=tf.constant([[3, 4, 5]], tf.int64))
+    assert printed["top_items"] == served["top_items"].numpy()[0].tolist()
+    assert len(printed["top_items"]) == 20
+    np.testing.assert_allclose(printed["scores"], served["scores"].numpy()[0], atol=1e-6)
+
+
+def test_evaluate_matches_the_reported_test_metrics(cli_run):
+    _, model_dir, data_dir = cli_run
+    result = helpers.run_python(["-m", "mtd_tf.evaluate", f"--export_dir={model_dir}/export",
+                                 "--dataset=tiny", f"--data_dir={data_dir}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluated = json.loads(result.stdout.strip().splitlines()[-1])["test"]
+    with open(os.path.join(model_dir, "metrics.json")) as handle:
+        reported = json.load(handle)["test"]
+    # Both rank the same scores: the served top-20 position of a target is 1 + the
+    # number of items scoring strictly higher, so every metric up to K = 20 agrees.
+    assert {"P@5", "MRR@5", "P@10", "MRR@10", "P@20", "MRR@20", "NDCG@20"} <= set(evaluated)
+    for key, value in evaluated.items():
+        assert value == pytest.approx(reported[key], abs=1e-6), key
+
+
+def test_predict_bad_session_is_one_error_line(cli_run):
+    _, model_dir, _ = cli_run
+    # str.isdigit() accepts '²' but int() does not: this once ended in a ValueError
+    # traceback. The other malformed sessions are in test_parse_session_accepts_ascii_ids_only.
+    result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={model_dir}/export",
+                                 "--session=7 \u00b2"])
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [
+        "error: --session must hold non-negative integer ids, got '7 \u00b2'"]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_predict_missing_export_is_one_error_line(tmp_path):
+    result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={tmp_path}/none",
+                                 "--session=1 2"])
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [
+        f"error: {tmp_path}/none: no SavedModel here (run mtd_tf/main.py first; it writes "
+        "<model_dir>/export)"]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_parse_session_accepts_ascii_ids_only():
+    """Every case in one process (importing mtd_tf.predict defines its flags)."""
+    program = textwrap.dedent("""
+        import json
+        from mtd_tf.errors import MTDError
+        from mtd_tf.predict import parse_session
+        out = []
+        for text in json.loads(input()):
+            try:
+                out.append(parse_session(text))
+            except MTDError as error:
+                out.append("error: " + str(error))
+        print(json.dumps(out))
+    """)
+    cases = ["214 7 99", "  5\t6\n7 ", "0 3", "", "  ", "3 -4", "3.5", "1e3", "\u0661",
+             "\u00b2", "+3", "9223372036854775807", "9223372036854775808"]
+    result = subprocess.run([helpers.PYTHON, "-c", program], input=json.dumps(cases),
+                            capture_output=True, text=True, timeout=120,
+                            env=helpers.SUBPROCESS_ENV, cwd=helpers.REPO_ROOT, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parsed = dict(zip(cases, json.loads(result.stdout.strip().splitlines()[-1])))
+    assert parsed["214 7 99"] == [214, 7, 99]
+    assert parsed["  5\t6\n7 "] == [5, 6, 7]
+    assert parsed["0 3"] == [0, 3]  # 0 is padding: the model ignores it
+    assert parsed["9223372036854775807"] == [2**63 - 1]
+    for text in ("", "  "):
+        assert parsed[text].startswith("error: --session is empty"), text
+    for text in ("3 -4", "3.5", "1e3", "\u0661", "\u00b2", "+3"):
+        assert parsed[text].startswith("error: --session must hold non-negative integer ids"), text
+    assert parsed["9223372036854775808"].startswith("error: --session id 9223372036854775808")

@@ -1,0 +1,228 @@
+"""The SavedModel: same top-K in a fresh TensorFlow-only process and via saved_model_cli,
+input cleaning against NumPy, popularity fallback, K > M, mixed-length batches."""
+
+import json
+import os
+import re
+import subprocess
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtd_tf import export
+from mtd_tf.model import MTDModel
+from tests import helpers
+
+NUM_ITEMS = 30
+DIM = 8
+MAX_LEN = 5
+TOP_K = 7
+# Mixed lengths, unknown ids (0 inside, > M, negative), longer than max_len, all unknown.
+CLIENT_SESSIONS = [
+    [3, 4, 5],
+    [7],
+    [1, 0, 31, 2, -4, 3, 99, 4, 5, 6, 7],  # known: 1 2 3 4 5 6 7 -> last 5: 3 4 5 6 7
+    [0, 999, -3],  # nothing known: popularity
+    [30, 29, 28, 27, 26, 25],
+]
+
+
+def right_pad(rows, width=None):
+    width = width or max(len(row) for row in rows)
+    return np.array([row + [0] * (width - len(row)) for row in rows], dtype=np.int64)
+
+
+def numpy_clean(row, num_items=NUM_ITEMS, max_len=MAX_LEN):
+    """Known ids (1..M) in their order, the last max_len of them."""
+    known = [int(v) for v in row if 1 <= v <= num_items]
+    return known[-max_len:] if known else []
+
+
+def expected_top_k(model, popularity, sessions, k):
+    """(top_items, scores) computed here: model(ids) + tf.math.top_k, popularity if empty."""
+    items, values = [], []
+    for row in sessions:
+        cleaned = numpy_clean(row)
+        if cleaned:
+            scores = model(np.array([cleaned], np.int32), training=False)[0]
+        else:
+            scores = tf.constant(popularity, tf.float32)
+        top = tf.math.top_k(scores, k=k)
+        items.append(top.indices.numpy() + 1)
+        values.append(top.values.numpy())
+    return np.stack(items), np.stack(values)
+
+
+def build_model(seed):
+    keras.utils.set_random_seed(seed)
+    model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN, dropout=0.3)
+    model.build()
+    rng = np.random.default_rng(seed)
+    for weight in model.trainable_weights:
+        weight.assign(rng.normal(0.0, 0.5, weight.shape).astype(np.float32))
+    # Distinct counts, so the fallback ranking has no ties.
+    popularity = rng.permutation(NUM_ITEMS).astype(np.int64) * 3 + 1
+    return model, popularity
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(model, popularity, export_dir) of a random model exported with K = 7."""
+    model, popularity = build_model(0)
+    export_dir = str(tmp_path_factory.mktemp("export") / "export")
+    export.export_saved_model(model, export_dir, top_k=TOP_K, item_popularity=popularity)
+    return model, popularity, export_dir
+
+
+@pytest.fixture(scope="module")
+def loaded(exported):
+    return tf.saved_model.load(exported[2]).signatures[export.SIGNATURE_KEY]
+
+
+def serve(signature, rows):
+    outputs = signature(item_ids=tf.constant(right_pad(rows)))
+    return outputs["top_items"].numpy(), outputs["scores"].numpy()
+
+
+@pytest.mark.slow
+def test_fresh_tensorflow_only_process_gives_the_same_top_k(exported):
+    model, popularity, export_dir = exported
+    program = textwrap.dedent(f"""
+        import json, sys
+        import tensorflow as tf
+        serve = tf.saved_model.load({export_dir!r}).signatures["serving_default"]
+        out = serve(item_ids=tf.constant({right_pad(CLIENT_SESSIONS).tolist()!r}, tf.int64))
+        print(json.dumps({{"top_items": out["top_items"].numpy().tolist(),
+                          "scores": out["scores"].numpy().tolist(),
+                          "dtypes": [out["top_items"].dtype.name, out["scores"].dtype.name],
+                          "mtd_tf_imported": any(m.startswith("mtd_tf") for m in sys.modules)}}))
+    """)
+    # Run outside the repository so that mtd_tf cannot even be found on the path.
+    result = subprocess.run(
+        [helpers.PYTHON, "-c", program], capture_output=True, text=True, timeout=120,
+        cwd=os.path.dirname(export_dir),
+        env=dict(helpers.SUBPROCESS_ENV, PYTHONPATH=""), check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    assert served["mtd_tf_imported"] is False
+    assert served["dtypes"] == ["int64", "float32"]
+    top_items, scores = expected_top_k(model, popularity, CLIENT_SESSIONS, TOP_K)
+    np.testing.assert_array_equal(served["top_items"], top_items)
+    np.testing.assert_allclose(served["scores"], scores, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_saved_model_cli_run(exported):
+    model, popularity, export_dir = exported
+    cli = os.path.join(os.path.dirname(helpers.PYTHON), "saved_model_cli")
+    result = subprocess.run(
+        [cli, "run", "--dir", export_dir, "--tag_set", "serve", "--signature_def",
+         "serving_default", "--input_exprs", "item_ids=[[3, 4, 5], [7, 0, 0]]"],
+        capture_output=True, text=True, timeout=120, env=helpers.SUBPROCESS_ENV, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    match = re.search(r"output key top_items:\s*(\[\[.*?\]\])", result.stdout, re.S)
+    assert match, result.stdout
+    printed = np.array(json.loads(re.sub(r"\s+", ",", match.group(1).replace("[ ", "["))))
+    top_items, _ = expected_top_k(model, popularity, [[3, 4, 5], [7]], TOP_K)
+    np.testing.assert_array_equal(printed, top_items)
+
+
+def test_signature_is_the_documented_one(loaded):
+    inputs = loaded.structured_input_signature[1]
+    assert list(inputs) == ["item_ids"]
+    assert inputs["item_ids"].dtype == tf.int64 and inputs["item_ids"].shape.as_list() == [None, None]
+    outputs = loaded.structured_outputs
+    assert set(outputs) == {"top_items", "scores"}
+    assert outputs["top_items"].dtype == tf.int64 and outputs["scores"].dtype == tf.float32
+
+
+def test_mixed_length_batch_matches_rows_served_alone_and_the_model(exported, loaded):
+    model, popularity, _ = exported
+    top_items, scores = serve(loaded, CLIENT_SESSIONS)
+    assert top_items.shape == scores.shape == (len(CLIENT_SESSIONS), TOP_K)
+    expected_items, expected_scores = expected_top_k(model, popularity, CLIENT_SESSIONS, TOP_K)
+    np.testing.assert_array_equal(top_items, expected_items)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-5)
+    for row, session in enumerate(CLIENT_SESSIONS):
+        alone_items, alone_scores = serve(loaded, [session])
+        np.testing.assert_array_equal(alone_items[0], top_items[row])
+        np.testing.assert_allclose(alone_scores[0], scores[row], rtol=1e-5, atol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 0)  # best first
+
+
+def test_unknown_ids_are_dropped_and_only_the_last_max_len_count(loaded):
+    # Unknown ids anywhere are ignored, so these all serve as [3, 4, 5, 6, 7].
+    variants = [[3, 4, 5, 6, 7], [1, 2, 3, 4, 5, 6, 7], [3, 0, 4, 31, 5, -1, 6, 999, 7],
+                [0, 0, 3, 4, 5, 6, 7, 0]]
+    top_items, scores = serve(loaded, variants)
+    for row in range(1, len(variants)):
+        np.testing.assert_array_equal(top_items[row], top_items[0])
+        np.testing.assert_allclose(scores[row], scores[0], rtol=1e-5, atol=1e-5)
+    # Order matters: the last item is the query, so a reordering is served differently.
+    reordered, _ = serve(loaded, [[7, 6, 5, 4, 3]])
+    assert not np.array_equal(reordered[0], top_items[0])
+
+
+def test_session_with_no_known_id_gets_the_most_popular_items(exported, loaded):
+    _, popularity, _ = exported
+    top_items, scores = serve(loaded, [[0, 999, -3], [0], [31, 32]])
+    most_popular = np.argsort(-popularity)[:TOP_K] + 1
+    for row in range(3):
+        np.testing.assert_array_equal(top_items[row], most_popular)
+        np.testing.assert_allclose(scores[row], np.sort(popularity)[::-1][:TOP_K])
+
+
+def test_k_larger_than_the_catalogue_gives_every_item(tmp_path):
+    model, popularity = build_model(1)
+    export_dir = str(tmp_path / "export")
+    export.export_saved_model(model, export_dir, top_k=NUM_ITEMS + 50, item_popularity=popularity)
+    signature = tf.saved_model.load(export_dir).signatures[export.SIGNATURE_KEY]
+    top_items, scores = serve(signature, [[3, 4, 5], [0, 999]])
+    assert top_items.shape == (2, NUM_ITEMS)
+    for row in top_items:
+        assert sorted(row.tolist()) == list(range(1, NUM_ITEMS + 1))
+    expected_items, _ = expected_top_k(model, popularity, [[3, 4, 5], [0, 999]], NUM_ITEMS)
+    np.testing.assert_array_equal(top_items, expected_items)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_clean_sessions_against_numpy(seed):
+    rng = np.random.default_rng(seed)
+    batch, width = 9, 12
+    raw = rng.integers(-5, NUM_ITEMS + 10, size=(batch, width))
+    raw[rng.random((batch, width)) < 0.2] = 0
+    raw[0] = 0  # an all-padding row
+    raw[1, :] = np.arange(1, width + 1)  # all known, longer than max_len
+    ids, lengths = export.clean_sessions(tf.constant(raw), NUM_ITEMS, MAX_LEN)
+    ids, lengths = ids.numpy(), lengths.numpy()
+    assert ids.dtype == np.int32 and ids.shape == (batch, min(width, MAX_LEN) + 1)
+    for row in range(batch):
+        cleaned = numpy_clean(raw[row])
+        assert lengths[row] == len(cleaned)
+        assert ids[row].tolist() == cleaned + [0] * (ids.shape[1] - len(cleaned))
+    assert ids[1, :MAX_LEN].tolist() == list(range(width - MAX_LEN + 1, width + 1))
+
+
+def test_clean_sessions_keeps_short_inputs_short():
+    ids, lengths = export.clean_sessions(tf.constant([[4, 0], [31, 2]], tf.int64), NUM_ITEMS,
+                                         MAX_LEN)
+    # width min(2, 5) + 1 spare padding column.
+    assert ids.numpy().tolist() == [[4, 0, 0], [2, 0, 0]]
+    assert lengths.numpy().tolist() == [1, 1]
+
+
+def test_load_export_of_a_missing_folder_is_a_one_line_error(tmp_path):
+    with pytest.raises(export.MTDError, match="no SavedModel here"):
+        export.load_export(str(tmp_path / "nothing"))
+
+
+def test_exported_recommender_round_trip(exported):
+    model, popularity, export_dir = exported
+    recommender = export.load_export(export_dir)
+    top_items, scores = recommender.recommend(right_pad(CLIENT_SESSIONS))
+    expected_items, expected_scores = expected_top_k(model, popularity, CLIENT_SESSIONS, TOP_K)
+    np.testing.assert_array_equal(top_items, expected_items)
+    np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,302 @@
+"""MTDModel: the whole forward pass against NumPy, padding, variants, serialisation.
+
+The NumPy reference below is written from SPEC section 2 alone and reads only the model's
+weights (by their paths); it works on each session's real items, one session at a time,
+so it never sees padding at all.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtd_tf.model import MTDModel
+
+NUM_ITEMS = 40
+DIM = 8
+MAX_LEN = 7
+FULL_VARIANTS = ("mtd", "lo", "ga")
+# Right-padded sessions of lengths 3, 1, 7, 5 (the second one is length 1).
+SESSIONS = np.array([
+    [5, 6, 7, 0, 0, 0, 0],
+    [9, 0, 0, 0, 0, 0, 0],
+    [1, 40, 3, 3, 12, 8, 2],
+    [22, 17, 5, 31, 39, 0, 0],
+])
+
+
+# ----------------------------------------------------------------------------- reference
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _softmax(logits):
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def _layer_norm(x, gamma, beta, epsilon):
+    mean = x.mean(axis=-1, keepdims=True)
+    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(variance + epsilon) * gamma + beta
+
+
+def model_weights(model):
+    """{path without the model's name: float64 array} for every weight of `model`."""
+    return {w.path.split("/", 1)[1]: np.asarray(w.numpy(), np.float64) for w in model.weights}
+
+
+def _attention_block(x, weights, prefix, num_heads):
+    """Eq. 1-2 on the real rows x [I, d] of one session; returns (out [I, d], A [H, I, I])."""
+    length, dim = x.shape
+    head_dim = dim // num_heads
+    query, key, value = (x @ weights[f"{prefix}/{name}/kernel"] for name in ("query", "key", "value"))
+    causal = np.tril(np.ones((length, length), bool))  # key j visible to query i iff j <= i
+    heads, contexts = [], []
+    for head in range(num_heads):
+        columns = slice(head * head_dim, (head + 1) * head_dim)
+        logits = query[:, columns] @ key[:, columns].T / np.sqrt(head_dim)
+        attention = _softmax(np.where(causal, logits, -np.inf))
+        heads.append(attention)
+        contexts.append(attention @ value[:, columns])
+    context = np.concatenate(contexts, axis=1)
+    if num_heads > 1:
+        context = context @ weights[f"{prefix}/attention_output/kernel"]
+    hidden = _layer_norm(x + context, weights[f"{prefix}/attention_norm/gamma"],
+                         weights[f"{prefix}/attention_norm/beta"], 1e-8)
+    inner = np.maximum(hidden @ weights[f"{prefix}/ffn_inner/kernel"]
+                       + weights[f"{prefix}/ffn_inner/bias"], 0.0)
+    outer = inner @ weights[f"{prefix}/ffn_outer/kernel"] + weights[f"{prefix}/ffn_outer/bias"]
+    out = _layer_norm(hidden + outer, weights[f"{prefix}/ffn_norm/gamma"],
+                      weights[f"{prefix}/ffn_norm/beta"], 1e-8)
+    return out, np.stack(heads)
+
+
+def numpy_session(weights, session, variant="mtd", num_blocks=1, num_heads=1, decay=0.75,
+                  max_len=MAX_LEN):
+    """q and the attention weights for one session given as its real items (oldest first)."""
+    table = weights["item_embeddings"]  # [M, d], row m-1 = item m
+    items = np.asarray(session)
+    length = len(items)
+    from_end = length - np.arange(length)  # I - i + 1 for i = 1..I: [I, I-1, ..., 1]
+    x = table[items - 1]  # [I, d]
+    attention = {}
+    if variant in FULL_VARIANTS:
+        x = x + weights["position_embeddings"][np.minimum(from_end, max_len)]
+        for block in range(num_blocks):
+            x, attention[f"self_attention_{block}"] = _attention_block(
+                x, weights, f"self_attention_{block}", num_heads)
+    last = x[-1]  # x_I, the last real item
+    gate = _sigmoid(last @ weights["aggregation/last_item_kernel"]
+                    + x @ weights["aggregation/item_kernel"])  # [I, d]
+    alpha = _softmax(gate @ weights["aggregation/score_vector"])  # eq. 3
+    attention["aggregation"] = alpha
+    parts = [last, alpha @ x]
+    if variant != "va":
+        omega = _softmax(-decay * from_end)  # eq. 4
+        attention["decay_pooling"] = omega
+        parts.append(omega @ x)
+    q = np.concatenate(parts) @ weights["w_c/kernel"]
+    return q, attention
+
+
+def numpy_scores(model, item_ids):
+    """z = q E^T for every right-padded row of `item_ids`: float64 [batch, M]."""
+    weights = model_weights(model)
+    rows = []
+    for row in np.asarray(item_ids):
+        q, _ = numpy_session(weights, row[row > 0], model.variant, model.num_blocks,
+                             model.num_heads, model.decay, model.max_len)
+        rows.append(q @ weights["item_embeddings"].T)
+    return np.stack(rows)
+
+
+# ----------------------------------------------------------------------------- fixtures
+def make_model(seed, variant="mtd", num_blocks=1, num_heads=1, dropout=0.0, **kwargs):
+    """A built model whose every weight (biases, LayerNorm scales included) is random."""
+    keras.utils.set_random_seed(seed)
+    model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN,
+                     num_blocks=num_blocks, num_heads=num_heads, dropout=dropout,
+                     variant=variant, **kwargs)
+    model.build()
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        if weight.path.endswith("gamma"):
+            value = rng.uniform(0.5, 1.5, weight.shape)
+        else:
+            value = rng.normal(0.0, 0.5, weight.shape)
+        weight.assign(value.astype(np.float32))
+    return model
+
+
+def scores_of(model, item_ids, **kwargs):
+    return model(tf.constant(item_ids, tf.int32), **kwargs).numpy()
+
+
+# ----------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("variant", ["mtd", "va", "at"])
+def test_forward_matches_numpy(seed, variant):
+    model = make_model(seed, variant)
+    scores = scores_of(model, SESSIONS, training=False)
+    assert scores.shape == (len(SESSIONS), NUM_ITEMS)
+    np.testing.assert_allclose(scores, numpy_scores(model, SESSIONS), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_forward_matches_numpy_with_two_blocks_and_two_heads(seed):
+    model = make_model(seed, num_blocks=2, num_heads=2)
+    np.testing.assert_allclose(scores_of(model, SESSIONS), numpy_scores(model, SESSIONS),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("variant", ["mtd", "va", "at"])
+def test_extra_padding_columns_do_not_change_scores(seed, variant):
+    model = make_model(seed, variant)
+    padded = np.pad(SESSIONS, [[0, 0], [0, 4]])  # 4 more columns of 0
+    np.testing.assert_allclose(scores_of(model, padded), scores_of(model, SESSIONS),
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_last_real_item_is_the_query(seed):
+    model = make_model(seed)
+    padded = scores_of(model, [[5, 6, 7, 0, 0]])
+    # Padding must be invisible: a model that read the last *column* would use a zero row.
+    np.testing.assert_allclose(padded, scores_of(model, [[5, 6, 7]]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(padded, numpy_scores(model, [[5, 6, 7]]), rtol=1e-4, atol=1e-4)
+    # And the last item matters: replacing 7 changes the scores.
+    assert np.abs(padded - scores_of(model, [[5, 6, 8, 0, 0]])).max() > 1e-3
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("variant", ["mtd", "va", "at"])
+def test_length_one_sessions(seed, variant):
+    model = make_model(seed, variant)
+    ids = [[9, 0, 0, 0], [40, 0, 0, 0]]
+    np.testing.assert_allclose(scores_of(model, ids), numpy_scores(model, ids),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(scores_of(model, ids), scores_of(model, [[9], [40]]),
+                               rtol=1e-5, atol=1e-5)
+    _, weights = model.encode_session(tf.constant(ids), return_attention_scores=True)
+    # One real item: it takes all the weight.
+    np.testing.assert_allclose(weights["aggregation"].numpy(), [[1, 0, 0, 0]] * 2, atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["mtd", "lo", "ga", "va", "at"])
+def test_variant_output_shape_and_sublayers(variant):
+    model = make_model(0, variant)
+    assert scores_of(model, SESSIONS).shape == (len(SESSIONS), NUM_ITEMS)
+    full = variant in FULL_VARIANTS
+    assert len(model.attention_blocks) == (1 if full else 0)
+    assert hasattr(model, "position_embeddings") == full
+    if full:
+        assert tuple(model.position_embeddings.shape) == (MAX_LEN + 1, DIM)
+    assert (model.decay_pooling is None) == (variant == "va")
+    parts = 2 if variant == "va" else 3  # W_c maps [x_I ; x* (; p)] to d
+    assert tuple(model.session_projection.kernel.shape) == (parts * DIM, DIM)
+    assert tuple(model.item_embeddings.shape) == (NUM_ITEMS, DIM)
+    paths = {w.path.split("/", 1)[1] for w in model.weights}
+    assert any(p.startswith("self_attention_0/") for p in paths) == full
+
+
+@pytest.mark.parametrize("variant", ["mtd", "va", "at"])
+def test_encode_session_returns_attention_weights(variant):
+    model = make_model(5, variant)
+    session, weights = model.encode_session(tf.constant(SESSIONS), return_attention_scores=True)
+    expected_keys = {"aggregation"} | ({"decay_pooling"} if variant != "va" else set())
+    expected_keys |= {"self_attention_0"} if variant == "mtd" else set()
+    assert set(weights) == expected_keys
+    assert session.shape == (len(SESSIONS), DIM)
+    reference = model_weights(model)
+    batch, width = SESSIONS.shape
+    for row, ids in enumerate(SESSIONS):
+        real = ids[ids > 0]
+        length = len(real)
+        q, numpy_weights = numpy_session(reference, real, variant)
+        np.testing.assert_allclose(session[row].numpy(), q, rtol=1e-4, atol=1e-4)
+        for name in ("aggregation", "decay_pooling"):
+            if name in weights:
+                got = weights[name].numpy()
+                assert got.shape == (batch, width)
+                np.testing.assert_allclose(got[row, :length], numpy_weights[name], atol=1e-5)
+                assert np.all(got[row, length:] == 0)
+        if "self_attention_0" in weights:
+            got = weights["self_attention_0"].numpy()
+            assert got.shape == (batch, 1, width, width)
+            np.testing.assert_allclose(got[row, :, :length, :length],
+                                       numpy_weights["self_attention_0"], atol=1e-5)
+            assert np.all(got[row, :, length:, :] == 0) and np.all(got[row, :, :, length:] == 0)
+    # Without the flag, only q.
+    plain = model.encode_session(tf.constant(SESSIONS))
+    np.testing.assert_allclose(plain.numpy(), session.numpy())
+
+
+def test_decay_pooling_weights_are_the_documented_numbers():
+    model = make_model(0, "at")
+    _, weights = model.encode_session(tf.constant([[5, 6, 7, 0]]), return_attention_scores=True)
+    # omega_i ∝ exp(-0.75 * (I - i + 1)) for I = 3: exp(-2.25), exp(-1.5), exp(-0.75).
+    raw = np.exp([-2.25, -1.5, -0.75])
+    np.testing.assert_allclose(weights["decay_pooling"].numpy(), [list(raw / raw.sum()) + [0]],
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", ["mtd", "va", "at"])
+def test_get_config_round_trip(variant):
+    model = make_model(7, variant, decay=0.5, aggregation_product=True)
+    config = model.get_config()
+    assert {k: config[k] for k in ("num_items", "embedding_dim", "max_len", "variant", "decay",
+                                   "aggregation_product")} == {
+        "num_items": NUM_ITEMS, "embedding_dim": DIM, "max_len": MAX_LEN, "variant": variant,
+        "decay": 0.5, "aggregation_product": True}
+    clone = MTDModel.from_config(config)
+    clone.build()
+    assert clone.get_config() == config
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
+
+
+def test_keras_serialize_deserialize_and_keras_file(tmp_path):
+    model = make_model(8)
+    serialized = keras.saving.serialize_keras_object(model)
+    assert serialized["registered_name"] == "mtd_tf>MTDModel"
+    clone = keras.saving.deserialize_keras_object(serialized)
+    assert isinstance(clone, MTDModel)
+    assert clone.built  # the build config came along
+    clone.set_weights(model.get_weights())
+    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(scores_of(loaded, SESSIONS), scores_of(model, SESSIONS))
+
+
+@pytest.mark.parametrize("variant", ["mtd", "va"])
+def test_tf_checkpoint_round_trip_restores_every_weight(tmp_path, variant):
+    # The training loop checkpoints with tf.train.Checkpoint; layers kept in a Python list
+    # (the attention blocks) must be part of its object graph too.
+    model = make_model(9, variant, num_blocks=2)
+    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    fresh = make_model(10, variant, num_blocks=2)
+    tf.train.Checkpoint(model=fresh).restore(path).assert_consumed()
+    for saved, restored in zip(model.weights, fresh.weights):
+        np.testing.assert_array_equal(restored.numpy(), saved.numpy(), err_msg=saved.path)
+    np.testing.assert_array_equal(scores_of(fresh, SESSIONS), scores_of(model, SESSIONS))
+
+
+def test_dropout_only_in_training():
+    model = make_model(0, dropout=0.5)
+    inference = scores_of(model, SESSIONS, training=False)
+    np.testing.assert_allclose(inference, numpy_scores(model, SESSIONS), rtol=1e-4, atol=1e-4)
+    assert np.abs(scores_of(model, SESSIONS, training=True) - inference).max() > 1e-3
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(num_items=0), dict(variant="xx"), dict(dropout=1.0), dict(embedding_dim=0),
+    dict(num_blocks=-1), dict(max_len=0),
+])
+def test_constructor_rejects_bad_arguments(kwargs):
+    arguments = dict(num_items=NUM_ITEMS, embedding_dim=DIM) | kwargs
+    with pytest.raises(ValueError, match=list(kwargs)[0]):
+        MTDModel(**arguments)
