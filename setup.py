@@ -14,12 +14,12 @@ setuptools.setup(
         "scipy",
         "pandas",
         "absl-py",
+        "pyarrow",
         "tensorboard",
     ],
     extras_require={
         "test": ["pytest", "hypothesis"],
         "experiments": ["matplotlib"],
-        "fast": ["pyarrow"],
     },
     entry_points={"console_scripts": ["mtd-tf=mtd_tf.main:run"]},
 )
