@@ -73,7 +73,7 @@ def define_flags(default_datasets=PAPER_DATASETS):
     flags.DEFINE_integer("batch_size", _CONFIG_DEFAULTS["batch_size"], "Batch size.")
     flags.DEFINE_integer("seed", _CONFIG_DEFAULTS["seed"], "Random seed of every run.")
     flags.DEFINE_multi_string("set", [], "Any other TrainConfig field for every run, as "
-                              "key=value (repeatable), e.g. --set=graph_writeback=replace.")
+                              "key=value (repeatable), e.g. --set=graph_writeback=rescale.")
 
 
 def base_settings_from_flags():

@@ -28,7 +28,7 @@ common.define_flags()
 flags.DEFINE_list("variants", ["va", "at", "lo", "ga", "mtd"], "Variants, in plotting order.")
 flags.DEFINE_multi_string(
     "option", [], "An improvement to measure beside the variants, as "
-    "variant:key=value[,key=value] (repeatable), e.g. mtd:graph_writeback=replace; its bar "
+    "variant:key=value[,key=value] (repeatable), e.g. mtd:graph_writeback=rescale; its bar "
     "is labelled by its run name.")
 FLAGS = flags.FLAGS
 PLOTTED = ("P@20", "MRR@20")

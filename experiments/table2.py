@@ -2,7 +2,7 @@
 
     python experiments/table2.py --data_dir=../shared/data
     python experiments/table2.py --data_dir=../shared/data --datasets=yoochoose \
-        --methods=mtd --mtd_candidate=graph_writeback=replace
+        --methods=mtd --mtd_candidate=graph_writeback=rescale,graph_mix=0.2
 
 Writes `table2.json` ({dataset: {method: {"P@5", ..., "NDCG@20"}}}, test metrics in
 percent, plus "paper", "selection", "runs" and "stamp") and `table2.md` (ours beside the

@@ -1,7 +1,7 @@
 """Evaluates an exported model on a dataset's test split, as a deployment would see it.
 
 `python -m mtd_tf.evaluate --export_dir=DIR --dataset=NAME --data_dir=DIR` prints one JSON
-line with P@K and MRR@K for every K in (5, 10, 20) up to the export's top-K. Ranks come
+line with P@K, MRR@K and NDCG@K for every K in (5, 10, 20) up to the export's top-K. Ranks come
 from the served top-K list, so a target outside it counts as a miss.
 """
 

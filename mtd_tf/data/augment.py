@@ -13,6 +13,9 @@ import numpy as np
 
 from mtd_tf.data.sessions import Sessions
 
+# Share of the training sessions, the most recent, held out for validation (SPEC section 1).
+VALIDATION_FRACTION = 0.1
+
 
 @dataclasses.dataclass(frozen=True)
 class Samples:
@@ -79,7 +82,7 @@ def pad_prefixes(prefixes, targets, max_len=50):
     return Samples(item_ids, lengths, targets)
 
 
-def split_validation(sessions, fraction=0.1):
+def split_validation(sessions, fraction=VALIDATION_FRACTION):
     """(train_part, valid_part): the last round(len * fraction) sessions, by order, validate.
 
     Sessions are oldest first, so validation is the most recent slice of training, like

@@ -60,6 +60,7 @@ from absl import logging
 
 from mtd_tf import cli
 from mtd_tf import io_utils
+from mtd_tf.data import augment
 from mtd_tf.data import formats
 from mtd_tf.data import raw_logs
 from mtd_tf.data.sessions import Sessions
@@ -194,12 +195,12 @@ def prepare_split(clicks, protocol, fraction=1):
         "split_date": _iso(split_date),
         "sessions_on_split_date": int((kept & (session_dates == split_date)).sum()),
         "full_train_sessions": len(full_train),
-        "full_train_samples": _num_samples(full_train, protocol.min_prefix_len),
+        "full_train_samples": augment.count_samples(full_train, protocol.min_prefix_len),
         "fraction": fraction,
         "first_train_session_trimmed_from": first_trimmed_from,
         "min_prefix_len": protocol.min_prefix_len,
         "train_sessions": len(train),
-        "train_samples": _num_samples(train, protocol.min_prefix_len),
+        "train_samples": augment.count_samples(train, protocol.min_prefix_len),
         "test_sessions": len(test_lengths),
         "test_samples": int(len(test_targets)),
         "items": int(len(raw_item_ids)),
@@ -241,10 +242,6 @@ def _gather_sessions(values, starts, lengths, session_indices):
     positions = np.repeat(starts[session_indices] - row_splits[:-1], lengths)
     positions += np.arange(row_splits[-1], dtype=np.int64)
     return Sessions(values[positions], row_splits)
-
-
-def _num_samples(sessions, min_prefix_len):
-    return int(np.maximum(sessions.lengths - min_prefix_len, 0).sum())
 
 
 def _most_recent_samples(sessions, min_prefix_len, fraction):

@@ -98,8 +98,8 @@ def load_dataset(name, data_dir, seed=0):
     Items are 1..M with M the largest id in the training sessions. Test pairs are all
     kept, so the test count stays the published one:
       - a prefix id above M (never seen in training, so it has no embedding) is dropped
-        from its prefix; a prefix whose ids are all unknown is kept with length 0, and
-        the model ranks from no history for it;
+        from its prefix; a prefix whose ids are all unknown is kept with length 0 and
+        ranked by training popularity (`mtd_tf.scoring`), as the export serves it;
       - a target above M is kept: no score can rank it, so it counts as a miss.
     Both counts are logged as warnings when non-zero (the published splits have none)
     and returned in the dataset's `unknown_id_counts()`.

@@ -12,10 +12,8 @@ from mtd_tf import cli
 from mtd_tf.data import augment
 from mtd_tf.data import registry
 
-VALIDATION_FRACTION = 0.1
 
-
-def dataset_stats(dataset, min_prefix_len, validation_fraction=VALIDATION_FRACTION):
+def dataset_stats(dataset, min_prefix_len, validation_fraction=augment.VALIDATION_FRACTION):
     """Counts that identify a split.
 
     Args:
@@ -34,18 +32,13 @@ def dataset_stats(dataset, min_prefix_len, validation_fraction=VALIDATION_FRACTI
     return {
         "dataset": dataset.name,
         "train_sessions": len(dataset.train),
-        "train_samples": _num_samples(dataset.train, min_prefix_len),
-        "valid_samples": _num_samples(valid_sessions, min_prefix_len),
+        "train_samples": augment.count_samples(dataset.train, min_prefix_len),
+        "valid_samples": augment.count_samples(valid_sessions, min_prefix_len),
         "test_samples": len(dataset.test_targets),
         "num_items": dataset.num_items,
         "avg_session_length": round(float(np.mean(lengths)), 4),
         "max_session_length": int(np.max(lengths)),
     }
-
-
-def _num_samples(sessions, min_prefix_len):
-    """Samples prefix augmentation makes: one per cut t >= min_prefix_len of each session."""
-    return int(np.maximum(sessions.lengths - min_prefix_len, 0).sum())
 
 
 def main(argv):

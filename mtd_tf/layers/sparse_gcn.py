@@ -51,6 +51,12 @@ class SparseGCN(keras.layers.Layer):
                 epsilon=LAYER_NORM_EPSILON, name=f"layer_norm_{layer}")
             norm.build((None, dim))
             self.layer_norms.append(norm)
+        # Keras 3 tracks weights and layers held in Python lists for its own saving, but
+        # not as TensorFlow checkpoint dependencies: without an attribute each,
+        # `tf.train.Checkpoint(layer=gcn)` silently skips them (as in `MTDModel`).
+        for layer, (kernel, norm) in enumerate(zip(self.kernels, self.layer_norms)):
+            setattr(self, f"kernel_{layer}", kernel)
+            setattr(self, norm.name, norm)
 
     def call(self, inputs, training=None):
         features, adjacency = inputs

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mtd_tf import losses
 from mtd_tf.errors import TrainingDivergedError
 from mtd_tf.layers.bilinear_discriminator import BilinearDiscriminator
 from mtd_tf.layers.graph_attention import GraphAttention
@@ -65,6 +66,10 @@ class GraphInfomax(keras.Model):
             self.encoder_layers = [SparseGCN(num_layers=num_layers, name="gcn")]
         else:
             self.encoder_layers = [GraphAttention(name=f"gat_{layer}") for layer in range(num_layers)]
+        # An attribute per layer: `tf.train.Checkpoint(infomax=...)` does not see the weights
+        # of layers held only in a Python list (Keras 3; the same fix as in `MTDModel`).
+        for layer in self.encoder_layers:
+            setattr(self, layer.name, layer)
         self.discriminator = BilinearDiscriminator(name="discriminator")
 
     def build(self, features_shape):
@@ -108,8 +113,7 @@ class GraphInfomax(keras.Model):
         labels = tf.concat([tf.ones([num_items]), tf.zeros([num_items])], axis=0)  # [2M]
         cross_entropy = tf.reduce_mean(
             tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits))
-        penalty = tf.add_n([tf.reduce_sum(tf.square(weight)) for weight in self.trainable_weights])
-        return cross_entropy + self.l2 * penalty, positives
+        return cross_entropy + self.l2 * losses.l2_penalty(self.trainable_weights), positives
 
     def get_config(self):
         config = super().get_config()

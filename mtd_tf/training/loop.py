@@ -122,11 +122,13 @@ class Trainer:
             if self.infomax is not None else None)
 
     def _make_checkpoints(self):
-        # Keras 3 keeps some variables outside TensorFlow's object graph: the weights of
-        # layers held in Python lists (the self-attention blocks, the GCN) and every
-        # dropout's seed-generator state. `tf.train.Checkpoint(model=...)` alone would
-        # silently skip them, so every variable is also listed explicitly; with the seed
-        # states saved, a resumed run draws the same dropout masks as an uninterrupted one.
+        # Keras 3 keeps every dropout's seed-generator state outside TensorFlow's object
+        # graph (layers held in Python lists are also set as attributes, see `MTDModel`,
+        # `SparseGCN`, `GraphInfomax`). `tf.train.Checkpoint(model=...)` alone would
+        # silently skip those states, so every variable is also listed explicitly; with the
+        # seed states saved, a resumed run draws the same dropout masks as an uninterrupted
+        # one. Checkpoints written before the attributes existed still restore through the
+        # lists.
         parts = dict(model=self.model, model_variables=list(self.model.variables),
                      session_optimizer=self.session_optimizer, state=self.state)
         if self.infomax is not None:

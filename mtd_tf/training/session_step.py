@@ -12,11 +12,6 @@ from mtd_tf import metrics
 from mtd_tf import scoring
 
 
-def l2_penalty(variables):
-    """||Theta||^2 over the given variables (SPEC section 2, step 7)."""
-    return tf.add_n([tf.reduce_sum(tf.square(v)) for v in variables])
-
-
 def make_session_train_step(model, optimizer, strategy, l2, element_spec):
     """Returns `step(batch) -> {"loss/in", "loss/total"}` for batches of (item_ids, targets).
 
@@ -30,7 +25,7 @@ def make_session_train_step(model, optimizer, strategy, l2, element_spec):
             per_example = losses.full_softmax_cross_entropy(
                 session, tf.convert_to_tensor(model.item_embeddings), targets)  # [batch]
             loss_in = tf.nn.compute_average_loss(per_example)
-            penalty = tf.nn.scale_regularization_loss(l2 * l2_penalty(model.trainable_variables))
+            penalty = tf.nn.scale_regularization_loss(l2 * losses.l2_penalty(model.trainable_variables))
             loss = loss_in + penalty
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mtd_tf import losses
 from mtd_tf.model import MTDModel
 from mtd_tf.training import session_step
 from tests.test_model import numpy_scores
@@ -69,13 +70,13 @@ def test_l2_zero_gives_equal_losses():
 def test_step_traces_once_across_batch_shapes(monkeypatch):
     model, _, step = built(0, 1e-6)
     traces = []
-    original_penalty = session_step.l2_penalty
+    original_penalty = losses.l2_penalty
 
     def counting_penalty(variables):  # runs in Python only while tracing
         traces.append(1)
         return original_penalty(variables)
 
-    monkeypatch.setattr(session_step, "l2_penalty", counting_penalty)
+    monkeypatch.setattr(losses, "l2_penalty", counting_penalty)
     rng = np.random.default_rng(0)
     for batch, width in [(4, 2), (7, 5), (3, 9), (1, 1), (8, 3)]:
         ids, targets = random_batch(rng, batch, width)
