@@ -6,9 +6,7 @@ and a session with no known id falls back to the most popular items. It loads wi
 `tf.saved_model.load` (no mtd_tf import) and with `saved_model_cli run`.
 """
 
-import glob
 import os
-import shutil
 
 import keras
 import numpy as np
@@ -72,24 +70,9 @@ def export_saved_model(model, export_dir, top_k, item_popularity):
         name=SIGNATURE_KEY,
         fn=make_serving_fn(model, top_k, item_popularity),
         input_signature=[tf.TensorSpec([None, None], tf.int64, name="item_ids")])
-    remove_leftover_temp_dirs(export_dir)
     with atomic_output_dir(export_dir) as tmp_dir:
         archive.write_out(tmp_dir, verbose=False)
     return export_dir
-
-
-def remove_leftover_temp_dirs(export_dir):
-    """Deletes the temp folders of earlier exports to `export_dir` that were killed.
-
-    `atomic_output_dir` writes into `.export.XXXX.tmp` beside `export_dir` (and moves an
-    old export to `.export.XXXX.old` for the instant of the swap); a `kill -9` leaves
-    them behind, never a partial `export_dir`.
-    """
-    parent, name = os.path.split(os.path.abspath(export_dir))
-    pattern = os.path.join(glob.escape(parent), f".{glob.escape(name)}.*")
-    for path in glob.glob(pattern):
-        if path.endswith((".tmp", ".old")) and os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def load_export(export_dir):

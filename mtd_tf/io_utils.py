@@ -1,6 +1,7 @@
 """Atomic writes: a crash never leaves a half-written file or folder behind."""
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
@@ -49,11 +50,13 @@ def atomic_output_dir(path):
     """Yields a temp folder beside `path`; on success it replaces `path` in one rename.
 
     An existing `path` is moved aside first and deleted only after the new folder is in
-    place, so a crash leaves either the old or the new folder, never a partial one.
+    place, so a crash leaves either the old or the new folder, never a partial one. The
+    `.tmp`/`.old` folders a killed earlier write left beside `path` are removed first.
     """
     path = os.path.abspath(os.fspath(path))
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
+    _remove_leftover_dirs(path)
     tmp_dir = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         os.chmod(tmp_dir, _default_mode(is_dir=True))
@@ -69,6 +72,14 @@ def atomic_output_dir(path):
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
+
+
+def _remove_leftover_dirs(path):
+    """Deletes `.NAME.*.tmp` / `.NAME.*.old` folders beside `path` from killed writes."""
+    parent, name = os.path.split(path)
+    for leftover in glob.glob(os.path.join(glob.escape(parent), f".{glob.escape(name)}.*")):
+        if leftover.endswith((".tmp", ".old")) and os.path.isdir(leftover):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def read_file_bytes(path):

@@ -43,7 +43,7 @@ def build_inputs(config):
     """Loads `config.dataset` and derives samples and graph (SPEC sections 1 and 3)."""
     dataset = registry.load_dataset(config.dataset, config.data_dir, seed=config.seed)
     defaults = registry.defaults_for(dataset.name)
-    train_sessions, valid_sessions = augment.split_validation(dataset.train, augment.VALIDATION_FRACTION)
+    train_sessions, valid_sessions = augment.split_validation(dataset.train)
     train = augment.augment_prefixes(train_sessions, defaults.min_prefix_len, config.max_len)
     valid = augment.augment_prefixes(valid_sessions, defaults.min_prefix_len, config.max_len)
     test = augment.pad_prefixes(dataset.test_prefixes, dataset.test_targets, config.max_len)
