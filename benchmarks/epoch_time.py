@@ -3,11 +3,12 @@
     python benchmarks/epoch_time.py --dataset=yoochoose --data_dir=../shared/data
 
 The floor of one pass is the three full-softmax matmuls per sample (scores q E^T, and the
-two gradients), 6 * N * d * M FLOPs, at the float32 matmul throughput measured in the same
-run on the same shapes. `ratio = pass seconds / floor seconds`: everything besides those
+two gradients), 6 * N * d * M FLOPs, at the float32 throughput of those matmuls on the same
+shapes, probed after every timed batch (median). `ratio = pass seconds / floor seconds`: everything besides those
 matmuls (attention, pooling, softmax, Adam, input) should hide under them (target <= 1.5
 on a 2-core CPU). With --max_train_batches the pass is timed on that many batches and
-scaled to the full pass.
+scaled to the full pass. `--scoring_precision=bfloat16` times the bfloat16 option against
+the same float32 floor.
 """
 
 import json
@@ -26,6 +27,7 @@ import tensorflow as tf  # noqa: E402
 from mtd_tf import cli  # noqa: E402
 from mtd_tf.data import pipeline  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
+from mtd_tf.training.config import SCORING_PRECISIONS  # noqa: E402
 from mtd_tf.training.config import TrainConfig  # noqa: E402
 from mtd_tf.training.loop import Trainer  # noqa: E402
 
@@ -34,11 +36,13 @@ flags.DEFINE_integer("batch_size", 512, "Batch size of the session step.")
 flags.DEFINE_integer("embedding_dim", 100, "d.")
 flags.DEFINE_integer("max_train_batches", None, "Time this many batches and scale up.")
 flags.DEFINE_integer("graph_steps", 20, "Graph steps to time (after one warm-up step).")
+flags.DEFINE_enum("scoring_precision", "float32", SCORING_PRECISIONS,
+                  "Dtype of the training step's full-softmax matmuls (the floor stays float32).")
 FLAGS = flags.FLAGS
 
 
-def matmul_throughput(batch_size, dim, num_items, repeats=30):
-    """FLOP/s of the three full-softmax matmuls at the training shapes (float32)."""
+def make_floor_probe(batch_size, dim, num_items):
+    """A callable that runs the three full-softmax matmuls of one batch (float32)."""
     rng = np.random.default_rng(0)
     session = tf.constant(rng.normal(size=(batch_size, dim)), tf.float32)
     table = tf.constant(rng.normal(size=(num_items, dim)), tf.float32)
@@ -52,23 +56,46 @@ def matmul_throughput(batch_size, dim, num_items, repeats=30):
         return tf.reduce_sum(scores[:, :1]) + tf.reduce_sum(grad_session[:1]) + tf.reduce_sum(grad_table[:1])
 
     three_matmuls().numpy()
+    return lambda: three_matmuls().numpy()
+
+
+def seconds_of(function):
     start = time.perf_counter()
-    for _ in range(repeats):
-        three_matmuls().numpy()
-    seconds = (time.perf_counter() - start) / repeats
-    return 6.0 * batch_size * dim * num_items / seconds
+    function()
+    return time.perf_counter() - start
 
 
-def time_session_pass(trainer):
-    """Seconds of one session pass (scaled from --max_train_batches when set)."""
+def time_session_pass(trainer, floor_probe):
+    """Seconds of the pass's batches and of a floor probe run after each of them.
+
+    Interleaving the probe with the batches gives both the same machine: on a shared VM
+    the CPU time stolen by neighbours changes from minute to minute, and a floor measured
+    before or after the pass swung the ratio by up to 30%.
+
+    Returns:
+      (batch seconds [timed], probe seconds [timed], batches in a full pass).
+    """
     samples = trainer.inputs.train
     warmup = pipeline.make_dataset(samples, trainer.config.batch_size, shuffle=True, seed=1)
     for batch in trainer.strategy.experimental_distribute_dataset(warmup.take(2)):
-        trainer.train_step(batch)
+        float(trainer.train_step(batch)["loss/in"])
     full_batches = pipeline.num_batches(samples, trainer.config.batch_size)
-    _, seconds = trainer.session_pass(epoch=0, pass_index=0)
-    timed_batches = min(full_batches, trainer.config.max_train_batches or full_batches)
-    return seconds * full_batches / timed_batches, timed_batches, full_batches
+    limit = trainer.config.max_train_batches
+    dataset = pipeline.make_dataset(samples, trainer.config.batch_size, shuffle=True,
+                                    seed=trainer.config.seed)
+    if limit:
+        dataset = dataset.take(limit)
+    batch_seconds, probe_seconds = [], []
+    batches = iter(trainer.strategy.experimental_distribute_dataset(dataset))
+    while True:
+        start = time.perf_counter()
+        batch = next(batches, None)
+        if batch is None:
+            break
+        float(trainer.train_step(batch)["loss/in"])  # as the training loop reads it
+        batch_seconds.append(time.perf_counter() - start)
+        probe_seconds.append(seconds_of(floor_probe))
+    return np.array(batch_seconds), np.array(probe_seconds), full_batches
 
 
 def time_graph_steps(trainer, steps):
@@ -93,25 +120,31 @@ def main(argv):
             dataset=registry.canonical_name(FLAGS.dataset),
             data_dir=registry.resolve_data_dir(FLAGS.data_dir), model_dir=model_dir,
             batch_size=FLAGS.batch_size, embedding_dim=FLAGS.embedding_dim,
-            max_train_batches=FLAGS.max_train_batches, seed=FLAGS.seed)
+            max_train_batches=FLAGS.max_train_batches, seed=FLAGS.seed,
+            scoring_precision=FLAGS.scoring_precision)
         trainer = Trainer(config)
-        pass_seconds, timed, full = time_session_pass(trainer)
+        num_samples = len(trainer.inputs.train.targets)
+        num_items = trainer.inputs.num_items
+        probe = make_floor_probe(config.batch_size, config.embedding_dim, num_items)
+        batch_seconds, probe_seconds, full = time_session_pass(trainer, probe)
         graph_seconds = time_graph_steps(trainer, FLAGS.graph_steps)
-    num_samples = len(trainer.inputs.train.targets)
-    num_items = trainer.inputs.num_items
-    throughput = matmul_throughput(config.batch_size, config.embedding_dim, num_items)
+    pass_seconds = batch_seconds.sum() * full / len(batch_seconds)
+    # The floor of a pass: its 6 N d M FLOPs at the probes' median throughput.
+    throughput = 6.0 * config.batch_size * config.embedding_dim * num_items / np.median(
+        probe_seconds)
     floor_seconds = 6.0 * num_samples * config.embedding_dim * num_items / throughput
     print(json.dumps({
         "dataset": trainer.inputs.dataset_name,
         "train_samples": num_samples,
         "num_items": num_items,
-        "batches_timed": timed,
+        "scoring_precision": config.scoring_precision,
+        "batches_timed": len(batch_seconds),
         "batches_per_pass": full,
-        "pass_seconds": round(pass_seconds, 2),
+        "pass_seconds": round(float(pass_seconds), 2),
         "graph_step_seconds": round(graph_seconds, 4),
-        "matmul_gflops": round(throughput / 1e9, 1),
-        "floor_seconds": round(floor_seconds, 2),
-        "ratio": round(pass_seconds / floor_seconds, 3),
+        "matmul_gflops": round(float(throughput) / 1e9, 1),
+        "floor_seconds": round(float(floor_seconds), 2),
+        "ratio": round(float(pass_seconds / floor_seconds), 3),
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
         "devices": [d.device_type for d in tf.config.list_physical_devices()],
         "date": time.strftime("%Y-%m-%d"),

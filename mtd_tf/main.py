@@ -15,6 +15,7 @@ from absl import flags  # noqa: E402
 from mtd_tf import cli  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
 from mtd_tf.model import VARIANTS  # noqa: E402
+from mtd_tf.training.config import SCORING_PRECISIONS  # noqa: E402
 from mtd_tf.training.config import WRITEBACK_MODES  # noqa: E402
 from mtd_tf.training import loop  # noqa: E402
 from mtd_tf.training.config import TrainConfig  # noqa: E402
@@ -45,6 +46,10 @@ flags.DEFINE_integer("embedding_dim", 100, "Embedding size d.")
 flags.DEFINE_integer("num_blocks", 1, "Stacked self-attention blocks.")
 flags.DEFINE_integer("num_heads", 1, "Attention heads per block.")
 flags.DEFINE_float("lr", 1e-3, "Adam learning rate (both steps).")
+flags.DEFINE_float("lr_decay", 1.0,
+                   "Session-step learning rate factor every --lr_decay_every epochs "
+                   "(1 = constant, as the paper).")
+flags.DEFINE_integer("lr_decay_every", 3, "Epochs between learning-rate decays.")
 flags.DEFINE_float("l2", 1e-6, "L2 weight lambda2.")
 flags.DEFINE_float("dropout", 0.2, "Dropout rate.")
 flags.DEFINE_float("decay", 0.75, "Positional decay lambda (eq. 4).")
@@ -53,6 +58,12 @@ flags.DEFINE_integer("patience", 3, "Early stopping: epochs without a better val
 flags.DEFINE_integer("export_top_k", 20, "K of the exported serving signature.")
 flags.DEFINE_integer("max_train_batches", None,
                      "Cap on batches per session pass (smoke runs and benchmarks).")
+flags.DEFINE_enum("scoring_precision", "float32", SCORING_PRECISIONS,
+                  "Dtype of the training step's full-softmax matmuls; bfloat16 is faster on "
+                  "CPUs with AMX and on GPUs (evaluation always scores in float32).")
+flags.DEFINE_float("score_scale", 0.0,
+                   "0: scores are dot products (paper); s > 0: s times the cosine of the "
+                   "session and item vectors (normalised scores with temperature 1/s).")
 FLAGS = flags.FLAGS
 
 
@@ -70,7 +81,9 @@ def config_from_flags():
         num_blocks=FLAGS.num_blocks, num_heads=FLAGS.num_heads, lr=FLAGS.lr, l2=FLAGS.l2,
         dropout=FLAGS.dropout, decay=FLAGS.decay, max_len=FLAGS.max_len,
         patience=FLAGS.patience, seed=FLAGS.seed, export_top_k=FLAGS.export_top_k,
-        max_train_batches=FLAGS.max_train_batches)
+        max_train_batches=FLAGS.max_train_batches,
+        scoring_precision=FLAGS.scoring_precision, score_scale=FLAGS.score_scale,
+        lr_decay=FLAGS.lr_decay, lr_decay_every=FLAGS.lr_decay_every)
 
 
 def main(argv):

@@ -29,6 +29,9 @@ class MTDModel(keras.Model):
       x* = AttentiveAggregation(x), p = PositionalDecayPooling(x)   (eq. 3-4)
       q = dropout(W_c [x_I ; x* ; p])                   (session vector)
       z_m = q . E[m] for m = 1..M                       (scores)
+    With `score_scale = s > 0` (an option beyond the paper), scores are scaled cosines
+    z_m = s * q.E[m] / (|q| |E[m]|): item popularity then cannot ride on embedding norms,
+    and s sets the softmax temperature.
     Variants: `va` drops self-attention, positions and pooling (q = W_c [e_I ; x*] over plain
     embeddings); `at` is `va` plus positional-decay pooling; `mtd`, `lo` and `ga` share the
     full encoder (they differ in the graph step only).
@@ -43,10 +46,12 @@ class MTDModel(keras.Model):
       decay: lambda of the positional decay pooling.
       variant: one of `VARIANTS`.
       aggregation_product: the reference's multiplicative aggregation instead of eq. 3's sum.
+      score_scale: 0 for the paper's dot-product scores, s > 0 for s times their cosine.
     """
 
     def __init__(self, num_items, embedding_dim=100, max_len=50, num_blocks=1, num_heads=1,
-                 dropout=0.2, decay=0.75, variant="mtd", aggregation_product=False, **kwargs):
+                 dropout=0.2, decay=0.75, variant="mtd", aggregation_product=False,
+                 score_scale=0.0, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("num_items", num_items), ("embedding_dim", embedding_dim),
                             ("max_len", max_len), ("num_heads", num_heads)):
@@ -58,6 +63,8 @@ class MTDModel(keras.Model):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if not score_scale >= 0.0:
+            raise ValueError(f"score_scale must be >= 0, got {score_scale!r}")
         self.num_items = num_items
         self.embedding_dim = embedding_dim
         self.max_len = max_len
@@ -67,6 +74,7 @@ class MTDModel(keras.Model):
         self.decay = decay
         self.variant = variant
         self.aggregation_product = aggregation_product
+        self.score_scale = float(score_scale)
 
         self.uses_full_encoder = variant in _FULL_ENCODER_VARIANTS
         self.uses_decay_pooling = variant != "va"
@@ -150,15 +158,28 @@ class MTDModel(keras.Model):
             return session, weights
         return session
 
+    def query_vectors(self, item_ids, training=None):
+        """[batch, d]: the left side of the scores, q (or s q/|q| with `score_scale`)."""
+        session = self.encode_session(item_ids, training=training)
+        if self.score_scale:
+            session = self.score_scale * tf.math.l2_normalize(session, axis=-1)
+        return session
+
+    def candidate_vectors(self):
+        """[M, d]: the right side of the scores, E (or E[m]/|E[m]| with `score_scale`)."""
+        table = tf.convert_to_tensor(self.item_embeddings)
+        return tf.math.l2_normalize(table, axis=-1) if self.score_scale else table
+
     def call(self, item_ids, training=None):
         """Scores z [batch, M]: column j is item j+1 (SPEC section 2, step 6)."""
-        session = self.encode_session(item_ids, training=training)
-        return tf.matmul(session, self.item_embeddings, transpose_b=True)
+        return tf.matmul(self.query_vectors(item_ids, training=training),
+                         self.candidate_vectors(), transpose_b=True)
 
     def get_config(self):
         config = super().get_config()
         config.update(
             num_items=self.num_items, embedding_dim=self.embedding_dim, max_len=self.max_len,
             num_blocks=self.num_blocks, num_heads=self.num_heads, dropout=self.dropout,
-            decay=self.decay, variant=self.variant, aggregation_product=self.aggregation_product)
+            decay=self.decay, variant=self.variant, aggregation_product=self.aggregation_product,
+            score_scale=self.score_scale)
         return config

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 # Every flag the issue names for mtd_tf/main.py.
 MAIN_FLAGS = ("dataset", "data_dir", "model_dir", "variant", "epochs", "frequency",
               "graph_steps", "gcn_layers", "batch_size", "embedding_dim", "lr", "l2",
-              "dropout", "max_len", "patience", "seed", "export_top_k", "max_train_batches")
+              "dropout", "max_len", "patience", "seed", "export_top_k", "max_train_batches",
+              "graph_writeback", "graph_mix", "scoring_precision")
 
 
 @pytest.fixture(scope="module")

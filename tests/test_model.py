@@ -244,12 +244,12 @@ def test_decay_pooling_weights_are_the_documented_numbers():
 
 @pytest.mark.parametrize("variant", ["mtd", "va", "at"])
 def test_get_config_round_trip(variant):
-    model = make_model(7, variant, decay=0.5, aggregation_product=True)
+    model = make_model(7, variant, decay=0.5, aggregation_product=True, score_scale=4.0)
     config = model.get_config()
     assert {k: config[k] for k in ("num_items", "embedding_dim", "max_len", "variant", "decay",
-                                   "aggregation_product")} == {
+                                   "aggregation_product", "score_scale")} == {
         "num_items": NUM_ITEMS, "embedding_dim": DIM, "max_len": MAX_LEN, "variant": variant,
-        "decay": 0.5, "aggregation_product": True}
+        "decay": 0.5, "aggregation_product": True, "score_scale": 4.0}
     clone = MTDModel.from_config(config)
     clone.build()
     assert clone.get_config() == config
@@ -300,3 +300,26 @@ def test_constructor_rejects_bad_arguments(kwargs):
     arguments = dict(num_items=NUM_ITEMS, embedding_dim=DIM) | kwargs
     with pytest.raises(ValueError, match=list(kwargs)[0]):
         MTDModel(**arguments)
+
+
+@pytest.mark.parametrize("variant", ["mtd", "va"])
+def test_score_scale_gives_scaled_cosines(variant):
+    scale = 12.0
+    model = make_model(9, variant, score_scale=scale)
+    expected = numpy_scores(model, SESSIONS)  # q E^T, unnormalised
+    weights = model_weights(model)
+    queries = []
+    for row in np.asarray(SESSIONS):
+        q, _ = numpy_session(weights, row[row > 0], model.variant, model.num_blocks,
+                             model.num_heads, model.decay, model.max_len)
+        queries.append(np.linalg.norm(q))
+    item_norms = np.linalg.norm(weights["item_embeddings"], axis=1)
+    expected = scale * expected / np.array(queries)[:, None] / item_norms[None, :]
+    actual = scores_of(model, SESSIONS)
+    np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
+    assert np.abs(actual).max() <= scale * (1 + 1e-5)
+
+
+def test_negative_score_scale_is_refused():
+    with pytest.raises(ValueError, match="score_scale"):
+        MTDModel(num_items=NUM_ITEMS, score_scale=-1.0)

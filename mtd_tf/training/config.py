@@ -9,6 +9,7 @@ from mtd_tf.errors import ConfigError
 from mtd_tf.model import VARIANTS
 
 WRITEBACK_MODES = ("replace", "rescale")
+SCORING_PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +20,11 @@ class TrainConfig:
     `graph_writeback`: `replace` writes the GCN output into the item table as the paper
     does; `rescale` first scales it to the table's mean row norm; `graph_mix` is the share
     of the new table that comes from the graph (1 = overwrite; see WORKSPACE.md).
+    `score_scale`: 0 scores by dot product (paper); s > 0 by s times the cosine.
+    `lr_decay`: the learning rate of epoch e (from 0) is `lr * lr_decay ** (e // lr_decay_every)`
+    (1 = constant, as the paper).
+    `scoring_precision`: dtype of the training step's three full-softmax matmuls
+    (`bfloat16` is faster on CPUs with AMX and on GPUs; evaluation always scores in float32).
     """
 
     dataset: str = "synthetic"
@@ -45,6 +51,10 @@ class TrainConfig:
     seed: int = 0
     export_top_k: int = 20
     max_train_batches: int | None = None
+    scoring_precision: str = "float32"
+    score_scale: float = 0.0
+    lr_decay: float = 1.0
+    lr_decay_every: int = 3
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -52,8 +62,11 @@ class TrainConfig:
         if self.graph_writeback not in WRITEBACK_MODES:
             raise ConfigError(
                 f"graph_writeback must be one of {WRITEBACK_MODES}, got {self.graph_writeback!r}")
+        if self.scoring_precision not in SCORING_PRECISIONS:
+            raise ConfigError(f"scoring_precision must be one of {SCORING_PRECISIONS}, "
+                              f"got {self.scoring_precision!r}")
         positive = ("epochs", "graph_patience", "gcn_layers", "batch_size", "embedding_dim",
-                    "num_heads", "max_len", "patience", "export_top_k")
+                    "num_heads", "max_len", "patience", "export_top_k", "lr_decay_every")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -68,6 +81,10 @@ class TrainConfig:
             raise ConfigError(f"graph_steps must be >= 0, got {self.graph_steps!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not self.score_scale >= 0.0:
+            raise ConfigError(f"score_scale must be >= 0, got {self.score_scale!r}")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ConfigError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
         if self.lr <= 0 or self.l2 < 0:
             raise ConfigError(f"need lr > 0 and l2 >= 0, got lr={self.lr!r}, l2={self.l2!r}")
 
@@ -75,6 +92,10 @@ class TrainConfig:
     def uses_graph(self):
         """The `lo` variant (and --graph_steps=0) trains without the cross-session module."""
         return self.variant != "lo" and self.graph_steps > 0
+
+    def learning_rate(self, epoch):
+        """Learning rate of the session step in `epoch` (0-based)."""
+        return self.lr * self.lr_decay ** (epoch // self.lr_decay_every)
 
     def to_dict(self):
         return dataclasses.asdict(self)

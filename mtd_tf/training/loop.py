@@ -16,6 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtd_tf import export
+from mtd_tf import losses
 from mtd_tf.data import pipeline
 from mtd_tf.errors import MTDError
 from mtd_tf.errors import TrainingDivergedError
@@ -24,6 +25,7 @@ from mtd_tf.model import MTDModel
 from mtd_tf.training import graph_step
 from mtd_tf.training import inputs as inputs_lib
 from mtd_tf.training import session_step
+from mtd_tf.training.fused_adam import FusedAdam
 from mtd_tf.training.progress import PassProgress
 
 REPORT_KS = (5, 10, 20)
@@ -75,9 +77,9 @@ class Trainer:
                 num_items=self.inputs.num_items, embedding_dim=config.embedding_dim,
                 max_len=config.max_len, num_blocks=config.num_blocks,
                 num_heads=config.num_heads, dropout=config.dropout, decay=config.decay,
-                variant=config.variant)
+                variant=config.variant, score_scale=config.score_scale)
             self.model.build()
-            self.session_optimizer = keras.optimizers.Adam(learning_rate=config.lr)
+            self.session_optimizer = FusedAdam(learning_rate=config.lr)
             self.session_optimizer.build(self.model.trainable_variables)
             self.infomax = self.graph_optimizer = None
             if config.uses_graph:
@@ -85,7 +87,7 @@ class Trainer:
                     encoder="gat" if config.variant == "ga" else "gcn",
                     num_layers=config.gcn_layers, l2=config.l2)
                 self.infomax.build((self.inputs.num_items, config.embedding_dim))
-                self.graph_optimizer = keras.optimizers.Adam(learning_rate=config.lr)
+                self.graph_optimizer = FusedAdam(learning_rate=config.lr)
                 self.graph_optimizer.build(self.infomax.trainable_variables)
             self.state = RunState()
         self._make_steps()
@@ -114,7 +116,8 @@ class Trainer:
     def _make_steps(self):
         spec = self._distribute(self.inputs.valid, shuffle=False).element_spec
         self.train_step = session_step.make_session_train_step(
-            self.model, self.session_optimizer, self.strategy, self.config.l2, spec)
+            self.model, self.session_optimizer, self.strategy, self.config.l2, spec,
+            matmul_dtype=losses.MATMUL_DTYPES[self.config.scoring_precision])
         self.rank_step = session_step.make_rank_step(
             self.model, self.strategy, spec, self.inputs.item_popularity)
         self.graph_train_step = (
@@ -236,6 +239,7 @@ class Trainer:
     def run_epoch(self, epoch):
         """Graph step, `frequency` session passes, validation, early-stopping bookkeeping."""
         start = time.perf_counter()
+        self.session_optimizer.learning_rate = self.config.learning_rate(epoch)
         if self.infomax is not None:
             self.graph_phase(epoch)
         for pass_index in range(self.frequency):

@@ -12,18 +12,20 @@ from mtd_tf import metrics
 from mtd_tf import scoring
 
 
-def make_session_train_step(model, optimizer, strategy, l2, element_spec):
+def make_session_train_step(model, optimizer, strategy, l2, element_spec,
+                            matmul_dtype=tf.float32):
     """Returns `step(batch) -> {"loss/in", "loss/total"}` for batches of (item_ids, targets).
 
     L_in is softmax cross-entropy over all M items (the reference's choice, SPEC section 2);
     the L2 term covers every recommendation variable, embedding table included.
+    `matmul_dtype` is the dtype of L_in's three full-softmax matmuls.
     """
 
     def replica_step(item_ids, targets):
         with tf.GradientTape() as tape:
-            session = model.encode_session(item_ids, training=True)  # [batch, d]
             per_example = losses.full_softmax_cross_entropy(
-                session, tf.convert_to_tensor(model.item_embeddings), targets)  # [batch]
+                model.query_vectors(item_ids, training=True),  # [batch, d]
+                model.candidate_vectors(), targets, matmul_dtype=matmul_dtype)  # [batch]
             loss_in = tf.nn.compute_average_loss(per_example)
             penalty = tf.nn.scale_regularization_loss(l2 * losses.l2_penalty(model.trainable_variables))
             loss = loss_in + penalty

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mtd_tf import losses
 from mtd_tf import metrics
 from mtd_tf.baselines.pop import Pop
 from mtd_tf.data import registry
@@ -240,3 +241,34 @@ def test_two_epochs_beat_popularity_by_three_times(tmp_path):
     report = loop.train_and_evaluate(config)
     assert 5.0 < pop_p20 < 15.0
     assert report["test"]["P@20"] >= 3 * pop_p20, (report["test"], pop_p20)
+
+
+def test_bfloat16_scoring_option_reaches_the_training_step(data_dir, tmp_path, monkeypatch):
+    matmul_dtypes = []
+    original = losses.full_softmax_cross_entropy
+
+    def spy(*args, matmul_dtype=tf.float32):  # runs while the step traces
+        matmul_dtypes.append(matmul_dtype)
+        return original(*args, matmul_dtype=matmul_dtype)
+
+    monkeypatch.setattr(losses, "full_softmax_cross_entropy", spy)
+    report = loop.train_and_evaluate(helpers.tiny_config(
+        data_dir, tmp_path / "run", epochs=1, scoring_precision="bfloat16"))
+    assert matmul_dtypes == [tf.bfloat16]
+    assert report["flags"]["scoring_precision"] == "bfloat16"
+    assert all(np.isfinite(value) for value in report["test"].values())
+
+
+def test_learning_rate_decays_per_epoch(data_dir, tmp_path, monkeypatch):
+    rates = []
+    original = loop.Trainer.session_pass
+
+    def recording_pass(self, epoch, pass_index):
+        rates.append(float(self.session_optimizer.learning_rate))
+        return original(self, epoch, pass_index)
+
+    monkeypatch.setattr(loop.Trainer, "session_pass", recording_pass)
+    loop.train_and_evaluate(helpers.tiny_config(
+        data_dir, tmp_path / "run", epochs=3, lr=0.004, lr_decay=0.5, lr_decay_every=2,
+        patience=5))
+    np.testing.assert_allclose(rates, [0.004, 0.004, 0.002])
