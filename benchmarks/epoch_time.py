@@ -4,7 +4,7 @@
 
 The floor of one pass is the three full-softmax matmuls per sample (scores q E^T, and the
 two gradients), 6 * N * d * M FLOPs, at the float32 throughput of those matmuls on the same
-shapes, probed after every timed batch (median). `ratio = pass seconds / floor seconds`: everything besides those
+shapes, probed after every timed batch. `ratio = pass seconds / floor seconds`: everything besides those
 matmuls (attention, pooling, softmax, Adam, input) should hide under them (target <= 1.5
 on a 2-core CPU). With --max_train_batches the pass is timed on that many batches and
 scaled to the full pass. `--scoring_precision=bfloat16` times the bfloat16 option against
@@ -129,8 +129,9 @@ def main(argv):
         batch_seconds, probe_seconds, full = time_session_pass(trainer, probe)
         graph_seconds = time_graph_steps(trainer, FLAGS.graph_steps)
     pass_seconds = batch_seconds.sum() * full / len(batch_seconds)
-    # The floor of a pass: its 6 N d M FLOPs at the probes' median throughput.
-    throughput = 6.0 * config.batch_size * config.embedding_dim * num_items / np.median(
+    # The floor of a pass: its 6 N d M FLOPs at the probes' throughput. Sums on both sides,
+    # so a burst of stolen CPU slows a batch and its neighbouring probe alike.
+    throughput = 6.0 * config.batch_size * config.embedding_dim * num_items / np.mean(
         probe_seconds)
     floor_seconds = 6.0 * num_samples * config.embedding_dim * num_items / throughput
     print(json.dumps({

@@ -26,6 +26,19 @@ def _adam_update(variable, momentum, velocity, gradient, learning_rate, local_st
     variable.assign_sub(new_momentum * alpha / (tf.sqrt(new_velocity) + epsilon))
 
 
+def _component_beside(slot, variable):
+    """The copy of `slot` on `variable`'s device.
+
+    Under a multi-device strategy Keras calls `update_step` once per device with that
+    device's copy of the model variable, while slots are mirrored variables; a mirrored
+    variable passed into a compiled function would stand for its primary copy only.
+    """
+    for component in tf.distribute.get_strategy().experimental_local_results(slot):
+        if component.device == variable.device:
+            return component
+    return slot
+
+
 @keras.saving.register_keras_serializable(package="mtd_tf")
 class FusedAdam(keras.optimizers.Adam):
     """`keras.optimizers.Adam` (without amsgrad) whose per-variable update is fused."""
@@ -43,7 +56,8 @@ class FusedAdam(keras.optimizers.Adam):
             return tf.cast(value, dtype)
 
         _adam_update(
-            variable, self._momentums[index].value, self._velocities[index].value,
+            variable, _component_beside(self._momentums[index].value, variable),
+            _component_beside(self._velocities[index].value, variable),
             tf.convert_to_tensor(gradient), scalar(learning_rate),
             scalar(self.iterations + 1), scalar(self.beta_1), scalar(self.beta_2),
             scalar(self.epsilon))

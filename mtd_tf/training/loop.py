@@ -89,7 +89,8 @@ class Trainer:
                 self.infomax.build((self.inputs.num_items, config.embedding_dim))
                 self.graph_optimizer = FusedAdam(learning_rate=config.lr)
                 self.graph_optimizer.build(self.infomax.trainable_variables)
-            self.state = RunState()
+        # Host-side counters, outside the strategy: one copy, readable with int()/float().
+        self.state = RunState()
         self._make_steps()
         self._make_checkpoints()
         self.writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs"))
@@ -251,7 +252,7 @@ class Trainer:
         step = self.state.step
         tf.summary.scalar("valid/P@20", valid["P@20"], step=step)
         tf.summary.scalar("valid/MRR@20", valid["MRR@20"], step=step)
-        tf.summary.scalar("learning_rate", float(self.session_optimizer.learning_rate), step=step)
+        tf.summary.scalar("learning_rate", self.config.learning_rate(epoch), step=step)
         tf.summary.histogram("embeddings/items", self.model.item_embeddings, step=step)
         logging.info("epoch %d: valid P@20 %.2f MRR@20 %.2f", epoch + 1, valid["P@20"],
                      valid["MRR@20"])
