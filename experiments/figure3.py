@@ -56,7 +56,8 @@ def render_markdown(data, variants):
 def plot(data, variants, path):
     plt = reporting.pyplot()
     datasets = reporting.dataset_keys(data, common.PAPER_DATASETS)
-    figure, axes = plt.subplots(1, len(PLOTTED), figsize=(5 * len(PLOTTED), 3.6), squeeze=False)
+    height = 3.6 + 0.15 * len(variants)
+    figure, axes = plt.subplots(1, len(PLOTTED), figsize=(5 * len(PLOTTED), height), squeeze=False)
     width = 0.8 / max(len(variants), 1)
     for axis, key in zip(axes[0], PLOTTED):
         positions = np.arange(len(datasets))
@@ -67,7 +68,11 @@ def plot(data, variants, path):
         axis.set_xticks(positions, datasets)
         axis.set_ylabel(f"{key} (%)")
         axis.set_title(key)
-    axes[0][0].legend(fontsize="small")
+    # Below the panels: with option bars the legend would cover them.
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=2, fontsize="small",
+                  bbox_to_anchor=(0.5, 0.0))
+    figure.subplots_adjust(bottom=0.1 + 0.04 * ((len(variants) + 1) // 2))
     figure.suptitle("Figure 3: ablation (test)")
     reporting.save_figure(figure, path)
     plt.close(figure)
