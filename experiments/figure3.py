@@ -75,7 +75,6 @@ def plot(data, variants, path):
     figure.subplots_adjust(bottom=0.1 + 0.04 * ((len(variants) + 1) // 2))
     figure.suptitle("Figure 3: ablation (test)")
     reporting.save_figure(figure, path)
-    plt.close(figure)
 
 
 def main(argv):

@@ -99,7 +99,6 @@ def plot(data, path):
     figure.suptitle("Figure 4: degradation ratio against the best point of each sweep (test)")
     figure.tight_layout()
     reporting.save_figure(figure, path)
-    plt.close(figure)
 
 
 def main(argv):

@@ -170,7 +170,6 @@ def plot_heatmaps(sessions, dataset, path):
     figure.colorbar(image, ax=axes[0].tolist(), shrink=0.6)
     figure.suptitle(f"Figure 5 (a-c): MTD attention weights, {dataset} test sessions")
     reporting.save_figure(figure, path)
-    plt.close(figure)
 
 
 def plot_tsne(view, dataset, path):
@@ -190,7 +189,6 @@ def plot_tsne(view, dataset, path):
     axes[0][-1].legend(fontsize="x-small", loc="best")
     figure.suptitle(f"Figure 5 (d): t-SNE of {len(labels)} {dataset} test-session vectors")
     reporting.save_figure(figure, path)
-    plt.close(figure)
 
 
 def render_markdown(data, results_dir):

@@ -88,9 +88,11 @@ def smoke_warning(records):
 
 
 def save_figure(figure, path):
-    """Writes a matplotlib figure as PNG atomically."""
+    """Writes a matplotlib figure as PNG atomically, then closes it (pyplot keeps open
+    figures alive)."""
     with atomic_output_file(path, "wb") as handle:
         figure.savefig(handle, format="png", dpi=120, bbox_inches="tight")
+    pyplot().close(figure)
 
 
 def pyplot():
