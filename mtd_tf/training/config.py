@@ -6,10 +6,11 @@
 import dataclasses
 
 from mtd_tf.errors import ConfigError
+from mtd_tf.losses import MATMUL_DTYPES
 from mtd_tf.model import VARIANTS
 
 WRITEBACK_MODES = ("replace", "rescale")
-SCORING_PRECISIONS = ("float32", "bfloat16")
+SCORING_PRECISIONS = tuple(MATMUL_DTYPES)  # the names the loss knows, one list
 
 
 @dataclasses.dataclass(frozen=True)

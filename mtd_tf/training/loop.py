@@ -158,7 +158,7 @@ class Trainer:
             self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
             logging.info("resumed from %s after epoch %d", self.manager.latest_checkpoint,
                          int(self.state.epoch))
-        self.session_optimizer.learning_rate = self.config.lr
+        self.session_optimizer.learning_rate = self.config.learning_rate(int(self.state.epoch))
         if self.graph_optimizer is not None:
             self.graph_optimizer.learning_rate = self.config.lr
 
