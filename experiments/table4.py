@@ -4,8 +4,8 @@
     (on a machine with a GPU, the same command fills the GPU's column)
 
 An epoch is one graph phase (not for `lo`), f session passes and one validation pass; the
-figure is the run's training time divided by its epochs (metrics.json's
-`seconds_per_epoch`). It is taken from the finished shared `main` run of the cell (Table 2,
+figures are the run's training wall time and CPU time divided by its epochs (metrics.json's
+`seconds_per_epoch` and `cpu_seconds_per_epoch`). It is taken from the finished shared `main` run of the cell (Table 2,
 Figure 3) when that run was finished on this very machine; otherwise a short timing run of
 --timing_epochs epochs is trained under `<runs_dir>/table4/<device>/`.
 Writes `table4.json` ({dataset: {variant: {device: {"seconds_per_epoch", ...}}}}, plus
@@ -61,6 +61,7 @@ def plan(runner, device, machine):
 
 def entry(record, source):
     return {"seconds_per_epoch": record["seconds_per_epoch"],
+            "cpu_seconds_per_epoch": record.get("cpu_seconds_per_epoch"),
             "frequency": record["config"]["frequency"], "epochs_timed": record["epochs_run"],
             "max_train_batches": record["config"]["max_train_batches"], "source": source,
             "run_dir": record["run_dir"]}
@@ -84,9 +85,11 @@ def render_markdown(data):
                 _cell(timings.get(device)) for device in devices])
         lines += ["", f"## {dataset}", "",
                   reporting.markdown_table(["variant", "f"] + devices, rows)]
-    lines += ["", "Seconds per epoch, averaged over the epochs of the run (in brackets: epochs "
-              "timed; *timing* = a short run made for this table, otherwise the Table 2 run). "
-              "The CPU figures come from a shared machine and vary with its load."]
+    lines += ["", "Wall-clock seconds per epoch, averaged over the epochs of the run, then "
+              "the process's CPU seconds per epoch (all threads) where recorded; in brackets: "
+              "epochs timed, and *timing* for a short run made for this table (otherwise the "
+              "Table 2 run). Wall time on a shared machine grows with the CPU time its "
+              "neighbours steal; CPU time does not, so compare variants by CPU seconds."]
     return "\n".join(lines)
 
 
@@ -94,7 +97,9 @@ def _cell(timing):
     if not timing:
         return reporting.MISSING
     tag = "" if timing["source"] == "main run" else ", timing"
-    return f"{timing['seconds_per_epoch']:.1f} ({timing['epochs_timed']}{tag})"
+    cpu = timing.get("cpu_seconds_per_epoch")
+    cpu_text = "" if cpu is None else f" / {cpu:.0f} CPU"
+    return f"{timing['seconds_per_epoch']:.1f}{cpu_text} ({timing['epochs_timed']}{tag})"
 
 
 def main(argv):

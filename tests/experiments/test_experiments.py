@@ -184,5 +184,6 @@ def test_table4(workspace, tmp_path):
     for variant in ("mtd", "lo"):
         timing = data[DATASET][variant][device]
         assert timing["seconds_per_epoch"] > 0
+        assert timing["cpu_seconds_per_epoch"] > 0
         assert timing["frequency"] == 1
     assert "| MTD-lo |" in read_markdown(tmp_path, "table4")
