@@ -48,6 +48,22 @@ class RunState(tf.Module):
         self.train_cpu_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
 
 
+def _restore_all(checkpoint, path):
+    """Restores every object of `checkpoint` from `path`, or says which run to delete.
+
+    A checkpoint written by a version of this code with other state (say, before the run
+    state kept CPU time) leaves objects unmatched; resuming it half-restored would be wrong.
+    """
+    try:
+        checkpoint.restore(path).assert_existing_objects_matched()
+    except AssertionError as error:
+        raise MTDError(
+            f"{path}: the checkpoint does not hold all of this version's training state "
+            f"({str(error).split('.')[0].lower()}); it was written by another version of "
+            f"mtd_tf: delete {os.path.dirname(os.path.dirname(path))} and train again, or "
+            "finish it with the version that started it") from None
+
+
 def write_back(model, embeddings, has_edge, mode, mix=1.0):
     """E[1..M] <- (1 - mix) E + mix H' for items with an edge (SPEC section 3, step 6).
 
@@ -158,7 +174,7 @@ class Trainer:
         can be resumed from its last good checkpoint with a lower --lr.
         """
         if self.manager.latest_checkpoint:
-            self.checkpoint.restore(self.manager.latest_checkpoint).assert_existing_objects_matched()
+            _restore_all(self.checkpoint, self.manager.latest_checkpoint)
             logging.info("resumed from %s after epoch %d", self.manager.latest_checkpoint,
                          int(self.state.epoch))
         self.session_optimizer.learning_rate = self.config.learning_rate(int(self.state.epoch))
@@ -238,7 +254,7 @@ class Trainer:
             raise MTDError(f"{self.best_manager.directory}: the checkpoint of the best epoch "
                            f"({best_epoch}) is missing; delete {self.config.model_dir} and "
                            "train again")
-        self.best_checkpoint.restore(path).assert_existing_objects_matched()
+        _restore_all(self.best_checkpoint, path)
 
     def run_epoch(self, epoch):
         """Graph step, `frequency` session passes, validation, early-stopping bookkeeping."""
