@@ -259,8 +259,9 @@ class CellRunner:
         record.update(valid={key: metrics["valid"][key] for key in METRIC_KEYS},
                       best_epoch=metrics["best_epoch"], epochs_run=metrics["epochs_run"],
                       seconds_per_epoch=metrics["seconds_per_epoch"],
-                      # None for runs made before the loop recorded CPU time
+                      # None for runs made before the loop recorded CPU time and steal
                       cpu_seconds_per_epoch=metrics.get("cpu_seconds_per_epoch"),
+                      steal_fraction=metrics.get("steal_fraction"),
                       config=_config_view(metrics["flags"]))
         return record
 

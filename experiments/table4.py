@@ -5,9 +5,10 @@
 
 An epoch is one graph phase (not for `lo`), f session passes and one validation pass; the
 figures are the run's training wall time and CPU time divided by its epochs (metrics.json's
-`seconds_per_epoch` and `cpu_seconds_per_epoch`). It is taken from the finished shared `main` run of the cell (Table 2,
-Figure 3) when that run was finished on this very machine; otherwise a short timing run of
---timing_epochs epochs is trained under `<runs_dir>/table4/<device>/`.
+`seconds_per_epoch` and `cpu_seconds_per_epoch`), shown with its `steal_fraction`. They are
+taken from the finished shared `main` run of the cell (Table 2, Figure 3) when that run was
+finished on this very machine; otherwise a short timing run of --timing_epochs epochs is
+trained under `<runs_dir>/table4/<device>/`.
 Writes `table4.json` ({dataset: {variant: {device: {"seconds_per_epoch", ...}}}}, plus
 "devices", "runs" and "stamp") and `table4.md`; other devices' columns are kept.
 """
@@ -62,6 +63,7 @@ def plan(runner, device, machine):
 def entry(record, source):
     return {"seconds_per_epoch": record["seconds_per_epoch"],
             "cpu_seconds_per_epoch": record.get("cpu_seconds_per_epoch"),
+            "steal_fraction": record.get("steal_fraction"),
             "frequency": record["config"]["frequency"], "epochs_timed": record["epochs_run"],
             "max_train_batches": record["config"]["max_train_batches"], "source": source,
             "run_dir": record["run_dir"]}
@@ -87,9 +89,11 @@ def render_markdown(data):
                   reporting.markdown_table(["variant", "f"] + devices, rows)]
     lines += ["", "Wall-clock seconds per epoch, averaged over the epochs of the run, then "
               "the process's CPU seconds per epoch (all threads) where recorded; in brackets: "
-              "epochs timed, and *timing* for a short run made for this table (otherwise the "
-              "Table 2 run). Wall time on a shared machine grows with the CPU time its "
-              "neighbours steal; CPU time does not, so compare variants by CPU seconds."]
+              "epochs timed, *timing* for a short run made for this table (otherwise the "
+              "Table 2 run), and the share of the machine's CPU time stolen by other guests "
+              "while it trained, where recorded. Steal stretches wall time, and CPU time "
+              "too (thread pools spin while a core is away): compare rows timed under "
+              "similar steal."]
     return "\n".join(lines)
 
 
@@ -97,9 +101,11 @@ def _cell(timing):
     if not timing:
         return reporting.MISSING
     tag = "" if timing["source"] == "main run" else ", timing"
-    cpu = timing.get("cpu_seconds_per_epoch")
+    cpu, steal = timing.get("cpu_seconds_per_epoch"), timing.get("steal_fraction")
     cpu_text = "" if cpu is None else f" / {cpu:.0f} CPU"
-    return f"{timing['seconds_per_epoch']:.1f}{cpu_text} ({timing['epochs_timed']}{tag})"
+    steal_text = "" if steal is None else f", {100 * steal:.0f}% stolen"
+    return (f"{timing['seconds_per_epoch']:.1f}{cpu_text} ({timing['epochs_timed']}{tag}"
+            f"{steal_text})")
 
 
 def main(argv):

@@ -24,6 +24,7 @@ from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.model import MTDModel
 from mtd_tf.training import graph_step
 from mtd_tf.training import inputs as inputs_lib
+from mtd_tf.training import machine_load
 from mtd_tf.training import session_step
 from mtd_tf.training.fused_adam import FusedAdam
 from mtd_tf.training.progress import PassProgress
@@ -43,9 +44,17 @@ class RunState(tf.Module):
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.finished = tf.Variable(False, trainable=False)
         self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        # Process CPU time (all threads): unlike wall time, it does not grow with the CPU
-        # time a shared machine's neighbours steal.
+        # Process CPU time (all threads), and the machine's stolen and total CPU ticks over
+        # the same epochs: timings on a shared machine mean little without the steal.
         self.train_cpu_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.train_stolen_ticks = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self.train_machine_ticks = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+
+
+def _ratio_or_none(numerator, denominator):
+    """numerator / denominator as a float, None when nothing was counted."""
+    denominator = float(denominator)
+    return float(numerator) / denominator if denominator > 0 else None
 
 
 def _restore_all(checkpoint, path):
@@ -259,6 +268,7 @@ class Trainer:
     def run_epoch(self, epoch):
         """Graph step, `frequency` session passes, validation, early-stopping bookkeeping."""
         start, cpu_start = time.perf_counter(), time.process_time()
+        ticks_start = machine_load.cpu_ticks()
         self.session_optimizer.learning_rate = self.config.learning_rate(epoch)
         if self.infomax is not None:
             self.graph_phase(epoch)
@@ -269,6 +279,10 @@ class Trainer:
         valid = self.evaluate(self.inputs.valid)
         self.state.train_seconds.assign_add(time.perf_counter() - start)
         self.state.train_cpu_seconds.assign_add(time.process_time() - cpu_start)
+        ticks_end = machine_load.cpu_ticks()
+        if ticks_start is not None and ticks_end is not None:
+            self.state.train_stolen_ticks.assign_add(ticks_end[0] - ticks_start[0])
+            self.state.train_machine_ticks.assign_add(ticks_end[1] - ticks_start[1])
         step = self.state.step
         tf.summary.scalar("valid/P@20", valid["P@20"], step=step)
         tf.summary.scalar("valid/MRR@20", valid["MRR@20"], step=step)
@@ -315,6 +329,8 @@ class Trainer:
             "test": test,
             "seconds_per_epoch": float(self.state.train_seconds) / max(epochs_run, 1),
             "cpu_seconds_per_epoch": float(self.state.train_cpu_seconds) / max(epochs_run, 1),
+            "steal_fraction": _ratio_or_none(self.state.train_stolen_ticks,
+                                             self.state.train_machine_ticks),
             **self.inputs.unknown_test_ids,
             "flags": dict(self.config.to_dict(), frequency=self.frequency),
         }

@@ -185,5 +185,6 @@ def test_table4(workspace, tmp_path):
         timing = data[DATASET][variant][device]
         assert timing["seconds_per_epoch"] > 0
         assert timing["cpu_seconds_per_epoch"] > 0
+        assert timing["steal_fraction"] is None or 0.0 <= timing["steal_fraction"] <= 1.0
         assert timing["frequency"] == 1
     assert "| MTD-lo |" in read_markdown(tmp_path, "table4")
