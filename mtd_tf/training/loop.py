@@ -65,12 +65,12 @@ def _restore_all(checkpoint, path):
     """
     try:
         checkpoint.restore(path).assert_existing_objects_matched()
-    except AssertionError as error:
+    except AssertionError:
         raise MTDError(
-            f"{path}: the checkpoint does not hold all of this version's training state "
-            f"({str(error).split('.')[0].lower()}); it was written by another version of "
-            f"mtd_tf: delete {os.path.dirname(os.path.dirname(path))} and train again, or "
-            "finish it with the version that started it") from None
+            f"{path}: the checkpoint does not hold all of this version's training state; it "
+            f"was written by another version of mtd_tf: delete "
+            f"{os.path.dirname(os.path.dirname(path))} and train again, or finish it with the "
+            "version that started it") from None
 
 
 def write_back(model, embeddings, has_edge, mode, mix=1.0):
