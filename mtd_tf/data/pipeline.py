@@ -63,7 +63,7 @@ def make_dataset(samples, batch_size, shuffle, seed=0, epoch=0):
         widths))
     # A reshape per batch needs no parallel map, and tf.data's autotuning model is off: its
     # thread sleeps up to 60 s between optimisations, and destroying the iterator at the
-    # end of a pass waited for it to wake, idling 20-50 s of each ~100 s yoochoose pass.
+    # end of a pass waited for it to wake, idling 16-50 s at the end of each yoochoose pass.
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.map(_to_batch).prefetch(PREFETCH_BATCHES).with_options(options)

@@ -118,6 +118,6 @@ def test_rejects_bad_batch_size():
 
 def test_autotuning_model_is_off():
     # Its thread sleeps up to 60 s between optimisations and deleting the iterator at the
-    # end of a pass waited for it: 20-50 s of idle CPU per yoochoose pass.
+    # end of a pass waited for it: 16-50 s of idle CPU per yoochoose pass.
     dataset = pipeline.make_dataset(skewed_samples(100), 32, shuffle=True)
     assert dataset.options().autotune.enabled is False
