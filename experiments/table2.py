@@ -127,9 +127,11 @@ def _shortfall_lines(ours, reference):
 def _selection_lines(selection):
     if not selection:
         return []
+    # By name: the JSON is saved with sorted keys, so any other order would change with
+    # the invocation that last wrote the file.
     rows = [[name + (" (chosen)" if name == selection["chosen"] else ""),
              reporting.fmt(valid and valid["P@20"]), reporting.fmt(valid and valid["MRR@20"])]
-            for name, valid in selection["candidates"].items()]
+            for name, valid in sorted(selection["candidates"].items())]
     return ["", "MTD settings tried, chosen on validation P@20 (test read for the chosen "
             "one only):", "", reporting.markdown_table(["run", "valid P@20", "valid MRR@20"], rows)]
 
