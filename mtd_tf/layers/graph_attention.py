@@ -4,6 +4,7 @@ import keras
 import tensorflow as tf
 
 from mtd_tf.layers.sparse_gcn import LAYER_NORM_EPSILON
+from mtd_tf.sparse_matmul import sparse_dense_matmul
 
 
 @keras.saving.register_keras_serializable(package="mtd_tf")
@@ -71,7 +72,7 @@ class GraphAttention(keras.layers.Layer):
         alpha = weights / tf.gather(row_sum, rows)  # [E]
         attention = tf.sparse.SparseTensor(
             tf.stack([rows, cols], axis=1), alpha, dense_shape=tf.stack([num_nodes, num_nodes]))
-        aggregated = tf.sparse.sparse_dense_matmul(attention, transformed)  # [M, d]
+        aggregated = sparse_dense_matmul(attention, transformed)  # [M, d]
         return tf.tanh(self.layer_norm(aggregated, training=training))
 
     def compute_output_shape(self, input_shape):

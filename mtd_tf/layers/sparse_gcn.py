@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from mtd_tf.sparse_matmul import sparse_dense_matmul
+
 # Keras's default (1e-3) is close to the variance of a row of small embeddings (entries
 # about 0.05 give a variance of about 2.5e-3) and would shrink such rows instead of
 # normalising them.
@@ -63,7 +65,7 @@ class SparseGCN(keras.layers.Layer):
         hidden = features  # [M, d]
         for kernel, norm in zip(self.kernels, self.layer_norms):
             # A (H W) rather than (A H) W: same cost, and the dense matmul comes first.
-            propagated = tf.sparse.sparse_dense_matmul(adjacency, tf.matmul(hidden, kernel))
+            propagated = sparse_dense_matmul(adjacency, tf.matmul(hidden, kernel))
             hidden = tf.tanh(norm(propagated, training=training))  # [M, d]
         return hidden
 
