@@ -3,8 +3,8 @@
 `tf.sparse.sparse_dense_matmul` walks COO indices one non-zero at a time: on this
 project's 2-core CPU, diginetica's `A_norm` (762,715 non-zeros) times an `[M, 100]` table
 took 330 ms, and its adjoint (the gradient) 506 ms, so one graph step took ~700 ms. The
-CSR kernel (`SparseMatrixMatMul`) takes ~35 ms for the same product, and the step ~250 ms
-(WORKSPACE.md, "Graph step").
+CSR kernel (`SparseMatrixMatMul`) takes ~35 ms for the same product, and the step ~230 ms
+(WORKSPACE.md, "Graph step"; `benchmarks/graph_step.py`).
 """
 
 import tensorflow as tf
