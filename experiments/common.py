@@ -8,6 +8,8 @@ are shared by Table 2, Figure 3, Figure 4 and Figure 5: the full model on yoocho
 folder, trained once, whichever script asks first.
 
 - A finished cell (`metrics.json` complete) is never retrained: its record is read back.
+  So is a cell whose record, with the same settings, is published in the committed results
+  files (`published.py`), though its folder stayed on the machine that trained it.
 - An unfinished one resumes from the Trainer's checkpoints (same folder, same settings).
 - `cell.json` holds the settings a folder was started with; asking the same folder for
   other settings (say another --epochs) is an error, never a silent mix of two runs.
@@ -28,6 +30,7 @@ import time
 from absl import flags
 from absl import logging
 
+from experiments import published
 from mtd_tf.data import registry
 from mtd_tf.errors import ConfigError
 from mtd_tf.errors import MTDError
@@ -172,13 +175,17 @@ class CellRunner:
       data_dir: dataset root (already resolved).
       base: TrainConfig fields shared by every cell (`base_settings_from_flags()`).
       stamp: this invocation's `provenance.make_stamp()`, kept in the records of cells it finishes.
+      published_records: {run folder relative to runs_dir: record} of cells finished
+        elsewhere (`published.load_published_records`); a cell found there with the same
+        settings counts as finished. None for scripts that need the folder itself.
     """
 
-    def __init__(self, runs_dir, data_dir, base, stamp):
+    def __init__(self, runs_dir, data_dir, base, stamp, published_records=None):
         self.runs_dir = os.path.abspath(runs_dir)
         self.data_dir = data_dir
         self.base = dict(base)
         self.stamp = stamp
+        self.published_records = dict(published_records or {})
         self.failures = {}  # run folder -> error message
         self.pending = []  # run folders locked by another process
 
@@ -236,7 +243,7 @@ class CellRunner:
             self._check_settings(cell, run_dir)
         metrics = _read_json(os.path.join(run_dir, "metrics.json"))
         if not isinstance(metrics, dict) or not _complete(metrics, not cell.is_baseline):
-            return None
+            return self._published_record(cell)
         saved = _read_json(os.path.join(run_dir, "record.json"))
         # A record belongs to one metrics.json: a re-run that rewrote it gets a new record
         # (and stamp); a folder copied from another machine keeps that machine's stamp.
@@ -245,6 +252,20 @@ class CellRunner:
         record = self._record(cell, metrics, run_dir)
         atomic_write_text(os.path.join(run_dir, "record.json"),
                           json.dumps(record, indent=2, sort_keys=True) + "\n")
+        return record
+
+    def _published_record(self, cell):
+        """The published record of `cell` if it holds complete metrics of the same settings."""
+        record = self.published_records.get(os.path.relpath(self.run_dir(cell), self.runs_dir))
+        if record is None or not _complete(record, not cell.is_baseline):
+            return None
+        if not cell.is_baseline:
+            wanted = _config_view(self.config(cell).to_dict())
+            if not isinstance(record.get("config"), dict) or not _same_settings(
+                    record["config"], wanted):
+                logging.info("the published record of %s has other settings; not used",
+                             record["run_dir"])
+                return None
         return record
 
     def _record(self, cell, metrics, run_dir):
@@ -363,9 +384,12 @@ def _cell_lock(run_dir):
         os.close(descriptor)  # closing releases the lock
 
 
-def runner_from_flags(stamp):
+def runner_from_flags(stamp, use_published=True):
+    """The invocation's `CellRunner`; `use_published=False` for scripts that need the run
+    folders themselves (checkpoints), not just the records."""
+    records = published.load_published_records(FLAGS.results_dir) if use_published else None
     return CellRunner(FLAGS.runs_dir, registry.resolve_data_dir(FLAGS.data_dir),
-                      base_settings_from_flags(), stamp)
+                      base_settings_from_flags(), stamp, records)
 
 
 def resolve_cells(runner, cells, publish, report_only):

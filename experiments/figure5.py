@@ -246,7 +246,7 @@ def analyse(runner, cells, results, dataset):
 def main(argv):
     del argv
     stamp = provenance.make_stamp()
-    runner = common.runner_from_flags(stamp)
+    runner = common.runner_from_flags(stamp, use_published=False)  # needs the checkpoints
     results = reporting.ResultsFile(FLAGS.results_dir, "figure5")
     cells = {dataset: {name: runner.cell(dataset, name) for name in MODELS}
              for dataset in FLAGS.datasets}

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from experiments import common
+from experiments import published
 from mtd_tf.errors import ConfigError
 
 
@@ -52,3 +53,52 @@ def test_a_folder_started_with_other_settings_is_refused(tmp_path):
     other = runner(tmp_path, epochs=5)
     with pytest.raises(ConfigError, match="epochs: folder 1, asked 5"):
         other.finished_record(other.cell("yoochoose", "mtd"))
+
+
+def published_record(cells, cell, written="2026-11-23T00:00:00+00:00", **changes):
+    """A record as the results files publish it, for `cell` with its settings changed."""
+    config = {key: value for key, value in cells.config(cell).to_dict().items()
+              if key not in ("data_dir", "model_dir")}
+    config.update(changes)
+    metrics = {key: 10.0 for key in common.METRIC_KEYS}
+    return {"method": cell.method, "dataset": cell.dataset,
+            "run_dir": f"main/{cell.dataset}/{cell.name}", "test": metrics,
+            "valid": dict(metrics), "config": config, "metrics_written": written}
+
+
+def test_a_cell_published_in_the_results_files_is_not_trained_again(tmp_path, monkeypatch):
+    cells = runner(tmp_path)
+    cell = cells.cell("yoochoose", "mtd", gcn_layers=2)
+    older = published_record(cells, cell)
+    newer = published_record(cells, cell, written="2026-11-24T00:00:00+00:00")
+    newer["test"] = {key: 20.0 for key in common.METRIC_KEYS}
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "figure4.json").write_text(json.dumps(
+        {"stamp": {}, "runs": {"yoochoose": {cell.name: older}}}))
+    # Table 4 nests its runs by device; a re-run published later replaces the earlier one.
+    (results / "table4.json").write_text(json.dumps(
+        {"runs": {"cpu": {"yoochoose": {cell.name: newer}}}}))
+    (results / "broken.json").write_text("{not json")
+    records = published.load_published_records(str(results))
+    assert records == {newer["run_dir"]: newer}
+
+    fresh = common.CellRunner(tmp_path / "runs", str(tmp_path / "data"), cells.base,
+                              stamp={"machine": {}}, published_records=records)
+    monkeypatch.setattr(fresh, "_train", lambda *args: pytest.fail("trained a published cell"))
+    assert fresh.run(cell) == newer
+    assert fresh.finished_record(cells.cell("yoochoose", "mtd")) is None  # not published
+    assert cells.finished_record(cell) is None  # a runner without the published records
+
+
+def test_a_published_record_of_other_settings_or_incomplete_is_not_used(tmp_path):
+    cells = runner(tmp_path)
+    cell = cells.cell("yoochoose", "mtd")
+    stale = published_record(cells, cell, epochs=5)
+    incomplete = published_record(cells, cell)
+    del incomplete["valid"]["MRR@20"]
+    for record in (stale, incomplete):
+        fresh = common.CellRunner(tmp_path / "runs", str(tmp_path / "data"), cells.base,
+                                  stamp={"machine": {}},
+                                  published_records={record["run_dir"]: record})
+        assert fresh.finished_record(cell) is None

@@ -148,6 +148,14 @@ def test_figure4(workspace, tmp_path):
     assert "| GCN depth |" in read_markdown(tmp_path, "figure4")
     assert_png(tmp_path / "figure4.png")
 
+    # A fresh checkout has the committed results but not the run folders: nothing retrains.
+    empty_runs = tmp_path / "fresh_runs"
+    fresh = run_script("figure4", (workspace[0], empty_runs), tmp_path, "--dims=16,24",
+                       "--frequencies=1", "--gcn_depths=1")
+    assert "training " not in fresh.stderr and not metrics_mtimes(empty_runs)
+    again = json.loads((tmp_path / "figure4.json").read_text())
+    assert again["runs"] == data["runs"] and again[DATASET] == data[DATASET]
+
 
 @pytest.mark.slow
 def test_figure5(workspace, tmp_path):
