@@ -8,8 +8,9 @@ are shared by Table 2, Figure 3, Figure 4 and Figure 5: the full model on yoocho
 folder, trained once, whichever script asks first.
 
 - A finished cell (`metrics.json` complete) is never retrained: its record is read back.
-  So is a cell whose record, with the same settings, is published in the committed results
-  files (`published.py`), though its folder stayed on the machine that trained it.
+  So is a cell with no folder here whose record, with the same settings, is published in
+  the committed results files (`published.py`): its folder stayed on the machine that
+  trained it.
 - An unfinished one resumes from the Trainer's checkpoints (same folder, same settings).
 - `cell.json` holds the settings a folder was started with; asking the same folder for
   other settings (say another --epochs) is an error, never a silent mix of two runs.
@@ -243,7 +244,9 @@ class CellRunner:
             self._check_settings(cell, run_dir)
         metrics = _read_json(os.path.join(run_dir, "metrics.json"))
         if not isinstance(metrics, dict) or not _complete(metrics, not cell.is_baseline):
-            return self._published_record(cell)
+            # A folder here, finished or not, is this machine's run and outranks a record
+            # published from elsewhere: an unfinished one resumes.
+            return None if os.path.isdir(run_dir) else self._published_record(cell)
         saved = _read_json(os.path.join(run_dir, "record.json"))
         # A record belongs to one metrics.json: a re-run that rewrote it gets a new record
         # (and stamp); a folder copied from another machine keeps that machine's stamp.

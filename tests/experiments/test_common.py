@@ -87,6 +87,9 @@ def test_a_cell_published_in_the_results_files_is_not_trained_again(tmp_path, mo
                               stamp={"machine": {}}, published_records=records)
     monkeypatch.setattr(fresh, "_train", lambda *args: pytest.fail("trained a published cell"))
     assert fresh.run(cell) == newer
+    # A folder of this machine's own outranks the published record: it resumes.
+    (tmp_path / "runs" / newer["run_dir"]).mkdir(parents=True)
+    assert fresh.finished_record(cell) is None
     assert fresh.finished_record(cells.cell("yoochoose", "mtd")) is None  # not published
     assert cells.finished_record(cell) is None  # a runner without the published records
 
