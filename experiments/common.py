@@ -243,7 +243,7 @@ class CellRunner:
         if not cell.is_baseline:
             self._check_settings(cell, run_dir)
         metrics = _read_json(os.path.join(run_dir, "metrics.json"))
-        if not isinstance(metrics, dict) or not _complete(metrics, not cell.is_baseline):
+        if not isinstance(metrics, dict) or not _complete(metrics, self._validated(cell)):
             # A folder here, finished or not, is this machine's run and outranks a record
             # published from elsewhere: an unfinished one resumes.
             return None if os.path.isdir(run_dir) else self._published_record(cell)
@@ -260,7 +260,7 @@ class CellRunner:
     def _published_record(self, cell):
         """The published record of `cell` if it holds complete metrics of the same settings."""
         record = self.published_records.get(os.path.relpath(self.run_dir(cell), self.runs_dir))
-        if record is None or not _complete(record, not cell.is_baseline):
+        if record is None or not _complete(record, self._validated(cell)):
             return None
         if not cell.is_baseline:
             wanted = _config_view(self.config(cell).to_dict())
@@ -271,6 +271,10 @@ class CellRunner:
                 return None
         return record
 
+    def _validated(self, cell):
+        """Whether the cell's metrics include validation (a baseline or refit has none)."""
+        return not cell.is_baseline and not self.config(cell).refit_epochs
+
     def _record(self, cell, metrics, run_dir):
         record = {"method": cell.method, "dataset": cell.dataset,
                   "run_dir": os.path.relpath(run_dir, self.runs_dir),
@@ -280,7 +284,8 @@ class CellRunner:
         if cell.is_baseline:
             record["seconds"] = metrics.get("seconds")
             return record
-        record.update(valid={key: metrics["valid"][key] for key in METRIC_KEYS},
+        valid = metrics["valid"]  # None for a refit run
+        record.update(valid=valid and {key: valid[key] for key in METRIC_KEYS},
                       best_epoch=metrics["best_epoch"], epochs_run=metrics["epochs_run"],
                       seconds_per_epoch=metrics["seconds_per_epoch"],
                       # None for runs made before the loop recorded CPU time and steal

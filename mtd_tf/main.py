@@ -64,6 +64,10 @@ flags.DEFINE_enum("scoring_precision", "float32", SCORING_PRECISIONS,
 flags.DEFINE_float("score_scale", 0.0,
                    "0: scores are dot products (paper); s > 0: s times the cosine of the "
                    "session and item vectors (normalised scores with temperature 1/s).")
+flags.DEFINE_integer("refit_epochs", 0,
+                     "0: hold out the validation split and early-stop on it (SPEC). K > 0: "
+                     "train on every training session for exactly K epochs (take K from a "
+                     "validated run's best epoch), no validation, and test the last epoch.")
 FLAGS = flags.FLAGS
 
 
@@ -83,7 +87,8 @@ def config_from_flags():
         patience=FLAGS.patience, seed=FLAGS.seed, export_top_k=FLAGS.export_top_k,
         max_train_batches=FLAGS.max_train_batches,
         scoring_precision=FLAGS.scoring_precision, score_scale=FLAGS.score_scale,
-        lr_decay=FLAGS.lr_decay, lr_decay_every=FLAGS.lr_decay_every)
+        lr_decay=FLAGS.lr_decay, lr_decay_every=FLAGS.lr_decay_every,
+        refit_epochs=FLAGS.refit_epochs)
 
 
 def main(argv):

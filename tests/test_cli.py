@@ -1,6 +1,7 @@
 """The command lines as a user runs them, each in a fresh process: main (--helpfull,
 --flagfile, python -m), predict and evaluate, and their one-line errors."""
 
+import dataclasses
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mtd_tf.training.config import TrainConfig
 from tests import helpers
 
 pytestmark = pytest.mark.slow
@@ -46,7 +48,8 @@ def test_helpfull_lists_every_flag():
     # absl's help flags print the usage to stdout and exit with status 1.
     assert result.returncode == 1, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
-    for name in MAIN_FLAGS:
+    # ... and one for every TrainConfig field, so no setting is reachable from code only.
+    for name in MAIN_FLAGS + tuple(field.name for field in dataclasses.fields(TrainConfig)):
         assert re.search(rf"--{name}\b", result.stdout), name
 
 

@@ -26,6 +26,10 @@ class TrainConfig:
     (1 = constant, as the paper).
     `scoring_precision`: dtype of the training step's three full-softmax matmuls
     (`bfloat16` is faster on CPUs with AMX and on GPUs; evaluation always scores in float32).
+    `refit_epochs`: 0 (default) holds out the validation split and early-stops on it; K > 0
+    trains on every training session for exactly K epochs, with no validation and no early
+    stopping, and tests the last epoch (K is meant to be the best epoch of a validated run
+    with otherwise equal settings: the paper's models saw all training sessions).
     """
 
     dataset: str = "synthetic"
@@ -56,6 +60,7 @@ class TrainConfig:
     score_scale: float = 0.0
     lr_decay: float = 1.0
     lr_decay_every: int = 3
+    refit_epochs: int = 0
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -86,6 +91,8 @@ class TrainConfig:
             raise ConfigError(f"score_scale must be >= 0, got {self.score_scale!r}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise ConfigError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        if not isinstance(self.refit_epochs, int) or self.refit_epochs < 0:
+            raise ConfigError(f"refit_epochs must be an integer >= 0, got {self.refit_epochs!r}")
         if self.lr <= 0 or self.l2 < 0:
             raise ConfigError(f"need lr > 0 and l2 >= 0, got lr={self.lr!r}, l2={self.l2!r}")
 
@@ -93,6 +100,11 @@ class TrainConfig:
     def uses_graph(self):
         """The `lo` variant (and --graph_steps=0) trains without the cross-session module."""
         return self.variant != "lo" and self.graph_steps > 0
+
+    @property
+    def max_epochs(self):
+        """Epochs a run may train: `refit_epochs` exactly when refitting, else `epochs`."""
+        return self.refit_epochs or self.epochs
 
     def learning_rate(self, epoch):
         """Learning rate of the session step in `epoch` (0-based)."""

@@ -21,6 +21,7 @@ class TrainingInputs:
       frequency: session-step passes per epoch (flag, else the dataset's default).
       train, valid, test: `augment.Samples`. Validation is the last 10% of training
         sessions (SPEC section 1); the graph never sees them, so validation stays honest.
+        With `refit_epochs` every training session trains and `valid` is empty.
       adjacency: tf.sparse.SparseTensor [M, M], D^-1/2 (A+I) D^-1/2 (eq. 6).
       has_edge: bool [M]; items without any transition keep their embedding on write-back.
       item_popularity: int64 [M], training counts; the exported model's fallback ranking.
@@ -43,7 +44,8 @@ def build_inputs(config):
     """Loads `config.dataset` and derives samples and graph (SPEC sections 1 and 3)."""
     dataset = registry.load_dataset(config.dataset, config.data_dir, seed=config.seed)
     defaults = registry.defaults_for(dataset.name)
-    train_sessions, valid_sessions = augment.split_validation(dataset.train)
+    train_sessions, valid_sessions = augment.split_validation(
+        dataset.train, fraction=0.0 if config.refit_epochs else augment.VALIDATION_FRACTION)
     train = augment.augment_prefixes(train_sessions, defaults.min_prefix_len, config.max_len)
     valid = augment.augment_prefixes(valid_sessions, defaults.min_prefix_len, config.max_len)
     test = augment.pad_prefixes(dataset.test_prefixes, dataset.test_targets, config.max_len)

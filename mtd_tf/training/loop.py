@@ -3,7 +3,9 @@
 Each epoch: one graph step (cross-session infomax, then write-back into the item table),
 then `frequency` passes of the session step, then validation, summaries and a checkpoint.
 Model selection and early stopping read validation only; the test split is read once, at
-the end, from the best validation epoch's weights.
+the end, from the best validation epoch's weights. A refit run (`refit_epochs`) trains on
+every training session for a fixed number of epochs chosen beforehand on validation, and
+tests its last epoch.
 """
 
 import json
@@ -129,7 +131,7 @@ class Trainer:
         if not len(self.inputs.train):
             raise MTDError(f"{folder}: no training samples: every training session is too "
                            "short to give a (prefix, target) pair")
-        if not len(self.inputs.valid):
+        if not len(self.inputs.valid) and not self.config.refit_epochs:
             raise MTDError(f"{folder}: no validation samples: the validation split (the last "
                            "10% of the training sessions) is empty or holds only sessions "
                            "too short to give a (prefix, target) pair; it needs at least 5 "
@@ -143,7 +145,9 @@ class Trainer:
         return self.strategy.experimental_distribute_dataset(dataset)
 
     def _make_steps(self):
-        spec = self._distribute(self.inputs.valid, shuffle=False).element_spec
+        # A refit run has no validation split; the training split always has rows.
+        spec_samples = self.inputs.valid if len(self.inputs.valid) else self.inputs.train
+        spec = self._distribute(spec_samples, shuffle=False).element_spec
         self.train_step = session_step.make_session_train_step(
             self.model, self.session_optimizer, self.strategy, self.config.l2, spec,
             matmul_dtype=losses.MATMUL_DTYPES[self.config.scoring_precision])
@@ -276,7 +280,7 @@ class Trainer:
             mean_loss, seconds = self.session_pass(epoch, pass_index)
             logging.info("epoch %d pass %d: mean L_in %.4f in %.1f s", epoch + 1,
                          pass_index + 1, mean_loss, seconds)
-        valid = self.evaluate(self.inputs.valid)
+        valid = None if self.config.refit_epochs else self.evaluate(self.inputs.valid)
         self.state.train_seconds.assign_add(time.perf_counter() - start)
         self.state.train_cpu_seconds.assign_add(time.process_time() - cpu_start)
         ticks_end = machine_load.cpu_ticks()
@@ -284,10 +288,26 @@ class Trainer:
             self.state.train_stolen_ticks.assign_add(ticks_end[0] - ticks_start[0])
             self.state.train_machine_ticks.assign_add(ticks_end[1] - ticks_start[1])
         step = self.state.step
-        tf.summary.scalar("valid/P@20", valid["P@20"], step=step)
-        tf.summary.scalar("valid/MRR@20", valid["MRR@20"], step=step)
         tf.summary.scalar("learning_rate", self.config.learning_rate(epoch), step=step)
         tf.summary.histogram("embeddings/items", self.model.item_embeddings, step=step)
+        if valid is None:  # refit: the last epoch is the model
+            logging.info("epoch %d of %d (refit on all training sessions)", epoch + 1,
+                         self.config.refit_epochs)
+            self.state.best_epoch.assign(epoch + 1)
+            self.best_manager.save(checkpoint_number=epoch + 1)
+        else:
+            self._track_validation(epoch, valid)
+        self.state.epoch.assign(epoch + 1)
+        if (int(self.state.bad_epochs) >= self.config.patience
+                or epoch + 1 >= self.config.max_epochs):
+            self.state.finished.assign(True)
+        self.manager.save(checkpoint_number=epoch + 1)
+        self.writer.flush()
+
+    def _track_validation(self, epoch, valid):
+        """Summaries, the best epoch so far and its weights, the early-stopping count."""
+        tf.summary.scalar("valid/P@20", valid["P@20"], step=self.state.step)
+        tf.summary.scalar("valid/MRR@20", valid["MRR@20"], step=self.state.step)
         logging.info("epoch %d: valid P@20 %.2f MRR@20 %.2f", epoch + 1, valid["P@20"],
                      valid["MRR@20"])
         if valid["P@20"] > float(self.state.best_valid_p20):
@@ -297,24 +317,20 @@ class Trainer:
             self.best_manager.save(checkpoint_number=epoch + 1)
         else:
             self.state.bad_epochs.assign_add(1)
-        self.state.epoch.assign(epoch + 1)
-        if (int(self.state.bad_epochs) >= self.config.patience
-                or epoch + 1 >= self.config.epochs):
-            self.state.finished.assign(True)
-        self.manager.save(checkpoint_number=epoch + 1)
-        self.writer.flush()
 
     def train(self):
-        """Runs (or resumes) epochs until early stopping or `config.epochs`."""
+        """Runs (or resumes) epochs until early stopping or `config.max_epochs`."""
         self.restore()
         with self.writer.as_default():
-            while not bool(self.state.finished) and int(self.state.epoch) < self.config.epochs:
+            while (not bool(self.state.finished)
+                   and int(self.state.epoch) < self.config.max_epochs):
                 self.run_epoch(int(self.state.epoch))
 
     def final_report(self):
-        """Restores the best validation epoch, reads the test split once, exports, reports."""
+        """Restores the best validation epoch (a refit's last), reads the test split once,
+        exports, reports; a refit run's "valid" is None (it has no validation split)."""
         self.restore_best()
-        valid = self.evaluate(self.inputs.valid)
+        valid = None if self.config.refit_epochs else self.evaluate(self.inputs.valid)
         test = self.evaluate(self.inputs.test)
         export.export_saved_model(
             self.model, os.path.join(self.config.model_dir, "export"),

@@ -93,8 +93,9 @@ def assert_png(path):
 
 @pytest.mark.slow
 def test_table2(workspace, tmp_path):
-    data = run_twice("table2", workspace, tmp_path, "--methods=pop,spop,itemknn,mtd,lo")
-    assert set(data[DATASET]) == {"pop", "spop", "itemknn", "mtd", "lo"}
+    data = run_twice("table2", workspace, tmp_path, "--methods=pop,spop,itemknn,mtd,lo",
+                     "--refit")
+    assert set(data[DATASET]) == {"pop", "spop", "itemknn", "mtd", "lo", "mtd_refit"}
     for metrics in data[DATASET].values():
         assert set(metrics) == METRIC_KEYS
         assert all(0.0 <= value <= 100.0 for value in metrics.values())
@@ -102,9 +103,17 @@ def test_table2(workspace, tmp_path):
     runs = data["runs"][DATASET]
     assert runs["mtd"]["test"] == data[DATASET]["mtd"]
     assert runs["mtd"]["config"]["max_train_batches"] == 3
+    # The refit trains the chosen settings on every session for the chosen best epoch.
+    refit = data["selection"][DATASET]["mtd"]["refit"]
+    assert refit == {"run": f"mtd-refit_epochs={runs['mtd']['best_epoch']}",
+                     "epochs": runs["mtd"]["best_epoch"]}
+    assert runs[refit["run"]]["valid"] is None
+    assert runs[refit["run"]]["test"] == data[DATASET]["mtd_refit"]
+    assert runs[refit["run"]]["config"]["refit_epochs"] == refit["epochs"]
     assert data["paper"]["diginetica"]["mtd"]["P@20"] == 53.92
     text = read_markdown(tmp_path, "table2")
     assert "## tiny" in text and "| MTD-lo |" in text and "| Item-KNN |" in text
+    assert "| MTD, refit on all training sessions |" in text
     # The paper's datasets are listed with the paper's numbers even before they are run.
     assert "## diginetica" in text and "| MTD, *paper* | 28.29 | 40.22 | 53.92 |" in text
 

@@ -12,7 +12,7 @@ from mtd_tf.training.config import TrainConfig
     ("epochs", 0), ("batch_size", 2.5), ("embedding_dim", -1), ("frequency", 0),
     ("max_train_batches", 0), ("graph_mix", 0.0), ("graph_mix", 1.5), ("graph_steps", -1),
     ("dropout", 1.0), ("lr", 0.0), ("l2", -1e-6), ("score_scale", -1.0), ("lr_decay", 0.0),
-    ("lr_decay", 1.5), ("lr_decay_every", 0),
+    ("lr_decay", 1.5), ("lr_decay_every", 0), ("refit_epochs", -1), ("refit_epochs", 2.0),
 ])
 def test_bad_values_are_refused_by_name(field, value):
     with pytest.raises(ConfigError, match=field):
@@ -23,6 +23,8 @@ def test_defaults_are_paper_faithful_and_round_trip():
     config = TrainConfig()
     assert config.scoring_precision == "float32"
     assert config.graph_writeback == "replace" and config.graph_mix == 1.0
+    assert config.refit_epochs == 0 and config.max_epochs == config.epochs  # validated
+    assert TrainConfig(epochs=10, refit_epochs=4).max_epochs == 4
     assert TrainConfig(**config.to_dict()) == config
     mixed = TrainConfig(scoring_precision="bfloat16")
     assert TrainConfig(**mixed.to_dict()).scoring_precision == "bfloat16"

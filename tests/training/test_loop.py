@@ -289,3 +289,36 @@ def test_a_checkpoint_missing_state_is_refused_with_the_run_to_delete(tmp_path):
         loop._restore_all(tf.train.Checkpoint(state=new_state), path)
     assert str(tmp_path / "run") in str(error.value)
     loop._restore_all(tf.train.Checkpoint(state=old_state), path)  # a matching one restores
+
+
+@pytest.mark.slow
+def test_refit_trains_on_every_session_for_the_given_epochs_then_tests_the_last(
+        data_dir, tmp_path, monkeypatch):
+    evaluated = []
+    original = loop.Trainer.evaluate
+
+    def recording_evaluate(self, samples):
+        evaluated.append(samples)
+        return original(self, samples)
+
+    monkeypatch.setattr(loop.Trainer, "evaluate", recording_evaluate)
+    held_out = loop.Trainer(helpers.tiny_config(data_dir, tmp_path / "held_out"))
+    # patience=1 would stop a validated run early; a refit has no validation to stop on.
+    config = helpers.tiny_config(data_dir, tmp_path / "refit", epochs=1, patience=1,
+                                 refit_epochs=3, max_train_batches=1)
+    trainer = loop.Trainer(config)
+    assert len(trainer.inputs.valid) == 0
+    assert len(trainer.inputs.train) == len(held_out.inputs.train) + len(held_out.inputs.valid)
+    # The graph covers the validation sessions too: it has at least the held-out run's edges.
+    assert trainer.inputs.adjacency.indices.shape[0] >= held_out.inputs.adjacency.indices.shape[0]
+    trainer.train()
+    assert (int(trainer.state.epoch), int(trainer.state.best_epoch)) == (3, 3)
+    assert not evaluated  # nothing is read during training
+    after_training = trainer.model.item_embeddings.numpy().copy()
+    report = trainer.final_report()
+    assert evaluated == [trainer.inputs.test]
+    assert report["valid"] is None and (report["epochs_run"], report["best_epoch"]) == (3, 3)
+    assert report["flags"]["refit_epochs"] == 3
+    np.testing.assert_array_equal(trainer.model.item_embeddings.numpy(), after_training)
+    with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["valid"] is None
