@@ -51,6 +51,19 @@ def spy(monkeypatch, method_name, events):
     monkeypatch.setattr(loop.Trainer, method_name, wrapper)
 
 
+def record_evaluated_splits(monkeypatch):
+    """A list that receives every split `Trainer.evaluate` is called on, in order."""
+    evaluated = []
+    original = loop.Trainer.evaluate
+
+    def recording_evaluate(self, samples):
+        evaluated.append(samples)
+        return original(self, samples)
+
+    monkeypatch.setattr(loop.Trainer, "evaluate", recording_evaluate)
+    return evaluated
+
+
 def fake_metrics(p20):
     return {key: (p20 if key == "P@20" else p20 / 2) for key in METRIC_KEYS}
 
@@ -140,14 +153,7 @@ def test_early_stopping_checkpoints_and_best_epoch(data_dir, tmp_path, monkeypat
 
 @pytest.mark.slow
 def test_test_split_is_evaluated_only_in_final_report(data_dir, tmp_path, monkeypatch):
-    evaluated = []
-    original = loop.Trainer.evaluate
-
-    def recording_evaluate(self, samples):
-        evaluated.append(samples)
-        return original(self, samples)
-
-    monkeypatch.setattr(loop.Trainer, "evaluate", recording_evaluate)
+    evaluated = record_evaluated_splits(monkeypatch)
     trainer = loop.Trainer(helpers.tiny_config(data_dir, tmp_path / "run", max_train_batches=1))
     trainer.train()
     assert len(evaluated) == 2 and all(s is trainer.inputs.valid for s in evaluated)
@@ -294,14 +300,7 @@ def test_a_checkpoint_missing_state_is_refused_with_the_run_to_delete(tmp_path):
 @pytest.mark.slow
 def test_refit_trains_on_every_session_for_the_given_epochs_then_tests_the_last(
         data_dir, tmp_path, monkeypatch):
-    evaluated = []
-    original = loop.Trainer.evaluate
-
-    def recording_evaluate(self, samples):
-        evaluated.append(samples)
-        return original(self, samples)
-
-    monkeypatch.setattr(loop.Trainer, "evaluate", recording_evaluate)
+    evaluated = record_evaluated_splits(monkeypatch)
     held_out = loop.Trainer(helpers.tiny_config(data_dir, tmp_path / "held_out"))
     # patience=1 would stop a validated run early; a refit has no validation to stop on.
     config = helpers.tiny_config(data_dir, tmp_path / "refit", epochs=1, patience=1,
