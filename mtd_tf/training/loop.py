@@ -352,8 +352,9 @@ class Trainer:
         }
         atomic_write_text(os.path.join(self.config.model_dir, "metrics.json"),
                           json.dumps(report, indent=2, sort_keys=True) + "\n")
-        logging.info("test (best epoch %d): P@20 %.2f MRR@20 %.2f", report["best_epoch"],
-                     test["P@20"], test["MRR@20"])
+        logging.info("test (%s epoch %d): P@20 %.2f MRR@20 %.2f",
+                     "refit, last" if self.config.refit_epochs else "best",
+                     report["best_epoch"], test["P@20"], test["MRR@20"])
         return report
 
 
