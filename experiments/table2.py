@@ -43,7 +43,7 @@ flags.DEFINE_bool("refit", False,
                   "best validation epoch count, reported as `mtd_refit`.")
 FLAGS = flags.FLAGS
 MTD_ROWS = ("mtd", "mtd_refit")  # compared with the paper's MTD
-ROW_LABELS = dict(reporting.METHOD_LABELS, mtd_refit="MTD, refit on all training sessions")
+ROW_LABELS = dict(reporting.METHOD_LABELS, mtd_refit="MTD, refit")
 NOTES_PATH = os.path.join(common.REPO_ROOT, "experiments", "notes", "table2.md")
 
 
