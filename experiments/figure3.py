@@ -59,12 +59,14 @@ def plot(data, variants, path):
     height = 3.6 + 0.15 * len(variants)
     figure, axes = plt.subplots(1, len(PLOTTED), figsize=(5 * len(PLOTTED), height), squeeze=False)
     width = 0.8 / max(len(variants), 1)
+    # One colour per bar: the default cycle has 10, and option bars make more.
+    palette = plt.get_cmap("tab20" if len(variants) > 10 else "tab10")
     for axis, key in zip(axes[0], PLOTTED):
         positions = np.arange(len(datasets))
         for index, variant in enumerate(variants):
             values = [data[dataset].get(variant, {}).get(key, np.nan) for dataset in datasets]
             axis.bar(positions + (index - (len(variants) - 1) / 2) * width, values, width,
-                     label=label(variant))
+                     label=label(variant), color=palette(index % palette.N))
         axis.set_xticks(positions, datasets)
         axis.set_ylabel(f"{key} (%)")
         axis.set_title(key)
