@@ -40,4 +40,3 @@ def _records_in(node):
         return
     for value in node.values():
         yield from _records_in(value)
-

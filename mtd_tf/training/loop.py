@@ -145,9 +145,9 @@ class Trainer:
         return self.strategy.experimental_distribute_dataset(dataset)
 
     def _make_steps(self):
-        # A refit run has no validation split; the training split always has rows.
-        spec_samples = self.inputs.valid if len(self.inputs.valid) else self.inputs.train
-        spec = self._distribute(spec_samples, shuffle=False).element_spec
+        # Only the element spec is taken (nothing is evaluated), from the test split: loading
+        # refuses a dataset without test pairs, while a refit run has no validation split.
+        spec = self._distribute(self.inputs.test, shuffle=False).element_spec
         self.train_step = session_step.make_session_train_step(
             self.model, self.session_optimizer, self.strategy, self.config.l2, spec,
             matmul_dtype=losses.MATMUL_DTYPES[self.config.scoring_precision])
