@@ -291,6 +291,10 @@ class CellRunner:
                       # None for runs made before the loop recorded CPU time and steal
                       cpu_seconds_per_epoch=metrics.get("cpu_seconds_per_epoch"),
                       steal_fraction=metrics.get("steal_fraction"),
+                      # None for runs made before the loop recorded them (Table 4 needs
+                      # them to extrapolate passes capped by max_train_batches)
+                      seconds_per_train_batch=metrics.get("seconds_per_train_batch"),
+                      train_batches_per_pass=metrics.get("train_batches_per_pass"),
                       config=_config_view(metrics["flags"]))
         return record
 

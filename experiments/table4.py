@@ -8,7 +8,11 @@ figures are the run's training wall time and CPU time divided by its epochs (met
 `seconds_per_epoch` and `cpu_seconds_per_epoch`), shown with its `steal_fraction`. They are
 taken from the finished shared `main` run of the cell (Table 2, Figure 3) when that run was
 finished on this very machine; otherwise a short timing run of --timing_epochs epochs is
-trained under `<runs_dir>/table4/<device>/`.
+trained under `<runs_dir>/table4/<device>/`. With --timing_batches=K a timing run's
+session passes stop after K batches and each epoch is extrapolated to whole passes: the
+missing batches at the run's steady per-batch rate (metrics.json's
+`seconds_per_train_batch`) are added to the measured epoch, whose graph phase and
+validation ran whole. That makes the large datasets timeable within an hour on a CPU.
 Writes `table4.json` ({dataset: {variant: {device: {"seconds_per_epoch", ...}}}}, plus
 "devices", "runs" and "stamp") and `table4.md`; other devices' columns are kept.
 """
@@ -25,12 +29,16 @@ from absl import flags  # noqa: E402
 from experiments import common  # noqa: E402
 from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
+from experiments import timing  # noqa: E402
 from mtd_tf import cli  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
 
 common.define_flags()
 flags.DEFINE_list("variants", ["mtd", "lo", "va", "at", "ga"], "Variants to time.")
 flags.DEFINE_integer("timing_epochs", 2, "Epochs of a timing run.", lower_bound=1)
+flags.DEFINE_integer("timing_batches", 0,
+                     "Session-step batches per pass of a timing run (0: whole passes); "
+                     "capped passes are extrapolated to whole ones.", lower_bound=0)
 flags.DEFINE_bool("use_main_runs", True,
                   "Use finished main runs made on this machine instead of timing runs.")
 FLAGS = flags.FLAGS
@@ -54,15 +62,22 @@ def plan(runner, device, machine):
             if record is not None and record["stamp"]["machine"] == machine:
                 planned[dataset, variant] = record
             else:
+                capped = ({"max_train_batches": FLAGS.timing_batches}
+                          if FLAGS.timing_batches else {})
                 planned[dataset, variant] = runner.cell(
                     dataset, variant, group=f"table4/{device_slug(device)}",
-                    epochs=FLAGS.timing_epochs)
+                    epochs=FLAGS.timing_epochs, **capped)
     return planned
 
 
 def entry(record, source):
-    return {"seconds_per_epoch": record["seconds_per_epoch"],
-            "cpu_seconds_per_epoch": record.get("cpu_seconds_per_epoch"),
+    seconds, batches_timed = timing.whole_pass_epoch(record)
+    return {"seconds_per_epoch": seconds,
+            "measured_seconds_per_epoch": record["seconds_per_epoch"],
+            "batches_timed_per_pass": batches_timed,
+            # the CPU time of a capped epoch says nothing about a whole one
+            "cpu_seconds_per_epoch": (None if batches_timed
+                                      else record.get("cpu_seconds_per_epoch")),
             "steal_fraction": record.get("steal_fraction"),
             "frequency": record["config"]["frequency"], "epochs_timed": record["epochs_run"],
             "max_train_batches": record["config"]["max_train_batches"], "source": source,
@@ -74,9 +89,13 @@ def render_markdown(data):
     lines += reporting.stamp_lines(data["stamp"])
     all_records = [record for by_dataset in data.get("runs", {}).values()
                    for runs in by_dataset.values() for record in runs.values()]
-    lines += reporting.smoke_warning(all_records)
+    lines += reporting.smoke_warning(
+        [record for record in all_records if timing.whole_pass_epoch(record)[1] is None])
     devices = sorted(data.get("devices", {}))
     for dataset in reporting.dataset_keys(data, common.PAPER_DATASETS):
+        commands = sorted({runs[dataset][variant]["stamp"]["command"]
+                           for runs in data.get("runs", {}).values() if dataset in runs
+                           for variant in runs[dataset]})
         rows = []
         for variant, label in reporting.METHOD_LABELS.items():
             timings = data[dataset].get(variant)
@@ -85,27 +104,34 @@ def render_markdown(data):
             frequency = next(iter(timings.values()))["frequency"]
             rows.append([label, frequency] + [
                 _cell(timings.get(device)) for device in devices])
-        lines += ["", f"## {dataset}", "",
-                  reporting.markdown_table(["variant", "f"] + devices, rows)]
+        lines += ["", f"## {dataset}", ""]
+        if commands:
+            lines += [f"Timed by `{command}`." for command in commands] + [""]
+        lines += [reporting.markdown_table(["variant", "f"] + devices, rows)]
     lines += ["", "Wall-clock seconds per epoch, averaged over the epochs of the run, then "
               "the process's CPU seconds per epoch (all threads) where recorded; in brackets: "
               "epochs timed, *timing* for a short run made for this table (otherwise the "
               "Table 2 run), and the share of the machine's CPU time stolen by other guests "
               "while it trained, where recorded. Steal stretches wall time, and CPU time "
               "too (thread pools spin while a core is away): compare rows timed under "
-              "similar steal."]
+              "similar steal. *From K batches*: the run's session passes stopped after K "
+              "batches, and its epoch is the measured one plus each pass's missing batches "
+              "at the run's steady rate (the batches after each pass's first); its graph "
+              "phase and validation ran whole, and its CPU time is not shown."]
     return "\n".join(lines)
 
 
-def _cell(timing):
-    if not timing:
+def _cell(timed):
+    if not timed:
         return reporting.MISSING
-    tag = "" if timing["source"] == "main run" else ", timing"
-    cpu, steal = timing.get("cpu_seconds_per_epoch"), timing.get("steal_fraction")
+    tag = "" if timed["source"] == "main run" else ", timing"
+    cpu, steal = timed.get("cpu_seconds_per_epoch"), timed.get("steal_fraction")
+    batches_timed = timed.get("batches_timed_per_pass")
     cpu_text = "" if cpu is None else f" / {cpu:.0f} CPU"
+    batches_text = "" if batches_timed is None else f", from {batches_timed} batches"
     steal_text = "" if steal is None else f", {100 * steal:.0f}% stolen"
-    return (f"{timing['seconds_per_epoch']:.1f}{cpu_text} ({timing['epochs_timed']}{tag}"
-            f"{steal_text})")
+    return (f"{timed['seconds_per_epoch']:.1f}{cpu_text} ({timed['epochs_timed']}{tag}"
+            f"{batches_text}{steal_text})")
 
 
 def main(argv):

@@ -51,6 +51,10 @@ class RunState(tf.Module):
         self.train_cpu_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.train_stolen_ticks = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self.train_machine_ticks = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        # Session-step batches after each pass's first, and their seconds: the steady rate
+        # at which a pass capped by max_train_batches extrapolates to a full one (Table 4).
+        self.steady_batches = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.steady_batch_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
 
 
 def _ratio_or_none(numerator, denominator):
@@ -221,7 +225,8 @@ class Trainer:
         return info
 
     def session_pass(self, epoch, pass_index):
-        """One pass of L_in over the training samples; returns the mean loss."""
+        """One pass of L_in over the training samples; returns the mean loss and the
+        pass's `PassProgress` (its timings)."""
         limit = self.config.max_train_batches
         num_batches = pipeline.num_batches(self.inputs.train, self.config.batch_size)
         num_batches = min(num_batches, limit) if limit else num_batches
@@ -243,7 +248,7 @@ class Trainer:
             if int(self.state.step) % 50 == 0:
                 tf.summary.scalar("loss/in", loss, step=self.state.step)
             progress.update(self._batch_size(batch), loss)
-        return float(np.mean(losses)), progress.seconds
+        return float(np.mean(losses)), progress
 
     def _batch_size(self, batch):
         local = self.strategy.experimental_local_results(batch[1])
@@ -277,9 +282,12 @@ class Trainer:
         if self.infomax is not None:
             self.graph_phase(epoch)
         for pass_index in range(self.frequency):
-            mean_loss, seconds = self.session_pass(epoch, pass_index)
+            mean_loss, progress = self.session_pass(epoch, pass_index)
             logging.info("epoch %d pass %d: mean L_in %.4f in %.1f s", epoch + 1,
-                         pass_index + 1, mean_loss, seconds)
+                         pass_index + 1, mean_loss, progress.seconds)
+            steady_seconds, steady_batches = progress.steady
+            self.state.steady_batch_seconds.assign_add(steady_seconds)
+            self.state.steady_batches.assign_add(steady_batches)
         valid = None if self.config.refit_epochs else self.evaluate(self.inputs.valid)
         self.state.train_seconds.assign_add(time.perf_counter() - start)
         self.state.train_cpu_seconds.assign_add(time.process_time() - cpu_start)
@@ -347,6 +355,10 @@ class Trainer:
             "cpu_seconds_per_epoch": float(self.state.train_cpu_seconds) / max(epochs_run, 1),
             "steal_fraction": _ratio_or_none(self.state.train_stolen_ticks,
                                              self.state.train_machine_ticks),
+            "seconds_per_train_batch": _ratio_or_none(self.state.steady_batch_seconds,
+                                                      self.state.steady_batches),
+            "train_batches_per_pass": pipeline.num_batches(self.inputs.train,
+                                                           self.config.batch_size),
             **self.inputs.unknown_test_ids,
             "flags": dict(self.config.to_dict(), frequency=self.frequency),
         }

@@ -11,6 +11,7 @@ import tensorflow as tf
 from mtd_tf import losses
 from mtd_tf import metrics
 from mtd_tf.baselines.pop import Pop
+from mtd_tf.data import pipeline
 from mtd_tf.data import registry
 from mtd_tf.errors import MTDError
 from mtd_tf.model import MTDModel
@@ -25,7 +26,8 @@ REPORT_KEYS = {"dataset", "variant", "epochs_run", "best_epoch", "valid", "test"
 # Added beside SPEC section 6's keys by the loop: how many test ids were unknown to training,
 # and the CPU time per epoch (Table 4 on a shared machine).
 UNKNOWN_ID_KEYS = {"test_unknown_prefix_ids", "test_emptied_prefixes", "test_unknown_targets"}
-EXTRA_KEYS = UNKNOWN_ID_KEYS | {"cpu_seconds_per_epoch", "steal_fraction"}
+EXTRA_KEYS = UNKNOWN_ID_KEYS | {"cpu_seconds_per_epoch", "steal_fraction",
+                                 "seconds_per_train_batch", "train_batches_per_pass"}
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +177,9 @@ def test_metrics_json_has_the_spec_keys(finished_run):
     assert written["seconds_per_epoch"] > 0
     assert written["cpu_seconds_per_epoch"] > 0
     assert written["steal_fraction"] is None or 0.0 <= written["steal_fraction"] <= 1.0
+    assert written["seconds_per_train_batch"] > 0
+    assert written["train_batches_per_pass"] == pipeline.num_batches(
+        inputs_lib.build_inputs(config).train, config.batch_size) > config.max_train_batches
     for split in ("valid", "test"):
         values = written[split]
         assert METRIC_KEYS <= set(values)
@@ -268,6 +273,15 @@ def test_bfloat16_scoring_option_reaches_the_training_step(data_dir, tmp_path, m
     assert matmul_dtypes == [tf.bfloat16]
     assert report["flags"]["scoring_precision"] == "bfloat16"
     assert all(np.isfinite(value) for value in report["test"].values())
+
+
+@pytest.mark.slow
+def test_steady_batch_time_counts_every_batch_after_each_pass_first(data_dir, tmp_path):
+    trainer = loop.Trainer(helpers.tiny_config(data_dir, tmp_path / "run", epochs=2,
+                                               frequency=2, max_train_batches=3))
+    trainer.train()
+    assert int(trainer.state.steady_batches) == 2 * 2 * (3 - 1)  # epochs x f x (K - 1)
+    assert 0 < float(trainer.state.steady_batch_seconds) < float(trainer.state.train_seconds)
 
 
 def test_learning_rate_decays_per_epoch(data_dir, tmp_path, monkeypatch):
