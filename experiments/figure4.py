@@ -93,6 +93,7 @@ def plot(data, path):
                 if points:
                     axis.plot(*zip(*points), marker="o", label=dataset)
             axis.set_xlabel(label)
+            axis.xaxis.get_major_locator().set_params(integer=True)  # settings are integers
             axis.set_ylabel(f"{key} / best")
             axis.grid(alpha=0.3)
     axes[0][0].legend(fontsize="small")
