@@ -123,6 +123,27 @@ def test_table2(workspace, tmp_path):
 
 
 @pytest.mark.slow
+def test_table2_can_leave_the_default_settings_out_of_the_mtd_candidates(workspace, tmp_path):
+    data = run_twice("table2", workspace, tmp_path, "--methods=mtd", "--mtd_default=false",
+                     "--mtd_candidate=score_scale=16")
+    selection = data["selection"][DATASET]["mtd"]
+    assert set(selection["candidates"]) == {"mtd-score_scale=16.0"}
+    assert selection["chosen"] == "mtd-score_scale=16.0"
+    assert data[DATASET]["mtd"] == data["runs"][DATASET]["mtd-score_scale=16.0"]["test"]
+
+
+def test_table2_refuses_mtd_without_any_candidate(workspace, tmp_path):
+    data_dir, runs_dir = workspace
+    result = helpers.run_python(
+        [os.path.join("experiments", "table2.py"), f"--data_dir={data_dir}",
+         f"--runs_dir={runs_dir}", f"--results_dir={tmp_path}", *SMOKE_FLAGS,
+         "--methods=mtd", "--mtd_default=false"], timeout=300)
+    assert result.returncode != 0
+    assert "--mtd_candidate" in result.stderr and "Traceback" not in result.stderr
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.slow
 def test_figure3_resumes_an_unfinished_cell_and_skips_finished_ones(workspace, tmp_path):
     runs_dir = workspace[1]
     run_script("figure3", workspace, tmp_path, "--variants=lo,mtd")
