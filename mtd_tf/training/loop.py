@@ -1,13 +1,15 @@
 """The alternating training loop of MTD (SPEC section 4), resumable and strategy-aware.
 
 Each epoch: one graph step (cross-session infomax, then write-back into the item table),
-then `frequency` passes of the session step, then validation, summaries and a checkpoint.
+then `frequency` passes of the session step, then validation, summaries and a checkpoint;
+long epochs are also saved part-way (`checkpoints.MidEpochCheckpoints`).
 Model selection and early stopping read validation only; the test split is read once, at
 the end, from the best validation epoch's weights. A refit run (`refit_epochs`) trains on
 every training session for a fixed number of epochs chosen beforehand on validation, and
 tests its last epoch.
 """
 
+import collections
 import json
 import os
 import time
@@ -24,6 +26,7 @@ from mtd_tf.errors import MTDError
 from mtd_tf.errors import TrainingDivergedError
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.model import MTDModel
+from mtd_tf.training import checkpoints
 from mtd_tf.training import graph_step
 from mtd_tf.training import inputs as inputs_lib
 from mtd_tf.training import machine_load
@@ -57,26 +60,18 @@ class RunState(tf.Module):
         self.steady_batch_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
 
 
+_Clock = collections.namedtuple("_Clock", "wall cpu ticks")
+
+
+def _clock():
+    """Wall and process CPU seconds, and the machine's (stolen, total) CPU ticks or None."""
+    return _Clock(time.perf_counter(), time.process_time(), machine_load.cpu_ticks())
+
+
 def _ratio_or_none(numerator, denominator):
     """numerator / denominator as a float, None when nothing was counted."""
     denominator = float(denominator)
     return float(numerator) / denominator if denominator > 0 else None
-
-
-def _restore_all(checkpoint, path):
-    """Restores every object of `checkpoint` from `path`, or says which run to delete.
-
-    A checkpoint written by a version of this code with other state (say, before the run
-    state kept CPU time) leaves objects unmatched; resuming it half-restored would be wrong.
-    """
-    try:
-        checkpoint.restore(path).assert_existing_objects_matched()
-    except AssertionError:
-        raise MTDError(
-            f"{path}: the checkpoint does not hold all of this version's training state; it "
-            f"was written by another version of mtd_tf: delete "
-            f"{os.path.dirname(os.path.dirname(path))} and train again, or finish it with the "
-            "version that started it") from None
 
 
 def write_back(model, embeddings, has_edge, mode, mix=1.0):
@@ -183,6 +178,8 @@ class Trainer:
         # `checkpoints/` re-runs that epoch, and the committed best must still be there.
         self.best_manager = tf.train.CheckpointManager(
             self.best_checkpoint, os.path.join(self.config.model_dir, "best"), max_to_keep=2)
+        self.mid_epoch = checkpoints.MidEpochCheckpoints(
+            parts, os.path.join(self.config.model_dir, "mid_epoch"), self.frequency)
 
     def restore(self):
         """Continues after the last finished epoch when the run directory has a checkpoint.
@@ -191,18 +188,21 @@ class Trainer:
         can be resumed from its last good checkpoint with a lower --lr.
         """
         if self.manager.latest_checkpoint:
-            _restore_all(self.checkpoint, self.manager.latest_checkpoint)
+            checkpoints.restore_all(self.checkpoint, self.manager.latest_checkpoint)
             logging.info("resumed from %s after epoch %d", self.manager.latest_checkpoint,
                          int(self.state.epoch))
+        self.mid_epoch.restore(int(self.state.epoch))
         self.session_optimizer.learning_rate = self.config.learning_rate(int(self.state.epoch))
         if self.graph_optimizer is not None:
             self.graph_optimizer.learning_rate = self.config.lr
 
     def diverged(self, epoch, what):
         """The error for a NaN or Inf loss: what happened and which checkpoint is kept."""
-        kept = (f"the last good checkpoint, {self.manager.latest_checkpoint} (epoch "
-                f"{int(self.state.epoch)}), is kept and a re-run resumes from it"
-                if self.manager.latest_checkpoint else "no checkpoint had been written yet")
+        latest = self.mid_epoch.describe_latest(epoch) or (
+            f"{self.manager.latest_checkpoint} (epoch {int(self.state.epoch)})"
+            if self.manager.latest_checkpoint else None)
+        kept = (f"the last good checkpoint, {latest}, is kept and a re-run resumes from it"
+                if latest else "no checkpoint had been written yet")
         return TrainingDivergedError(
             f"training diverged in epoch {epoch + 1}: {what}; {kept}. Try a lower --lr "
             f"(now {self.config.lr:g})")
@@ -272,29 +272,32 @@ class Trainer:
             raise MTDError(f"{self.best_manager.directory}: the checkpoint of the best epoch "
                            f"({best_epoch}) is missing; delete {self.config.model_dir} and "
                            "train again")
-        _restore_all(self.best_checkpoint, path)
+        checkpoints.restore_all(self.best_checkpoint, path)
 
     def run_epoch(self, epoch):
-        """Graph step, `frequency` session passes, validation, early-stopping bookkeeping."""
-        start, cpu_start = time.perf_counter(), time.process_time()
-        ticks_start = machine_load.cpu_ticks()
+        """Graph step, `frequency` session passes, validation, early-stopping bookkeeping.
+
+        An epoch restored part-way (`restore`) skips its graph step and the passes done.
+        """
+        clock = _clock()
         self.session_optimizer.learning_rate = self.config.learning_rate(epoch)
-        if self.infomax is not None:
-            self.graph_phase(epoch)
-        for pass_index in range(self.frequency):
+        passes_done = self.mid_epoch.passes_done(epoch)
+        if passes_done is None:
+            passes_done = 0
+            if self.infomax is not None:
+                self.graph_phase(epoch)
+                clock = self._save_mid_epoch(epoch, 0, clock)
+        for pass_index in range(passes_done, self.frequency):
             mean_loss, progress = self.session_pass(epoch, pass_index)
             logging.info("epoch %d pass %d: mean L_in %.4f in %.1f s", epoch + 1,
                          pass_index + 1, mean_loss, progress.seconds)
             steady_seconds, steady_batches = progress.steady
             self.state.steady_batch_seconds.assign_add(steady_seconds)
             self.state.steady_batches.assign_add(steady_batches)
+            if pass_index + 1 < self.frequency:
+                clock = self._save_mid_epoch(epoch, pass_index + 1, clock)
         valid = None if self.config.refit_epochs else self.evaluate(self.inputs.valid)
-        self.state.train_seconds.assign_add(time.perf_counter() - start)
-        self.state.train_cpu_seconds.assign_add(time.process_time() - cpu_start)
-        ticks_end = machine_load.cpu_ticks()
-        if ticks_start is not None and ticks_end is not None:
-            self.state.train_stolen_ticks.assign_add(ticks_end[0] - ticks_start[0])
-            self.state.train_machine_ticks.assign_add(ticks_end[1] - ticks_start[1])
+        self._charge_time(clock)
         step = self.state.step
         tf.summary.scalar("learning_rate", self.config.learning_rate(epoch), step=step)
         tf.summary.histogram("embeddings/items", self.model.item_embeddings, step=step)
@@ -310,7 +313,27 @@ class Trainer:
                 or epoch + 1 >= self.config.max_epochs):
             self.state.finished.assign(True)
         self.manager.save(checkpoint_number=epoch + 1)
+        self.mid_epoch.restart_interval()
         self.writer.flush()
+
+    def _save_mid_epoch(self, epoch, passes_done, clock):
+        """Saves the unfinished epoch when due; the time so far is charged first, so that a
+        resumed run's timings count it. Returns the clock to charge from next."""
+        if not self.mid_epoch.due():
+            return clock
+        clock = self._charge_time(clock)
+        self.mid_epoch.save(epoch, passes_done)
+        return clock
+
+    def _charge_time(self, clock):
+        """Adds the wall and CPU seconds and machine ticks since `clock` to the run state."""
+        now = _clock()
+        self.state.train_seconds.assign_add(now.wall - clock.wall)
+        self.state.train_cpu_seconds.assign_add(now.cpu - clock.cpu)
+        if clock.ticks is not None and now.ticks is not None:
+            self.state.train_stolen_ticks.assign_add(now.ticks[0] - clock.ticks[0])
+            self.state.train_machine_ticks.assign_add(now.ticks[1] - clock.ticks[1])
+        return now
 
     def _track_validation(self, epoch, valid):
         """Summaries, the best epoch so far and its weights, the early-stopping count."""
