@@ -71,10 +71,12 @@ class MidEpochCheckpoints:
         self.last_save = time.monotonic()
 
     def save(self, epoch, passes_done):
+        """Saves the whole state: `epoch` has run its graph step and `passes_done` passes."""
         self.progress.epoch.assign(epoch)
         self.progress.passes_done.assign(passes_done)
-        self.manager.save(checkpoint_number=epoch * (self.frequency + 1) + passes_done)
+        path = self.manager.save(checkpoint_number=epoch * (self.frequency + 1) + passes_done)
         self.last_save = time.monotonic()
+        logging.info("saved %s", self._describe(path, epoch, passes_done))
 
     def restore(self, epoch):
         """Restores the newest mid-epoch state of `epoch` (the one in progress), if saved.
@@ -90,8 +92,7 @@ class MidEpochCheckpoints:
         if int(probe.epoch) != epoch:
             return
         restore_all(self.checkpoint, path)
-        logging.info("resumed from %s: epoch %d after its graph step and %d of %d passes",
-                     path, epoch + 1, int(self.progress.passes_done), self.frequency)
+        logging.info("resumed from %s", self._describe(path, epoch, self.passes_done(epoch)))
 
     def passes_done(self, epoch):
         """Passes of `epoch` already trained (restored), or None when it starts afresh."""
@@ -103,5 +104,7 @@ class MidEpochCheckpoints:
         """The newest mid-epoch checkpoint of `epoch`, in words, or None."""
         if self.passes_done(epoch) is None or self.manager.latest_checkpoint is None:
             return None
-        return (f"{self.manager.latest_checkpoint} (epoch {epoch + 1} after "
-                f"{self.passes_done(epoch)} of {self.frequency} passes)")
+        return self._describe(self.manager.latest_checkpoint, epoch, self.passes_done(epoch))
+
+    def _describe(self, path, epoch, passes_done):
+        return f"{path} (epoch {epoch + 1} after {passes_done} of {self.frequency} passes)"
