@@ -96,7 +96,10 @@ def plot(data, path):
             axis.xaxis.get_major_locator().set_params(integer=True)  # settings are integers
             axis.set_ylabel(f"{key} / best")
             axis.grid(alpha=0.3)
-    axes[0][0].legend(fontsize="small")
+    # On the first panel with a curve: a run of one sweep leaves the others empty.
+    drawn = [axis for axis in axes.flat if axis.get_lines()]
+    if drawn:
+        drawn[0].legend(fontsize="small")
     figure.suptitle("Figure 4: degradation ratio against the best point of each sweep (test)")
     figure.tight_layout()
     reporting.save_figure(figure, path)

@@ -190,6 +190,12 @@ def test_figure4(workspace, tmp_path):
     again = json.loads((tmp_path / "figure4.json").read_text())
     assert again["runs"] == data["runs"] and again[DATASET] == data[DATASET]
 
+    # One sweep alone (the others' panels empty) still plots, and labels its curve.
+    alone = run_script("figure4", workspace, tmp_path / "alone", "--dims=", "--frequencies=1",
+                       "--gcn_depths=")
+    assert "No artists with labels" not in alone.stderr
+    assert_png(tmp_path / "alone" / "figure4.png")
+
 
 @pytest.mark.slow
 def test_figure5(workspace, tmp_path):
