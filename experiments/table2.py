@@ -9,7 +9,8 @@ percent, plus "paper", "selection", "runs" and "stamp") and `table2.md` (ours be
 paper's) under --results_dir. Every MTD run picks its best epoch on validation P@20 and reads
 the test split once (mtd_tf.training.loop). `mtd` is the candidate with the best validation
 P@20 among the default settings (unless --mtd_default=false) and each --mtd_candidate, of
-those finished; the other candidates' test numbers are never shown. Baselines have no settings to select and are fit on all training sessions.
+those finished; the other candidates' test numbers are never shown. Baselines have no
+settings to select and are fit on all training sessions.
 With --refit, the chosen candidate is then trained again on every training session for its
 best validation epoch count (`refit_epochs`) and tested once: row `mtd_refit`. The paper's
 models saw all training sessions; ours hold out 10% for validation, and the refit gives

@@ -1,4 +1,5 @@
-"""Shared test helpers: a tiny dataset folder and small, fast training configurations.
+"""Shared test helpers: a tiny dataset folder, small, fast training configurations, and a
+spy on the training loop's steps.
 
 The tiny dataset is the synthetic generator's process at 150 items and 1,500 sessions
 (M = 150, 1,350 training sessions, about 730 test pairs): building it takes milliseconds
@@ -11,6 +12,7 @@ import sys
 
 from mtd_tf.data import formats
 from mtd_tf.data import synthetic
+from mtd_tf.training import loop
 from mtd_tf.training.config import TrainConfig
 
 TINY = "tiny"
@@ -46,3 +48,14 @@ def run_python(args, timeout=120, cwd=REPO_ROOT):
     """Runs `python ARGS` in a fresh process; returns the CompletedProcess (text mode)."""
     return subprocess.run([PYTHON, *args], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, env=SUBPROCESS_ENV, check=False)
+
+
+def spy(monkeypatch, method_name, events):
+    """Wraps `Trainer.<method_name>`; appends (method_name, args) to `events` on each call."""
+    original = getattr(loop.Trainer, method_name)
+
+    def wrapper(self, *args, **kwargs):
+        events.append((method_name, args))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(loop.Trainer, method_name, wrapper)

@@ -102,9 +102,10 @@ class MidEpochCheckpoints:
 
     def describe_latest(self, epoch):
         """The newest mid-epoch checkpoint of `epoch`, in words, or None."""
-        if self.passes_done(epoch) is None or self.manager.latest_checkpoint is None:
+        passes_done, path = self.passes_done(epoch), self.manager.latest_checkpoint
+        if passes_done is None or path is None:
             return None
-        return self._describe(self.manager.latest_checkpoint, epoch, self.passes_done(epoch))
+        return self._describe(path, epoch, passes_done)
 
     def _describe(self, path, epoch, passes_done):
         return f"{path} (epoch {epoch + 1} after {passes_done} of {self.frequency} passes)"

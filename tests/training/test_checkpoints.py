@@ -62,18 +62,6 @@ def crash_at(monkeypatch, method_name, moment):
     monkeypatch.setattr(loop.Trainer, method_name, crashing)
 
 
-def record_calls(monkeypatch, events):
-    """Appends (method name, args) of every graph step and session pass to `events`."""
-    for method_name in ("graph_phase", "session_pass"):
-        original = getattr(loop.Trainer, method_name)
-
-        def recording(self, *args, _original=original, _name=method_name):
-            events.append((_name, args))
-            return _original(self, *args)
-
-        monkeypatch.setattr(loop.Trainer, method_name, recording)
-
-
 def assert_same_state(values, expected):
     """Equal up to float rounding: TensorFlow's multithreaded CPU kernels sum in no fixed
     order (two uninterrupted runs differ by ~1e-7), while a pass trained on other data or
@@ -97,7 +85,8 @@ def test_a_run_stopped_mid_epoch_resumes_after_its_last_saved_pass(
             loop.Trainer(config(data_dir, model_dir)).train()
 
     events = []
-    record_calls(monkeypatch, events)
+    helpers.spy(monkeypatch, "graph_phase", events)
+    helpers.spy(monkeypatch, "session_pass", events)
     resumed = loop.Trainer(config(data_dir, model_dir))
     resumed.restore()
     # The seconds of epoch 2's graph step and first two passes are charged, not lost.
@@ -119,7 +108,8 @@ def test_a_mid_epoch_checkpoint_of_a_committed_epoch_is_ignored(
     assert glob.glob(str(model_dir / "mid_epoch" / "ckpt-*.index"))
 
     events = []
-    record_calls(monkeypatch, events)
+    helpers.spy(monkeypatch, "graph_phase", events)
+    helpers.spy(monkeypatch, "session_pass", events)
     resumed = loop.Trainer(config(data_dir, model_dir))
     resumed.train()
 

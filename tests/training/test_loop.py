@@ -41,17 +41,6 @@ def finished_run(data_dir, tmp_path_factory):
     return config, loop.train_and_evaluate(config)
 
 
-def spy(monkeypatch, method_name, events):
-    """Wraps `Trainer.<method_name>`; appends (method_name, args) to `events` on each call."""
-    original = getattr(loop.Trainer, method_name)
-
-    def wrapper(self, *args, **kwargs):
-        events.append((method_name, args))
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(loop.Trainer, method_name, wrapper)
-
-
 def record_evaluated_splits(monkeypatch):
     """A list that receives every split `Trainer.evaluate` is called on, in order."""
     evaluated = []
@@ -74,8 +63,8 @@ def fake_metrics(p20):
 def test_each_epoch_is_one_graph_step_then_f_session_passes(data_dir, tmp_path, monkeypatch,
                                                             frequency):
     events = []
-    spy(monkeypatch, "graph_phase", events)
-    spy(monkeypatch, "session_pass", events)
+    helpers.spy(monkeypatch, "graph_phase", events)
+    helpers.spy(monkeypatch, "session_pass", events)
     config = helpers.tiny_config(data_dir, tmp_path / "run", epochs=2, frequency=frequency,
                                  max_train_batches=1)
     trainer = loop.Trainer(config)
@@ -93,8 +82,8 @@ def test_each_epoch_is_one_graph_step_then_f_session_passes(data_dir, tmp_path, 
 @pytest.mark.slow
 def test_lo_variant_runs_no_graph_step(data_dir, tmp_path, monkeypatch):
     events = []
-    spy(monkeypatch, "graph_phase", events)
-    spy(monkeypatch, "session_pass", events)
+    helpers.spy(monkeypatch, "graph_phase", events)
+    helpers.spy(monkeypatch, "session_pass", events)
     config = helpers.tiny_config(data_dir, tmp_path / "run", variant="lo", frequency=2,
                                  max_train_batches=1)
     trainer = loop.Trainer(config)
@@ -218,9 +207,9 @@ def test_reported_test_metrics_are_the_best_checkpoints_full_ranking(finished_ru
 def test_finished_run_does_not_train_again(finished_run, monkeypatch):
     config, report = finished_run
     events = []
-    spy(monkeypatch, "graph_phase", events)
-    spy(monkeypatch, "session_pass", events)
-    spy(monkeypatch, "run_epoch", events)
+    helpers.spy(monkeypatch, "graph_phase", events)
+    helpers.spy(monkeypatch, "session_pass", events)
+    helpers.spy(monkeypatch, "run_epoch", events)
     trainer = loop.Trainer(config)
     trainer.train()
     assert events == []
