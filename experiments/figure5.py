@@ -9,7 +9,8 @@ sessions, read from `MTDModel.encode_session(..., return_attention_scores=True)`
 items), MTD beside `lo` (no graph module), with the leave-one-out 5-NN accuracy of the
 next-item labels in the session space and in the map, to say in numbers what the picture
 shows. Both models are the shared `main` runs of Table 2 (trained here if missing), loaded
-at their best validation epoch.
+at their best validation epoch; --mtd_settings and --lo_settings pick other runs, e.g.
+Table 2's chosen candidate, whose finished run is then reused rather than trained again.
 
 Writes `figure5.json`, `figure5.md`, `figure5_<dataset>_attention.png`,
 `figure5_<dataset>_tsne.png` and a TensorBoard projector folder
@@ -42,6 +43,9 @@ flags.DEFINE_integer("tsne_per_class", 30, "Test sessions per class in the t-SNE
 flags.DEFINE_float("tsne_perplexity", 30.0, "t-SNE perplexity (capped below N/3).")
 flags.DEFINE_integer("projector_items", 2000, "Most popular items in the projector files.")
 flags.DEFINE_integer("sample_seed", 0, "Seed of the session draws and of t-SNE.")
+flags.DEFINE_string("mtd_settings", "", "Settings of the MTD model as key=value[,key=value], "
+                    "e.g. Table 2's chosen candidate; empty for the defaults.")
+flags.DEFINE_string("lo_settings", "", "Settings of the `lo` model, as --mtd_settings.")
 FLAGS = flags.FLAGS
 MODELS = ("mtd", "lo")
 PANELS = "abcdefghijklmnopqrstuvwxyz"
@@ -202,6 +206,10 @@ def render_markdown(data, results_dir):
         if not view:
             lines += ["", "Pending: the `mtd` and `lo` runs have not finished."]
             continue
+        runs = ", ".join(f"{reporting.METHOD_LABELS[name]} `{run}`"
+                         for name, run in view.get("runs", {}).items())
+        if runs:
+            lines += ["", f"Models: {runs}, each at its best validation epoch."]
         rows = [[entry["panel"], entry["test_index"], " ".join(map(str, entry["items"])),
                  entry["target"], entry["target_rank"],
                  entry["items"][int(np.argmax(entry["aggregation"]))]]
@@ -239,7 +247,8 @@ def analyse(runner, cells, results, dataset):
     embeddings = write_projector(folder, trainers["mtd"], vectors, test, view)
     plot_heatmaps(heatmaps, dataset, results.png_path(f"_{dataset}_attention"))
     plot_tsne(view, dataset, results.png_path(f"_{dataset}_tsne"))
-    return {"heatmaps": heatmaps, "tsne": view,
+    return {"runs": {name: cells[name].name for name in MODELS}, "heatmaps": heatmaps,
+            "tsne": view,
             "projector": {"dir": os.path.basename(folder), "embeddings": embeddings}}
 
 
@@ -248,7 +257,9 @@ def main(argv):
     stamp = provenance.make_stamp()
     runner = common.runner_from_flags(stamp, use_published=False)  # needs the checkpoints
     results = reporting.ResultsFile(FLAGS.results_dir, "figure5")
-    cells = {dataset: {name: runner.cell(dataset, name) for name in MODELS}
+    settings = {"mtd": common.parse_overrides([FLAGS.mtd_settings]),
+                "lo": common.parse_overrides([FLAGS.lo_settings])}
+    cells = {dataset: {name: runner.cell(dataset, name, **settings[name]) for name in MODELS}
              for dataset in FLAGS.datasets}
     all_cells = [cell for by_name in cells.values() for cell in by_name.values()]
     records = common.resolve_cells(runner, all_cells, lambda records: None, FLAGS.report_only)

@@ -225,6 +225,28 @@ def test_figure5(workspace, tmp_path):
 
 
 @pytest.mark.slow
+def test_figure5_uses_the_runs_its_settings_name(workspace, tmp_path):
+    """Figure 5 can reuse a tuned Table 2 run instead of training the defaults again."""
+    data = run_twice("figure5", workspace, tmp_path, "--tsne_per_class=8",
+                     "--lo_settings=score_scale=16")
+    assert data[DATASET]["runs"] == {"mtd": "mtd", "lo": "lo-score_scale=16.0"}
+    assert set(data["runs"][DATASET]) == {"mtd", "lo-score_scale=16.0"}
+    assert "MTD-lo `lo-score_scale=16.0`" in read_markdown(tmp_path, "figure5")
+
+
+def test_figure5_refuses_a_bad_setting(workspace, tmp_path):
+    data_dir, runs_dir = workspace
+    result = helpers.run_python(
+        [os.path.join("experiments", "figure5.py"), f"--data_dir={data_dir}",
+         f"--runs_dir={runs_dir}", f"--results_dir={tmp_path}", *SMOKE_FLAGS,
+         "--mtd_settings=no_such_setting=1"], timeout=300)
+    assert result.returncode != 0
+    assert "bad setting 'no_such_setting=1'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not os.listdir(tmp_path)
+
+
+@pytest.mark.slow
 def test_table4(workspace, tmp_path):
     data = run_twice("table4", workspace, tmp_path, "--variants=mtd,lo")
     device = next(iter(data["devices"]))
