@@ -11,10 +11,12 @@ the test split once (mtd_tf.training.loop). `mtd` is the candidate with the best
 P@20 among the default settings (unless --mtd_default=false) and each --mtd_candidate, of
 those finished; the other candidates' test numbers are never shown. Baselines have no
 settings to select and are fit on all training sessions.
-With --refit, the chosen candidate is then trained again on every training session for its
-best validation epoch count (`refit_epochs`) and tested once: row `mtd_refit`. The paper's
-models saw all training sessions; ours hold out 10% for validation, and the refit gives
-those sessions back without letting the test choose anything.
+With --refit, once every candidate has finished, the chosen one is trained again on every
+training session for its best validation epoch count (`refit_epochs`) and tested once: row
+`mtd_refit` (shown, like `mtd`, for the choice among the finished candidates whenever its
+refit has finished). The paper's models saw all training sessions; ours hold out 10% for
+validation, and the refit gives those sessions back without letting the test choose
+anything.
 Finished cells are skipped; unfinished runs resume from their checkpoints.
 """
 
@@ -82,13 +84,12 @@ def choose(candidates, records):
     return max(finished, key=lambda cell: records[cell]["valid"]["P@20"], default=None)
 
 
-def refit_cell(runner, cells, records, dataset):
-    """The refit of `dataset`'s chosen `mtd` once every candidate has finished, else None."""
-    candidates = [cell for cell in cells if cell.dataset == dataset and cell.method == "mtd"]
-    if not candidates or not all(records.get(cell) for cell in candidates):
-        return None
+def refit_cell(runner, candidates, records):
+    """The refit of the chosen `mtd` among `candidates` (one dataset's), else None."""
     chosen = choose(candidates, records)
-    return runner.cell(dataset, "mtd", **dict(chosen.overrides),
+    if chosen is None:
+        return None
+    return runner.cell(chosen.dataset, "mtd", **dict(chosen.overrides),
                        refit_epochs=records[chosen]["best_epoch"])
 
 
@@ -191,7 +192,7 @@ def main(argv):
     runner = common.runner_from_flags(stamp)
     results = reporting.ResultsFile(FLAGS.results_dir, "table2")
     cells = plan_cells(runner)
-    refits = {}  # dataset -> refit cell, known once its candidates have finished
+    refits = {}  # dataset -> refit cell of the chosen candidate, known once one has finished
 
     def publish(records):
         data = results.load()
@@ -208,13 +209,24 @@ def main(argv):
 
     records = common.resolve_cells(runner, cells, publish, FLAGS.report_only)
     if FLAGS.refit:
+        settled = []  # refits whose candidates have all finished: the choice is final
         for dataset in FLAGS.datasets:
-            cell = refit_cell(runner, cells, records, dataset)
+            candidates = [cell for cell in cells
+                          if cell.dataset == dataset and cell.method == "mtd"]
+            cell = refit_cell(runner, candidates, records)
             if cell is not None:
                 refits[dataset] = cell
-        common.resolve_cells(runner, list(refits.values()),
-                             lambda refit_records: publish({**records, **refit_records}),
-                             FLAGS.report_only)
+                if all(records.get(candidate) for candidate in candidates):
+                    settled.append(cell)
+
+        def publish_refits(refit_records):
+            publish({**records, **refit_records})
+
+        # A finished refit of the current choice is shown, as the `mtd` row is, but one is
+        # trained only once the choice can no longer change.
+        records.update(common.resolve_cells(runner, list(refits.values()), publish_refits,
+                                            report_only=True))
+        common.resolve_cells(runner, settled, publish_refits, FLAGS.report_only)
     print(f"wrote {results.json_path} and {results.md_path}")
     return runner.exit_code()
 

@@ -132,6 +132,26 @@ def test_table2_can_leave_the_default_settings_out_of_the_mtd_candidates(workspa
     assert data[DATASET]["mtd"] == data["runs"][DATASET]["mtd-score_scale=16.0"]["test"]
 
 
+@pytest.mark.slow
+def test_table2_shows_the_refit_of_the_choice_while_other_candidates_are_unfinished(
+        workspace, tmp_path):
+    run_script("table2", workspace, tmp_path, "--methods=mtd", "--mtd_default=false",
+               "--mtd_candidate=score_scale=8", "--refit")
+    before = metrics_mtimes(workspace[1])
+    run_script("table2", workspace, tmp_path, "--methods=mtd", "--mtd_default=false",
+               "--mtd_candidate=score_scale=8", "--mtd_candidate=score_scale=4", "--refit",
+               "--report_only")
+    assert metrics_mtimes(workspace[1]) == before
+    with open(tmp_path / "table2.json", encoding="utf-8") as handle:
+        data = json.load(handle)
+    selection = data["selection"][DATASET]["mtd"]
+    assert selection["candidates"]["mtd-score_scale=4.0"] is None
+    assert selection["chosen"] == "mtd-score_scale=8.0"
+    epochs = data["runs"][DATASET]["mtd-score_scale=8.0"]["best_epoch"]
+    assert selection["refit"]["run"] == f"mtd-refit_epochs={epochs}-score_scale=8.0"
+    assert data[DATASET]["mtd_refit"] == data["runs"][DATASET][selection["refit"]["run"]]["test"]
+
+
 def test_table2_refuses_mtd_without_any_candidate(workspace, tmp_path):
     data_dir, runs_dir = workspace
     result = helpers.run_python(
