@@ -209,24 +209,18 @@ def main(argv):
 
     records = common.resolve_cells(runner, cells, publish, FLAGS.report_only)
     if FLAGS.refit:
-        settled = []  # refits whose candidates have all finished: the choice is final
         for dataset in FLAGS.datasets:
             candidates = [cell for cell in cells
                           if cell.dataset == dataset and cell.method == "mtd"]
             cell = refit_cell(runner, candidates, records)
-            if cell is not None:
+            # Trained only once the choice can no longer change; a finished refit of the
+            # current choice is shown before that, as the `mtd` row is.
+            settled = all(records.get(candidate) for candidate in candidates)
+            if cell is not None and (settled or runner.finished_record(cell)):
                 refits[dataset] = cell
-                if all(records.get(candidate) for candidate in candidates):
-                    settled.append(cell)
-
-        def publish_refits(refit_records):
-            publish({**records, **refit_records})
-
-        # A finished refit of the current choice is shown, as the `mtd` row is, but one is
-        # trained only once the choice can no longer change.
-        records.update(common.resolve_cells(runner, list(refits.values()), publish_refits,
-                                            report_only=True))
-        common.resolve_cells(runner, settled, publish_refits, FLAGS.report_only)
+        common.resolve_cells(runner, list(refits.values()),
+                             lambda refit_records: publish({**records, **refit_records}),
+                             FLAGS.report_only)
     print(f"wrote {results.json_path} and {results.md_path}")
     return runner.exit_code()
 
