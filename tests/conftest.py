@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real data lives, and quiet TensorFlow logs."""
+"""Shared fixtures: where the real data lives, seeded randomness, quiet TensorFlow logs."""
 
 import os
 import pathlib
@@ -9,6 +9,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def seeded_randomness():
+    """Every test starts from the same Python, NumPy and TensorFlow seeds, so unseeded
+    weight initialisers cannot make a test pass on one run and fail on the next."""
+    import keras  # not at the top: TF_CPP_MIN_LOG_LEVEL must be set before TensorFlow loads
+
+    keras.utils.set_random_seed(0)
 
 
 @pytest.fixture(scope="session")

@@ -80,7 +80,9 @@ def test_runs_in_a_function_with_a_sparse_signature():
     eager = layer((features, sparse)).numpy()
     encode = tf.function(lambda h, a: layer((h, a)), input_signature=[
         tf.TensorSpec([None, 3], tf.float32), tf.SparseTensorSpec([None, None], tf.float32)])
-    np.testing.assert_allclose(encode(features, sparse).numpy(), eager, atol=1e-6)
+    # Eager and graph mode may round differently; the layer norm over only 3 features
+    # can magnify that to a few 1e-6 (3.3e-6 was the largest over 150 random inits).
+    np.testing.assert_allclose(encode(features, sparse).numpy(), eager, atol=1e-5)
 
 
 @pytest.mark.parametrize("num_layers", [0, -1, 1.5, True, "2"])
