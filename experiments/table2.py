@@ -179,10 +179,11 @@ def _selection_lines(selection):
              "one only):", "", reporting.markdown_table(["run", "valid P@20", "valid MRR@20"],
                                                         rows)]
     if selection.get("refit"):
+        epochs = selection["refit"]["epochs"]
         lines += ["", f"{ROW_LABELS['mtd_refit']}: `{selection['refit']['run']}`, the chosen "
                   f"settings trained on every training session (validation included) for "
-                  f"{selection['refit']['epochs']} epochs, the chosen run's best validation "
-                  "epoch; its test split was read once, and nothing was chosen on it."]
+                  f"{epochs} epoch{'' if epochs == 1 else 's'}, the chosen run's best "
+                  "validation epoch; its test split was read once, and nothing was chosen on it."]
     return lines
 
 

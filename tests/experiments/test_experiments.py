@@ -118,6 +118,7 @@ def test_table2(workspace, tmp_path):
     text = read_markdown(tmp_path, "table2")
     assert "## tiny" in text and "| MTD-lo |" in text and "| Item-KNN |" in text
     assert "| MTD, refit |" in text
+    assert f"for {refit['epochs']} epoch" in text and " 1 epochs" not in text
     # The paper's datasets are listed with the paper's numbers even before they are run.
     assert "## diginetica" in text and "| MTD, *paper* | 28.29 | 40.22 | 53.92 |" in text
 
