@@ -25,10 +25,12 @@ def dataset_stats(dataset, min_prefix_len, validation_fraction=augment.VALIDATIO
       dict: dataset, train_sessions, train_samples (every prefix-augmented sample of the
       training sessions, before the validation split, as the paper counts them),
       valid_samples (the samples of the held-out sessions), test_samples, num_items,
-      avg_session_length and max_session_length (training sessions).
+      avg_session_length and max_session_length (training sessions), and
+      test_targets_only_in_valid: test pairs whose target occurs in the held-out sessions
+      but in no session a validated run trains on, so only a refit can learn it.
     """
     lengths = dataset.train.lengths
-    _, valid_sessions = augment.split_validation(dataset.train, validation_fraction)
+    train_sessions, valid_sessions = augment.split_validation(dataset.train, validation_fraction)
     return {
         "dataset": dataset.name,
         "train_sessions": len(dataset.train),
@@ -38,7 +40,19 @@ def dataset_stats(dataset, min_prefix_len, validation_fraction=augment.VALIDATIO
         "num_items": dataset.num_items,
         "avg_session_length": round(float(np.mean(lengths)), 4),
         "max_session_length": int(np.max(lengths)),
+        "test_targets_only_in_valid": _count_targets_only_in(
+            valid_sessions, train_sessions, dataset.test_targets, dataset.num_items),
     }
+
+
+def _count_targets_only_in(held_out, trained_on, targets, num_items):
+    def occurs(sessions):
+        mask = np.zeros(num_items + 1, bool)
+        mask[sessions.values] = True
+        return mask
+
+    targets = targets[(targets >= 1) & (targets <= num_items)]  # unknown ones occur nowhere
+    return int(np.sum(occurs(held_out)[targets] & ~occurs(trained_on)[targets]))
 
 
 def main(argv):

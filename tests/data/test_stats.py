@@ -27,15 +27,16 @@ def test_counts_on_a_hand_sized_split():
     # Ten sessions of lengths 3,1,2,4,2,2,2,2,2,5; round(0.1 * 10) = 1: the last validates.
     lengths = [3, 1, 2, 4, 2, 2, 2, 2, 2, 5]
     train = Sessions.from_lists([list(range(1, n + 1)) for n in lengths])
-    dataset = SessionDataset("tiny", train, Sessions.from_lists([[1], [2]]),
-                             np.array([2, 3], np.int32), num_items=5)
+    # Item 5 occurs only in the validating session; 9 is above M and occurs nowhere.
+    dataset = SessionDataset("tiny", train, Sessions.from_lists([[1], [2], [3], [4]]),
+                             np.array([2, 5, 5, 9], np.int32), num_items=5)
 
     counts = stats.dataset_stats(dataset, min_prefix_len=1)
     # Samples per session: len - 1 = 2,0,1,3,1,1,1,1,1,4 -> 15; validation: 4.
     assert counts == {
         "dataset": "tiny", "train_sessions": 10, "train_samples": 15, "valid_samples": 4,
-        "test_samples": 2, "num_items": 5, "avg_session_length": 2.5,
-        "max_session_length": 5,
+        "test_samples": 4, "num_items": 5, "avg_session_length": 2.5,
+        "max_session_length": 5, "test_targets_only_in_valid": 2,
     }
     # With min_prefix_len 2: max(len - 2, 0) = 1,0,0,2,0,0,0,0,0,3 -> 6; validation: 3.
     counts = stats.dataset_stats(dataset, min_prefix_len=2)
