@@ -206,10 +206,10 @@ def render_markdown(data, results_dir):
         if not view:
             lines += ["", "Pending: the `mtd` and `lo` runs have not finished."]
             continue
-        runs = ", ".join(f"{reporting.METHOD_LABELS[name]} `{run}`"
-                         for name, run in view.get("runs", {}).items())
-        if runs:
-            lines += ["", f"Models: {runs}, each at its best validation epoch."]
+        runs = ", ".join(f"{reporting.METHOD_LABELS[name]} `{view['runs'][name]}`"
+                         for name in MODELS)
+        lines += ["", reporting.stamp_lines(view["stamp"])[0],
+                  "", f"Models: {runs}, each at its best validation epoch."]
         rows = [[entry["panel"], entry["test_index"], " ".join(map(str, entry["items"])),
                  entry["target"], entry["target_rank"],
                  entry["items"][int(np.argmax(entry["aggregation"]))]]
@@ -219,13 +219,13 @@ def render_markdown(data, results_dir):
             "", f"![attention](figure5_{dataset}_attention.png)"]
         tsne_view = view["tsne"]
         rows = [[reporting.METHOD_LABELS[name]] + [
-            reporting.fmt(model[key], 3)
+            reporting.fmt(tsne_view["models"][name][key], 3)
             for key in ("knn5_accuracy_session_space", "knn5_accuracy_tsne", "kl_divergence")]
-            for name, model in tsne_view["models"].items()]
+            for name in MODELS]
         projector = os.path.join(os.path.relpath(results_dir, common.REPO_ROOT),
                                  view["projector"]["dir"])
         sizes = ", ".join(f"{name}: {count} rows"
-                          for name, count in view["projector"]["embeddings"].items())
+                          for name, count in sorted(view["projector"]["embeddings"].items()))
         lines += ["", f"t-SNE of {len(tsne_view['labels'])} sessions, next items "
                   f"{tsne_view['classes']}, perplexity {tsne_view['perplexity']:.1f}:", "",
                   reporting.markdown_table(["model", "5-NN accuracy (q space)",
@@ -267,7 +267,9 @@ def main(argv):
     data["stamp"] = stamp
     for dataset in FLAGS.datasets:
         finished = all(records[cell] for cell in cells[dataset].values())
-        data[dataset] = analyse(runner, cells[dataset], results, dataset) if finished else {}
+        # Each dataset keeps the command that drew it: datasets may use different runs.
+        data[dataset] = ({**analyse(runner, cells[dataset], results, dataset), "stamp": stamp}
+                         if finished else {})
         reporting.update_runs(data, dataset, {cell.name: records[cell]
                                               for cell in cells[dataset].values()})
     results.write(data, render_markdown(data, results.results_dir))
