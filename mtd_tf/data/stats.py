@@ -40,19 +40,10 @@ def dataset_stats(dataset, min_prefix_len, validation_fraction=augment.VALIDATIO
         "num_items": dataset.num_items,
         "avg_session_length": round(float(np.mean(lengths)), 4),
         "max_session_length": int(np.max(lengths)),
-        "test_targets_only_in_valid": _count_targets_only_in(
-            valid_sessions, train_sessions, dataset.test_targets, dataset.num_items),
+        "test_targets_only_in_valid": int(np.sum(
+            np.isin(dataset.test_targets, valid_sessions.values)
+            & ~np.isin(dataset.test_targets, train_sessions.values))),
     }
-
-
-def _count_targets_only_in(held_out, trained_on, targets, num_items):
-    def occurs(sessions):
-        mask = np.zeros(num_items + 1, bool)
-        mask[sessions.values] = True
-        return mask
-
-    targets = targets[(targets >= 1) & (targets <= num_items)]  # unknown ones occur nowhere
-    return int(np.sum(occurs(held_out)[targets] & ~occurs(trained_on)[targets]))
 
 
 def main(argv):
