@@ -7,6 +7,7 @@ An invocation replaces the entries of the datasets it ran and keeps the others.
 """
 
 import json
+import math
 import os
 
 from mtd_tf.io_utils import atomic_output_file
@@ -58,6 +59,16 @@ def fmt(value, digits=2):
     return f"{value:.{digits}f}"
 
 
+def binomial_standard_error(percent, count):
+    """Standard error, in points, of a hit rate (e.g. P@K) read on `count` independent pairs.
+
+    Test sampling alone moves such a figure by this much, so gaps within about twice it
+    cannot be told apart on one test set, whatever the seed does on top.
+    """
+    share = percent / 100.0
+    return 100.0 * math.sqrt(share * (1.0 - share) / count)
+
+
 def markdown_table(headers, rows):
     lines = ["| " + " | ".join(headers) + " |",
              "|" + "|".join("---" for _ in headers) + "|"]
@@ -107,7 +118,7 @@ def pyplot():
 
 METHOD_LABELS = {"pop": "POP", "spop": "S-POP", "itemknn": "Item-KNN", "mtd": "MTD",
                  "lo": "MTD-lo", "va": "MTD-va", "at": "MTD-at", "ga": "MTD-ga"}
-RESERVED_KEYS = ("stamp", "runs", "paper", "selection", "devices")
+RESERVED_KEYS = ("stamp", "runs", "paper", "selection", "devices", "test_pairs")
 
 
 def dataset_keys(data, preferred=()):

@@ -5,9 +5,10 @@
         --methods=mtd --mtd_candidate=graph_writeback=rescale,graph_mix=0.2
 
 Writes `table2.json` ({dataset: {method: {"P@5", ..., "NDCG@20"}}}, test metrics in
-percent, plus "paper", "selection", "runs" and "stamp") and `table2.md` (ours beside the
-paper's) under --results_dir. Every MTD run picks its best epoch on validation P@20 and reads
-the test split once (mtd_tf.training.loop). `mtd` is the candidate with the best validation
+percent, plus "paper", "selection", "runs", "test_pairs" and "stamp") and `table2.md` (ours
+beside the paper's, with the test-sampling standard error of P@K) under --results_dir.
+Every MTD run picks its best epoch on validation P@20 and reads the test split once
+(mtd_tf.training.loop). `mtd` is the candidate with the best validation
 P@20 among the default settings (unless --mtd_default=false) and each --mtd_candidate, of
 those finished; the other candidates' test numbers are never shown. Baselines have no
 settings to select and are fit on all training sessions.
@@ -33,7 +34,9 @@ from experiments import provenance  # noqa: E402
 from experiments import paper  # noqa: E402
 from experiments import reporting  # noqa: E402
 from mtd_tf import cli  # noqa: E402
+from mtd_tf.data import registry  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
+from mtd_tf.errors import DatasetMissingError  # noqa: E402
 
 common.define_flags()
 flags.DEFINE_list("methods", ["pop", "spop", "itemknn", "mtd", "lo", "va", "at", "ga"],
@@ -93,6 +96,21 @@ def refit_cell(runner, candidates, records):
                        refit_epochs=records[chosen]["best_epoch"])
 
 
+def test_pair_counts(data_dir, datasets):
+    """{dataset: number of test pairs} for the datasets whose files are present.
+
+    Read from the data, not the runs, because a run's record does not keep it; a report
+    without the data keeps the counts an earlier invocation stored.
+    """
+    counts = {}
+    for dataset in datasets:
+        try:
+            counts[dataset] = len(registry.load_dataset(dataset, data_dir).test_targets)
+        except DatasetMissingError:
+            continue
+    return counts
+
+
 def dataset_view(cells, records):
     """({method: test metrics}, {"mtd": selection}) for one dataset's cells."""
     view, selection = {}, {}
@@ -145,6 +163,7 @@ def render_markdown(data):
         lines += ["", f"## {dataset}", "", reporting.markdown_table(headers, rows)] + pending
         for method in MTD_ROWS:
             lines += _shortfall_lines(ROW_LABELS[method], ours.get(method), reference.get("mtd"))
+        lines += _sampling_error_lines(ours.get("mtd"), data.get("test_pairs", {}).get(dataset))
         lines += _selection_lines(data.get("selection", {}).get(dataset, {}).get("mtd"))
     if os.path.isfile(NOTES_PATH):
         with open(NOTES_PATH, encoding="utf-8") as handle:
@@ -165,6 +184,18 @@ def _shortfall_lines(label, ours, reference):
     if not short:
         return ["", f"{label} meets or beats every figure the paper reports here."]
     return ["", f"{label} is short of the paper on " + ", ".join(short) + "."]
+
+
+def _sampling_error_lines(ours, test_pairs):
+    if not ours or not test_pairs:
+        return []
+    keys = [key for key in common.METRIC_KEYS if key.startswith("P@")]
+    errors = " / ".join(f"±{reporting.binomial_standard_error(ours[key], test_pairs):.2f}"
+                        for key in keys)
+    return ["", f"Test sampling alone: on these {test_pairs:,} test pairs, MTD's "
+            f"{' / '.join(keys)} carry a standard error of {errors} points (binomial), so a "
+            "gap under about twice that is within one test set's noise; seed-to-seed spread "
+            "comes on top."]
 
 
 def _selection_lines(selection):
@@ -194,10 +225,12 @@ def main(argv):
     results = reporting.ResultsFile(FLAGS.results_dir, "table2")
     cells = plan_cells(runner)
     refits = {}  # dataset -> refit cell of the chosen candidate, known once one has finished
+    pair_counts = test_pair_counts(runner.data_dir, FLAGS.datasets)
 
     def publish(records):
         data = results.load()
         data["stamp"], data["paper"] = stamp, paper.TABLE2
+        data.setdefault("test_pairs", {}).update(pair_counts)
         for dataset in FLAGS.datasets:
             dataset_cells = [cell for cell in cells + list(refits.values())
                              if cell.dataset == dataset]

@@ -121,6 +121,14 @@ def test_table2(workspace, tmp_path):
     assert f"for {refit['epochs']} epoch" in text and " 1 epochs" not in text
     # The paper's datasets are listed with the paper's numbers even before they are run.
     assert "## diginetica" in text and "| MTD, *paper* | 28.29 | 40.22 | 53.92 |" in text
+    # P@K's test-sampling standard error, from the number of test pairs in the data.
+    test_pairs = len(synthetic.generate_synthetic_split(
+        seed=0, num_items=120, num_sessions=800)[2])
+    assert data["test_pairs"] == {DATASET: test_pairs}
+    p20 = data[DATASET]["mtd"]["P@20"] / 100.0
+    error = 100.0 * (p20 * (1.0 - p20) / test_pairs) ** 0.5
+    assert f"on these {test_pairs:,} test pairs" in text
+    assert re.search(rf"standard error of ±[0-9.]+ / ±[0-9.]+ / ±{error:.2f} points", text)
 
 
 @pytest.mark.slow
