@@ -193,9 +193,10 @@ def _sampling_error_lines(ours, test_pairs):
     errors = " / ".join(f"±{reporting.binomial_standard_error(ours[key], test_pairs):.2f}"
                         for key in keys)
     return ["", f"Test sampling alone: on these {test_pairs:,} test pairs, MTD's "
-            f"{' / '.join(keys)} carry a standard error of {errors} points (binomial), so a "
-            "gap under about twice that is within one test set's noise; seed-to-seed spread "
-            "comes on top."]
+            f"{' / '.join(keys)} carry a standard error of {errors} points (binomial: how far "
+            "each would move on another test set of this size). The gap between two models "
+            "read on the same pairs is less noisy the more often they agree, and about "
+            "√2 times that if their hits were independent; seed-to-seed spread comes on top."]
 
 
 def _selection_lines(selection):
