@@ -86,29 +86,44 @@ class RankingMetrics:
             raise ValueError(f"ks must not repeat, got {ks!r}")
         self.ks = tuple(int(k) for k in ks)
         self.num_pairs = 0
-        self._hits = np.zeros(len(ks), dtype=np.int64)
-        self._reciprocal_ranks = np.zeros(len(ks))
-        self._discounted_gains = np.zeros(len(ks))
+        # The metric names in result order, from the gains of no pairs.
+        self._sums = dict.fromkeys(per_pair_gains(np.ones(0, dtype=np.int64), self.ks), 0.0)
 
     def update(self, ranks):
         """Adds a batch of ranks (any shape; as returned by `target_ranks`)."""
         ranks = np.asarray(ranks, dtype=np.int64).reshape(-1)
-        if np.any(ranks < 1):
-            raise ValueError(f"ranks start at 1, got {ranks.min()}")
-        within = ranks <= np.array(self.ks)[:, None]  # [num_ks, batch]
-        self._hits += np.count_nonzero(within, axis=1)
-        self._reciprocal_ranks += np.where(within, 1.0 / ranks, 0.0).sum(axis=1)
-        self._discounted_gains += np.where(within, 1.0 / np.log2(ranks + 1.0), 0.0).sum(axis=1)
+        for name, gains in per_pair_gains(ranks, self.ks).items():
+            self._sums[name] += float(gains.sum())
         self.num_pairs += ranks.size
 
     def result(self):
         """{"P@K", "MRR@K", "NDCG@K" for each K} as floats in percent."""
         if not self.num_pairs:
             raise ValueError("no pairs were accumulated: the evaluated split is empty")
-        scale = 100.0 / self.num_pairs
-        result = {}
-        for index, k in enumerate(self.ks):
-            result[f"P@{k}"] = float(self._hits[index] * scale)
-            result[f"MRR@{k}"] = float(self._reciprocal_ranks[index] * scale)
-            result[f"NDCG@{k}"] = float(self._discounted_gains[index] * scale)
-        return result
+        return {name: total * 100.0 / self.num_pairs for name, total in self._sums.items()}
+
+
+def per_pair_gains(ranks, ks):
+    """Each pair's contribution to P@K, MRR@K and NDCG@K, for statistics over pairs.
+
+    A metric is the mean of its gains; their spread gives its standard error, and the
+    spread of two models' per-pair differences the standard error of their gap.
+
+    Args:
+      ranks: int [num_pairs] ranks, starting at 1 (`target_ranks`).
+      ks: the cut-offs.
+
+    Returns:
+      {"P@K", "MRR@K", "NDCG@K" for each K, in that order}: float [num_pairs] in [0, 1],
+      0 where rank > K.
+    """
+    ranks = np.asarray(ranks, dtype=np.int64).reshape(-1)
+    if np.any(ranks < 1):
+        raise ValueError(f"ranks start at 1, got {ranks.min()}")
+    gains = {}
+    for k in ks:
+        within = ranks <= k
+        gains[f"P@{k}"] = within.astype(np.float64)
+        gains[f"MRR@{k}"] = np.where(within, 1.0 / ranks, 0.0)
+        gains[f"NDCG@{k}"] = np.where(within, 1.0 / np.log2(ranks + 1.0), 0.0)
+    return gains

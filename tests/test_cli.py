@@ -3,6 +3,7 @@
 
 import dataclasses
 import json
+import math
 import os
 import re
 import subprocess
@@ -98,6 +99,34 @@ def test_evaluate_matches_the_reported_test_metrics(cli_run):
     assert {"P@5", "MRR@5", "P@10", "MRR@10", "P@20", "MRR@20", "NDCG@20"} <= set(evaluated)
     for key, value in evaluated.items():
         assert value == pytest.approx(reported[key], abs=1e-6), key
+
+
+def test_evaluate_compares_two_exports_on_the_same_pairs(cli_run):
+    _, model_dir, data_dir = cli_run
+    export_dir = f"{model_dir}/export"
+    result = helpers.run_python(["-m", "mtd_tf.evaluate", f"--export_dir={export_dir}",
+                                 f"--baseline_export_dir={export_dir}", "--dataset=tiny",
+                                 f"--data_dir={data_dir}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["baseline_export_dir"] == export_dir
+    assert report["test"] == report["baseline_test"]
+    assert set(report["gap"].values()) == {0.0}
+    assert set(report["gap_standard_error"].values()) == {0.0}
+    # A hit rate's standard error over n pairs: sqrt(p (1 - p) / (n - 1)).
+    share, pairs = report["test"]["P@20"] / 100, report["test_pairs"]
+    assert report["test_standard_error"]["P@20"] == pytest.approx(
+        100 * math.sqrt(share * (1 - share) / (pairs - 1)))
+
+
+def test_evaluate_names_a_missing_baseline_export(cli_run, tmp_path):
+    _, model_dir, data_dir = cli_run
+    result = helpers.run_python(["-m", "mtd_tf.evaluate", f"--export_dir={model_dir}/export",
+                                 f"--baseline_export_dir={tmp_path}", "--dataset=tiny",
+                                 f"--data_dir={data_dir}"])
+    assert result.returncode != 0
+    assert f"{tmp_path}: no SavedModel here" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_predict_bad_session_is_one_error_line(cli_run):

@@ -144,3 +144,11 @@ def test_rejects_ranks_below_one_and_empty_result():
         accumulator.update([0])
     with pytest.raises(ValueError, match="empty"):
         accumulator.result()
+
+
+def test_per_pair_gains_are_each_pairs_share_of_every_metric():
+    gains = metrics.per_pair_gains(np.array([1, 3, 25]), ks=(5, 20))
+    assert list(gains) == ["P@5", "MRR@5", "NDCG@5", "P@20", "MRR@20", "NDCG@20"]
+    np.testing.assert_allclose(gains["P@5"], [1, 1, 0])
+    np.testing.assert_allclose(gains["MRR@20"], [1, 1 / 3, 0])
+    np.testing.assert_allclose(gains["NDCG@5"], [1, 1 / 2, 0])  # 1 / log2(3 + 1)
