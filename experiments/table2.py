@@ -194,9 +194,10 @@ def _sampling_error_lines(ours, test_pairs):
                         for key in keys)
     return ["", f"Test sampling alone: on these {test_pairs:,} test pairs, MTD's "
             f"{' / '.join(keys)} carry a standard error of {errors} points (binomial: how far "
-            "each would move on another test set of this size). The gap between two models "
-            "read on the same pairs is less noisy the more often they agree, and about "
-            "√2 times that if their hits were independent; seed-to-seed spread comes on top."]
+            "each would move on another test set of this size). A gap between two runs on "
+            "the same pairs has its own, paired, standard error, smaller the more the runs "
+            "agree (`python -m mtd_tf.evaluate --baseline_export_dir=...` measures it); "
+            "seed-to-seed spread comes on top."]
 
 
 def _selection_lines(selection):
