@@ -312,3 +312,34 @@ def test_table4_extrapolates_capped_passes_to_whole_ones(workspace, tmp_path):
     markdown = read_markdown(tmp_path, "table4")
     assert "from 2 batches" in markdown
     assert "Timed by `" in markdown and "--timing_batches=2" in markdown
+
+
+@pytest.mark.slow
+def test_seeds_trains_each_seed_and_reports_their_spread(workspace, tmp_path):
+    data = run_twice("seeds", workspace, tmp_path, "--seeds=0,1", "--variant=lo",
+                     "--settings=score_scale=8")
+    entry = data[DATASET]
+    assert entry["cell"] == "lo-score_scale=8.0"
+    runs = data["runs"][DATASET]
+    # The base seed's run is the shared cell; the other seed is a cell of its own.
+    assert set(runs) == {"lo-score_scale=8.0", "lo-score_scale=8.0-seed=1"}
+    assert runs["lo-score_scale=8.0-seed=1"]["config"]["seed"] == 1
+    p20 = [runs["lo-score_scale=8.0"]["test"]["P@20"],
+           runs["lo-score_scale=8.0-seed=1"]["test"]["P@20"]]
+    assert entry["seeds"]["1"]["test"]["P@20"] == p20[1]
+    assert entry["mean"]["test"]["P@20"] == pytest.approx((p20[0] + p20[1]) / 2)
+    # Sample standard deviation of two values: |a - b| / sqrt(2).
+    assert entry["std"]["test"]["P@20"] == pytest.approx(abs(p20[0] - p20[1]) / 2 ** 0.5)
+    text = read_markdown(tmp_path, "seeds")
+    assert "## tiny: `lo-score_scale=8.0`" in text and "| mean ± std |" in text
+
+
+def test_seeds_refuses_a_seed_inside_the_settings(workspace, tmp_path):
+    data_dir, runs_dir = workspace
+    result = helpers.run_python(
+        [os.path.join("experiments", "seeds.py"), f"--data_dir={data_dir}",
+         f"--runs_dir={runs_dir}", f"--results_dir={tmp_path}", *SMOKE_FLAGS,
+         "--settings=seed=3"], timeout=300)
+    assert result.returncode != 0
+    assert "--seeds" in result.stderr and "Traceback" not in result.stderr
+    assert not os.listdir(tmp_path)
