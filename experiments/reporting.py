@@ -62,8 +62,9 @@ def fmt(value, digits=2):
 def binomial_standard_error(percent, count):
     """Standard error, in points, of a hit rate (e.g. P@K) read on `count` independent pairs.
 
-    Test sampling alone moves such a figure by this much, so gaps within about twice it
-    cannot be told apart on one test set, whatever the seed does on top.
+    Test sampling alone moves such a figure by this much from one test set to another; the
+    gap between two runs read on the same pairs has a smaller, paired error
+    (`mtd_tf.evaluate --baseline_export_dir`), and seeds add their own spread.
     """
     share = percent / 100.0
     return 100.0 * math.sqrt(share * (1.0 - share) / count)

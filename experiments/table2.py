@@ -8,9 +8,9 @@ Writes `table2.json` ({dataset: {method: {"P@5", ..., "NDCG@20"}}}, test metrics
 percent, plus "paper", "selection", "runs", "test_pairs" and "stamp") and `table2.md` (ours
 beside the paper's, with the test-sampling standard error of P@K) under --results_dir.
 Every MTD run picks its best epoch on validation P@20 and reads the test split once
-(mtd_tf.training.loop). `mtd` is the candidate with the best validation
-P@20 among the default settings (unless --mtd_default=false) and each --mtd_candidate, of
-those finished; the other candidates' test numbers are never shown. Baselines have no
+(mtd_tf.training.loop). `mtd` is the candidate with the best validation P@20 among the
+default settings (unless --mtd_default=false) and each --mtd_candidate, of those finished;
+the other candidates' test numbers are never shown. Baselines have no
 settings to select and are fit on all training sessions.
 With --refit, once every candidate has finished, the chosen one is trained again on every
 training session for its best validation epoch count (`refit_epochs`) and tested once: row
