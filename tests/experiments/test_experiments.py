@@ -47,6 +47,18 @@ def run_script(name, workspace, results_dir, *extra):
     return result
 
 
+def assert_refused(name, workspace, results_dir, message, *extra):
+    """The script stops with one error line holding `message` and writes nothing."""
+    data_dir, runs_dir = workspace
+    result = helpers.run_python(
+        [os.path.join("experiments", f"{name}.py"), f"--data_dir={data_dir}",
+         f"--runs_dir={runs_dir}", f"--results_dir={results_dir}", *SMOKE_FLAGS, *extra],
+        timeout=300)
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not os.listdir(results_dir)
+
+
 def metrics_mtimes(runs_dir):
     """{metrics.json path: mtime_ns} of every finished run."""
     return {path: os.stat(path).st_mtime_ns
@@ -162,14 +174,8 @@ def test_table2_shows_the_refit_of_the_choice_while_other_candidates_are_unfinis
 
 
 def test_table2_refuses_mtd_without_any_candidate(workspace, tmp_path):
-    data_dir, runs_dir = workspace
-    result = helpers.run_python(
-        [os.path.join("experiments", "table2.py"), f"--data_dir={data_dir}",
-         f"--runs_dir={runs_dir}", f"--results_dir={tmp_path}", *SMOKE_FLAGS,
-         "--methods=mtd", "--mtd_default=false"], timeout=300)
-    assert result.returncode != 0
-    assert "--mtd_candidate" in result.stderr and "Traceback" not in result.stderr
-    assert not os.listdir(tmp_path)
+    assert_refused("table2", workspace, tmp_path, "--mtd_candidate",
+                   "--methods=mtd", "--mtd_default=false")
 
 
 @pytest.mark.slow
@@ -270,15 +276,8 @@ def test_figure5_uses_the_runs_its_settings_name(workspace, tmp_path):
 
 
 def test_figure5_refuses_a_bad_setting(workspace, tmp_path):
-    data_dir, runs_dir = workspace
-    result = helpers.run_python(
-        [os.path.join("experiments", "figure5.py"), f"--data_dir={data_dir}",
-         f"--runs_dir={runs_dir}", f"--results_dir={tmp_path}", *SMOKE_FLAGS,
-         "--mtd_settings=no_such_setting=1"], timeout=300)
-    assert result.returncode != 0
-    assert "bad setting 'no_such_setting=1'" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert not os.listdir(tmp_path)
+    assert_refused("figure5", workspace, tmp_path, "bad setting 'no_such_setting=1'",
+                   "--mtd_settings=no_such_setting=1")
 
 
 @pytest.mark.slow
@@ -335,11 +334,4 @@ def test_seeds_trains_each_seed_and_reports_their_spread(workspace, tmp_path):
 
 
 def test_seeds_refuses_a_seed_inside_the_settings(workspace, tmp_path):
-    data_dir, runs_dir = workspace
-    result = helpers.run_python(
-        [os.path.join("experiments", "seeds.py"), f"--data_dir={data_dir}",
-         f"--runs_dir={runs_dir}", f"--results_dir={tmp_path}", *SMOKE_FLAGS,
-         "--settings=seed=3"], timeout=300)
-    assert result.returncode != 0
-    assert "--seeds" in result.stderr and "Traceback" not in result.stderr
-    assert not os.listdir(tmp_path)
+    assert_refused("seeds", workspace, tmp_path, "--seeds", "--settings=seed=3")
