@@ -36,12 +36,17 @@ def workspace(tmp_path_factory):
     return root / "data", root / "runs"
 
 
-def run_script(name, workspace, results_dir, *extra):
+def launch(name, workspace, results_dir, *extra):
+    """Runs experiments/<name>.py with the smoke settings in a fresh process."""
     data_dir, runs_dir = workspace
-    result = helpers.run_python(
+    return helpers.run_python(
         [os.path.join("experiments", f"{name}.py"), f"--data_dir={data_dir}",
          f"--runs_dir={runs_dir}", f"--results_dir={results_dir}", *SMOKE_FLAGS, *extra],
         timeout=300)
+
+
+def run_script(name, workspace, results_dir, *extra):
+    result = launch(name, workspace, results_dir, *extra)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"{name}.json" in result.stdout
     return result
@@ -49,11 +54,7 @@ def run_script(name, workspace, results_dir, *extra):
 
 def assert_refused(name, workspace, results_dir, message, *extra):
     """The script stops with one error line holding `message` and writes nothing."""
-    data_dir, runs_dir = workspace
-    result = helpers.run_python(
-        [os.path.join("experiments", f"{name}.py"), f"--data_dir={data_dir}",
-         f"--runs_dir={runs_dir}", f"--results_dir={results_dir}", *SMOKE_FLAGS, *extra],
-        timeout=300)
+    result = launch(name, workspace, results_dir, *extra)
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not os.listdir(results_dir)
