@@ -197,7 +197,9 @@ def plot_tsne(view, dataset, path):
 
 def render_markdown(data, results_dir):
     lines = ["# Figure 5: case studies", ""]
-    lines += reporting.stamp_lines(data["stamp"])
+    lines += reporting.stamp_lines(data["stamp"], (
+        "Every number below is computed by this script from the listed runs' saved models "
+        "and the test sessions; none is typed in."))
     all_records = [record for runs in data.get("runs", {}).values() for record in runs.values()]
     lines += reporting.smoke_warning(all_records)
     for dataset in reporting.dataset_keys(data, common.PAPER_DATASETS):
