@@ -136,8 +136,8 @@ def dataset_view(cells, records):
 
 def render_markdown(data):
     lines = ["# Tables 2-3: MTD against the baselines (test, %)", ""]
-    lines += reporting.stamp_lines(data["stamp"], reporting.FROM_RUN_METRICS[:-1] + (
-        "; the only typed-in numbers are the rows labelled *paper*."))
+    lines += reporting.stamp_lines(data["stamp"], reporting.FROM_RUN_METRICS + (
+        " The only typed-in numbers are the rows labelled *paper*."))
     all_records = [record for runs in data.get("runs", {}).values() for record in runs.values()]
     lines += reporting.smoke_warning(all_records)
     headers = ["method"] + list(common.METRIC_KEYS)
