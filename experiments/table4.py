@@ -86,9 +86,8 @@ def entry(record, source):
 
 def render_markdown(data):
     lines = ["# Table 4: seconds per epoch (graph phase + f session passes + validation)", ""]
-    lines += reporting.stamp_lines(data["stamp"], (
-        "Every number below is read from a run's metrics.json (see `runs` in the JSON), or "
-        "extrapolated from it to whole passes where the cell says so."))
+    lines += reporting.stamp_lines(data["stamp"], reporting.FROM_RUN_METRICS + (
+        " Where a cell says so, it is extrapolated from there to whole passes."))
     all_records = [record for by_dataset in data.get("runs", {}).values()
                    for runs in by_dataset.values() for record in runs.values()]
     lines += reporting.smoke_warning(
