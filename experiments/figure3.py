@@ -41,8 +41,7 @@ def label(name):
 def render_markdown(data, variants):
     lines = ["# Figure 3: ablation of MTD's modules (test, %)", ""]
     lines += reporting.stamp_lines(data["stamp"])
-    all_records = [record for runs in data.get("runs", {}).values() for record in runs.values()]
-    lines += reporting.smoke_warning(all_records)
+    lines += reporting.smoke_warning(reporting.run_records(data))
     datasets = reporting.dataset_keys(data, common.PAPER_DATASETS)
     headers = ["variant"] + [f"{dataset} {key}" for dataset in datasets for key in PLOTTED]
     rows = [[label(variant)] + [

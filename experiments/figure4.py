@@ -61,8 +61,7 @@ def render_markdown(data):
     lines = ["# Figure 4: sensitivity to d, f and GCN depth (test, %; ratio to the sweep's "
              "best)", ""]
     lines += reporting.stamp_lines(data["stamp"])
-    all_records = [record for runs in data.get("runs", {}).values() for record in runs.values()]
-    lines += reporting.smoke_warning(all_records)
+    lines += reporting.smoke_warning(reporting.run_records(data))
     for dataset in reporting.dataset_keys(data, common.PAPER_DATASETS):
         lines += ["", f"## {dataset}"]
         for setting, label in SETTING_LABELS.items():

@@ -200,8 +200,7 @@ def render_markdown(data, results_dir):
     lines += reporting.stamp_lines(data["stamp"], (
         "Every number below is computed by this script from the listed runs' saved models "
         "and the test sessions; none is typed in."))
-    all_records = [record for runs in data.get("runs", {}).values() for record in runs.values()]
-    lines += reporting.smoke_warning(all_records)
+    lines += reporting.smoke_warning(reporting.run_records(data))
     for dataset in reporting.dataset_keys(data, common.PAPER_DATASETS):
         view = data[dataset]
         lines += ["", f"## {dataset}"]
@@ -268,10 +267,12 @@ def main(argv):
     data = results.load()
     data["stamp"] = stamp
     for dataset in FLAGS.datasets:
-        finished = all(records[cell] for cell in cells[dataset].values())
+        if not all(records[cell] for cell in cells[dataset].values()):
+            # The analysis needs the models: without them, keep what an earlier run drew.
+            data.setdefault(dataset, {})
+            continue
         # Each dataset keeps the command that drew it: datasets may use different runs.
-        data[dataset] = ({**analyse(runner, cells[dataset], results, dataset), "stamp": stamp}
-                         if finished else {})
+        data[dataset] = {**analyse(runner, cells[dataset], results, dataset), "stamp": stamp}
         reporting.update_runs(data, dataset, {cell.name: records[cell]
                                               for cell in cells[dataset].values()})
     results.write(data, render_markdown(data, results.results_dir))

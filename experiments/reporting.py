@@ -91,6 +91,11 @@ def stamp_lines(stamp, provenance=FROM_RUN_METRICS):
             provenance]
 
 
+def run_records(data):
+    """Every run record of a results dict's `runs` block ({dataset: {cell: record}})."""
+    return [record for runs in data.get("runs", {}).values() for record in runs.values()]
+
+
 def smoke_warning(records):
     """A warning line when any run was capped with max_train_batches (not a real result)."""
     capped = sorted({record["config"]["max_train_batches"] for record in records

@@ -54,8 +54,7 @@ def seed_view(records_by_seed):
 def render_markdown(data):
     lines = ["# Seed-to-seed spread (%)", ""]
     lines += reporting.stamp_lines(data["stamp"])
-    all_records = [record for runs in data.get("runs", {}).values() for record in runs.values()]
-    lines += reporting.smoke_warning(all_records)
+    lines += reporting.smoke_warning(reporting.run_records(data))
     headers = ["seed"] + [f"{split} {key}" for split in ("valid", "test") for key in SUMMARISED]
     for dataset in reporting.dataset_keys(data, common.PAPER_DATASETS):
         entry = data[dataset]

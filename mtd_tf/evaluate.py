@@ -22,7 +22,7 @@ flags.DEFINE_string("export_dir", None, "Folder of the SavedModel written by mai
 flags.DEFINE_string("baseline_export_dir", None,
                     "Optional second SavedModel: report the gap to it on the same test pairs "
                     "and the gap's paired standard error.")
-flags.DEFINE_integer("batch_size", 1024, "Test pairs per serving call.")
+flags.DEFINE_integer("batch_size", 1024, "Test pairs per serving call.", lower_bound=1)
 flags.mark_flags_as_required(["export_dir"])
 FLAGS = flags.FLAGS
 

@@ -50,13 +50,14 @@ def atomic_output_dir(path):
     """Yields a temp folder beside `path`; on success it replaces `path` in one rename.
 
     An existing `path` is moved aside first and deleted only after the new folder is in
-    place, so a crash leaves either the old or the new folder, never a partial one. The
-    `.tmp`/`.old` folders a killed earlier write left beside `path` are removed first.
+    place, so a crash never leaves a partial folder: killed between the two renames, it
+    leaves the old folder aside as `.NAME.*.old`, which the next write puts back at `path`
+    before it starts. Other `.tmp`/`.old` folders of killed writes are deleted.
     """
     path = os.path.abspath(os.fspath(path))
     parent = os.path.dirname(path)
     os.makedirs(parent, exist_ok=True)
-    _remove_leftover_dirs(path)
+    _recover_leftover_dirs(path)
     tmp_dir = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         os.chmod(tmp_dir, _default_mode(is_dir=True))
@@ -74,11 +75,15 @@ def atomic_output_dir(path):
         raise
 
 
-def _remove_leftover_dirs(path):
-    """Deletes `.NAME.*.tmp` / `.NAME.*.old` folders beside `path` from killed writes."""
+def _recover_leftover_dirs(path):
+    """Puts back the old folder a killed write had moved aside; deletes its other leftovers."""
     parent, name = os.path.split(path)
     for leftover in glob.glob(os.path.join(glob.escape(parent), f".{glob.escape(name)}.*")):
-        if leftover.endswith((".tmp", ".old")) and os.path.isdir(leftover):
+        if not (leftover.endswith((".tmp", ".old")) and os.path.isdir(leftover)):
+            continue
+        if leftover.endswith(".old") and not os.path.exists(path):
+            os.replace(leftover, path)  # killed between the renames: the old folder is whole
+        else:
             shutil.rmtree(leftover, ignore_errors=True)
 
 

@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 
 from mtd_tf import export
+from mtd_tf import io_utils
 from mtd_tf.data import formats
 from mtd_tf.data import synthetic
 from mtd_tf.errors import TrainingDivergedError
@@ -208,6 +209,19 @@ def test_export_removes_temp_folders_of_a_killed_export(tmp_path):
     export.export_saved_model(_tiny_model(), str(tmp_path / "export"), top_k=5,
                               item_popularity=np.arange(12))
     assert sorted(path.name for path in tmp_path.iterdir()) == [".exports.keep.tmp", "export"]
+
+
+def test_folder_moved_aside_by_a_killed_write_is_put_back(tmp_path):
+    # Killed between its two renames, a write leaves no `data/`, only the old one aside.
+    (tmp_path / ".data.abc123.old").mkdir()
+    (tmp_path / ".data.abc123.old" / "train.txt").write_text("1 2\n")
+    (tmp_path / ".data.def456.tmp").mkdir()
+    with pytest.raises(RuntimeError, match="killed"):
+        with io_utils.atomic_output_dir(tmp_path / "data") as folder:
+            pathlib.Path(folder, "train.txt").write_text("partial")
+            raise RuntimeError("killed")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["data"]
+    assert (tmp_path / "data" / "train.txt").read_text() == "1 2\n"
 
 
 # A NaN or Inf loss.

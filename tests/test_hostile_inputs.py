@@ -269,15 +269,16 @@ def test_training_names_a_dataset_too_small_to_validate_or_train(tmp_path):
     from mtd_tf.training import loop  # pylint: disable=import-outside-toplevel
     from mtd_tf.training.config import TrainConfig  # pylint: disable=import-outside-toplevel
 
-    # Four sessions: round(0.1 * 4) = 0 validation sessions.
-    formats.write_text_split(tmp_path / "four", TRAIN[:4], PREFIXES, TARGETS)
+    # Five sessions: round(0.1 * 5) = 0 validation sessions (Python rounds half to even).
+    assert len(TRAIN) >= 5
+    formats.write_text_split(tmp_path / "five", TRAIN[:5], PREFIXES, TARGETS)
     with pytest.raises(MTDError) as raised:
-        loop.Trainer(TrainConfig(dataset="four", data_dir=str(tmp_path),
+        loop.Trainer(TrainConfig(dataset="five", data_dir=str(tmp_path),
                                  model_dir=str(tmp_path / "run")))
     assert str(raised.value) == (
-        f"{tmp_path / 'four'}: no validation samples: the validation split (the last 10% of "
+        f"{tmp_path / 'five'}: no validation samples: the validation split (the last 10% of "
         "the training sessions) is empty or holds only sessions too short to give a (prefix, "
-        "target) pair; it needs at least 5 training sessions")
+        "target) pair; it needs at least 6 training sessions")
     # Sessions of one click give no (prefix, target) pair at all.
     formats.write_text_split(tmp_path / "clicks", [[item] for item in range(1, 21)], PREFIXES,
                              TARGETS)

@@ -19,6 +19,7 @@ runs only to describe a record already known to be bad.
 import itertools
 import os
 import re
+import reprlib
 
 import numpy as np
 
@@ -45,6 +46,8 @@ _TRAIN_FILE = re.compile(rf"(?:{_IDS}\n)*", re.ASCII)
 _TEST_FILE = re.compile(rf"(?:{_IDS}\t{_ID}\n)*", re.ASCII)
 
 _SEQUENCE_TYPES = (list, tuple, np.ndarray)
+_BRIEF_REPR = reprlib.Repr()
+_BRIEF_REPR.maxlevel = 3
 
 
 def read_train_pickle(path):
@@ -241,7 +244,8 @@ def _type_phrase(value):
 
 
 def _short_repr(value, limit=40):
-    text = repr(value)
+    # reprlib stops at a few levels and items: a pickle's nesting can outrun the stack.
+    text = repr(value) if isinstance(value, str) else _BRIEF_REPR.repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 

@@ -8,6 +8,8 @@ writes, atomically (a failed run leaves no output folder behind), DIR/ with
   items.tsv    header `item_id<TAB>raw_item_id`, then one line per internal id 1..M;
   stats.json   the Table 1 figures and how they were reached.
 Use it as any dataset folder: `--dataset=<basename of DIR> --data_dir=<parent of DIR>`.
+Training takes a dataset's own settings (shortest prefix, f) from the folder's name, so DIR
+must be named for its dataset (diginetica, retailrocket) unless the defaults fit it anyway.
 
 The protocol is SR-GNN's `datasets/preprocess.py` (CRIPAC-DIG/SR-GNN), which the MTD authors
 reused, reproduced with its quirks (`prepare_split` does it on whole arrays):
@@ -63,6 +65,7 @@ from mtd_tf import io_utils
 from mtd_tf.data import augment
 from mtd_tf.data import formats
 from mtd_tf.data import raw_logs
+from mtd_tf.data import registry
 from mtd_tf.data.sessions import Sessions
 from mtd_tf.errors import DataError
 from mtd_tf.errors import DatasetMissingError
@@ -327,6 +330,7 @@ def prepare(dataset, raw_path, out_dir, fraction=None, skip_bad_rows=False):
     fraction = fraction or 1
     if fraction < 1:
         raise MTDError(f"--fraction must be a positive integer, got {fraction}")
+    _check_folder_name(dataset_name(dataset, fraction), out_dir)
     if not os.path.isfile(raw_path):
         raise DatasetMissingError(f"{raw_path}: no such file; --raw takes {_SOURCES[dataset]}")
     _check_replaceable(out_dir)
@@ -347,6 +351,15 @@ def prepare(dataset, raw_path, out_dir, fraction=None, skip_bad_rows=False):
                  stats["dataset"], stats["train_sessions"], stats["train_samples"],
                  stats["test_samples"], stats["items"], out_dir)
     return stats
+
+
+def _check_folder_name(name, out_dir):
+    """Refuses a folder name under which training would use another dataset's settings."""
+    folder = os.path.basename(os.path.normpath(out_dir))
+    if registry.defaults_for(folder) != registry.defaults_for(name):
+        raise MTDError(f"--out {out_dir}: training takes {name}'s settings (shortest prefix, "
+                       f"f) from its folder's name, and {folder!r} would not get them; name "
+                       f"the folder {name}")
 
 
 def _check_replaceable(out_dir):

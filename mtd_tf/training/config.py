@@ -77,6 +77,11 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.num_blocks, int) or self.num_blocks < 0:
+            raise ConfigError(f"num_blocks must be an integer >= 0, got {self.num_blocks!r}")
+        if self.embedding_dim % self.num_heads:
+            raise ConfigError(f"num_heads must divide embedding_dim ({self.embedding_dim}), "
+                              f"got {self.num_heads}")
         for name in ("frequency", "max_train_batches"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -85,6 +90,8 @@ class TrainConfig:
             raise ConfigError(f"graph_mix must be in (0, 1], got {self.graph_mix!r}")
         if self.graph_steps < 0:
             raise ConfigError(f"graph_steps must be >= 0, got {self.graph_steps!r}")
+        if not 0.0 <= self.decay < float("inf"):
+            raise ConfigError(f"decay must be a finite number >= 0, got {self.decay!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not self.score_scale >= 0.0:

@@ -133,7 +133,7 @@ class Trainer:
         if not len(self.inputs.valid) and not self.config.refit_epochs:
             raise MTDError(f"{folder}: no validation samples: the validation split (the last "
                            "10% of the training sessions) is empty or holds only sessions "
-                           "too short to give a (prefix, target) pair; it needs at least 5 "
+                           "too short to give a (prefix, target) pair; it needs at least 6 "
                            "training sessions")
 
     def _distribute(self, samples, shuffle, epoch=0, limit=None):

@@ -189,6 +189,18 @@ def test_bad_test_pickles(tmp_path, value, record, problem):
     assert problem in raised.value.problem
 
 
+def test_deeply_nested_pickle_is_one_data_error(tmp_path):
+    # Sessions [[1, 2], [[[...[1]...]]]]: 5,000 levels, built opcode by opcode (pickle.dumps
+    # would itself run out of stack). Describing the bad id must not recurse through them.
+    depth = 5000
+    path = tmp_path / formats.TRAIN_PICKLE
+    path.write_bytes(b"\x80\x02](](K\x01K\x02e" + b"]" * depth + b"K\x01" + b"a" * depth + b"e.")
+    with pytest.raises(DataError) as raised:
+        formats.read_train_pickle(path)
+    assert raised.value.record == 2
+    assert raised.value.problem == "[[[[...]]]] (a list) is not a positive integer id"
+
+
 def test_hostile_pickle_is_refused_by_the_readers(tmp_path):
     path = tmp_path / formats.TRAIN_PICKLE
     path.write_bytes(b"cbuiltins\neval\n(S'1+1'\ntR.")

@@ -21,6 +21,7 @@ import pytest
 from mtd_tf.data import formats
 from mtd_tf.data import prepare
 from mtd_tf.data import raw_logs
+from mtd_tf.data import registry
 from mtd_tf.errors import DataError
 from mtd_tf.errors import DatasetMissingError
 from mtd_tf.errors import MTDError
@@ -152,7 +153,7 @@ def _output(out_dir):
 
 
 def _prepare(tmp_path, dataset, raw, fraction=None, **kwargs):
-    out_dir = tmp_path / "out"
+    out_dir = tmp_path / dataset
     prepare.prepare(dataset, raw, str(out_dir), fraction=fraction, **kwargs)
     return _output(out_dir)
 
@@ -496,7 +497,7 @@ def test_crlf_line_ends_and_stray_carriage_return(tmp_path):
 def test_wrong_header_is_line_1(tmp_path):
     raw = _write(tmp_path, "train-item-views.csv", ["sessionId;userId;itemId;timeframe;eventdate"])
     with pytest.raises(DataError, match="record 1: expected the header"):
-        prepare.prepare("diginetica", raw, str(tmp_path / "out"))
+        prepare.prepare("diginetica", raw, str(tmp_path / "diginetica"))
 
 
 def test_retailrocket_bad_timestamp(tmp_path):
@@ -504,7 +505,7 @@ def test_retailrocket_bad_timestamp(tmp_path):
     lines.insert(4, "2015-06-01,1,view,101,")
     raw = _write(tmp_path, "events.csv", lines)
     with pytest.raises(DataError, match=r"record 5: bad timestamp: timestamp '2015-06-01'"):
-        prepare.prepare("retailrocket", raw, str(tmp_path / "out"))
+        prepare.prepare("retailrocket", raw, str(tmp_path / "retailrocket"))
 
 
 def test_missing_raw_file_and_bad_arguments(tmp_path):
@@ -515,6 +516,17 @@ def test_missing_raw_file_and_bad_arguments(tmp_path):
         prepare.prepare("retailrocket", raw, str(tmp_path / "out"), fraction=64)
     with pytest.raises(MTDError, match="unknown --dataset"):
         prepare.prepare("movielens", raw, str(tmp_path / "out"))
+
+
+def test_folder_must_be_named_for_its_dataset_settings(tmp_path):
+    raw = _write(tmp_path, "events.csv", _retailrocket_log())
+    with pytest.raises(MTDError, match=r"--out .*rr: training takes retailrocket's settings .* "
+                                       r"name the folder retailrocket$"):
+        prepare.prepare("retailrocket", raw, str(tmp_path / "rr"))
+    assert not (tmp_path / "rr").exists()
+    # The registry's settings are the ones each protocol built its split with.
+    for dataset, protocol in prepare.PROTOCOLS.items():
+        assert registry.defaults_for(dataset).min_prefix_len == protocol.min_prefix_len
 
 
 # --------------------------------------------------------------------------------------
@@ -562,11 +574,11 @@ def _run_cli(*args):
 
 def test_cli_success_and_one_line_error(tmp_path):
     raw = _write(tmp_path, "events.csv", _retailrocket_log())
-    result = _run_cli("--dataset=retailrocket", f"--raw={raw}", f"--out={tmp_path / 'rr'}")
+    result = _run_cli("--dataset=retailrocket", f"--raw={raw}", f"--out={tmp_path / 'retailrocket'}")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert (summary["dataset"], summary["test_samples"], summary["items"]) == ("retailrocket", 4, 3)
-    assert (tmp_path / "rr" / formats.TRAIN_TEXT).read_text() == "1 2 3\n2 1 2 1\n3 1 2 3\n"
+    assert (tmp_path / "retailrocket" / formats.TRAIN_TEXT).read_text() == "1 2 3\n2 1 2 1\n3 1 2 3\n"
 
     bad = _write(tmp_path, "bad.dat", _with_bad_line(4, "1,2014-04-01T10:00:00Z,abc,0"))
     result = _run_cli("--dataset=yoochoose", f"--raw={bad}", f"--out={tmp_path / 'yc'}")
@@ -575,4 +587,4 @@ def test_cli_success_and_one_line_error(tmp_path):
     assert error_lines == [f"error: {bad}: record 4: bad item_id: item_id 'abc' is not a "
                            "non-negative integer"]
     assert "Traceback" not in result.stderr
-    assert sorted(os.listdir(tmp_path)) == ["bad.dat", "events.csv", "rr"]
+    assert sorted(os.listdir(tmp_path)) == ["bad.dat", "events.csv", "retailrocket"]

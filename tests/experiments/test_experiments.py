@@ -262,6 +262,13 @@ def test_figure5(workspace, tmp_path):
     assert len(rows) == 48 and len(rows[0].split("\t")) == 16
     metadata = (projector / "sessions_mtd_metadata.tsv").read_text().splitlines()
     assert len(metadata) == 49  # a header row, then one row per session
+    # Rebuilt where the models are missing (a fresh checkout), the section is kept.
+    result = launch("figure5", (workspace[0], tmp_path / "no_runs"), tmp_path,
+                    "--tsne_per_class=8", "--report_only")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "figure5.json", encoding="utf-8") as handle:
+        rebuilt = json.load(handle)
+    assert rebuilt[DATASET] == view and rebuilt["runs"] == data["runs"]
 
 
 @pytest.mark.slow

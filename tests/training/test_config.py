@@ -13,6 +13,7 @@ from mtd_tf.training.config import TrainConfig
     ("max_train_batches", 0), ("graph_mix", 0.0), ("graph_mix", 1.5), ("graph_steps", -1),
     ("dropout", 1.0), ("lr", 0.0), ("l2", -1e-6), ("score_scale", -1.0), ("lr_decay", 0.0),
     ("lr_decay", 1.5), ("lr_decay_every", 0), ("refit_epochs", -1), ("refit_epochs", 2.0),
+    ("num_blocks", -1), ("num_heads", 3), ("decay", -0.5), ("decay", float("nan")),
 ])
 def test_bad_values_are_refused_by_name(field, value):
     with pytest.raises(ConfigError, match=field):
