@@ -31,8 +31,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from experiments import common  # noqa: E402
-from experiments import provenance  # noqa: E402
+from experiments import mtd_selection  # noqa: E402
 from experiments import paper  # noqa: E402
+from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
 from mtd_tf import cli  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
@@ -78,25 +79,6 @@ def plan_cells(runner):
     return cells
 
 
-def is_refit(cell):
-    return any(key == "refit_epochs" for key, _ in cell.overrides)
-
-
-def choose(candidates, records):
-    """The finished `mtd` candidate with the best validation P@20, else None."""
-    finished = [cell for cell in candidates if records.get(cell)]
-    return max(finished, key=lambda cell: records[cell]["valid"]["P@20"], default=None)
-
-
-def refit_cell(runner, candidates, records):
-    """The refit of the chosen `mtd` among `candidates` (one dataset's), else None."""
-    chosen = choose(candidates, records)
-    if chosen is None:
-        return None
-    return runner.cell(chosen.dataset, "mtd", **dict(chosen.overrides),
-                       refit_epochs=records[chosen]["best_epoch"])
-
-
 def test_pair_counts(data_dir, datasets):
     """{dataset: number of test pairs} for the datasets whose files are present.
 
@@ -110,29 +92,6 @@ def test_pair_counts(data_dir, datasets):
         except DatasetMissingError:
             continue
     return counts
-
-
-def dataset_view(cells, records):
-    """({method: test metrics}, {"mtd": selection}) for one dataset's cells."""
-    view, selection = {}, {}
-    candidates = [cell for cell in cells if cell.method == "mtd" and not is_refit(cell)]
-    for cell in cells:
-        if cell.method != "mtd" and records.get(cell):
-            view[cell.method] = records[cell]["test"]
-    chosen = choose(candidates, records)
-    if chosen is not None:
-        view["mtd"] = records[chosen]["test"]
-        selection["mtd"] = {
-            "chosen": chosen.name, "by": "valid P@20",
-            "candidates": {cell.name: ({key: records[cell]["valid"][key]
-                                        for key in ("P@20", "MRR@20")} if records.get(cell)
-                                       else None) for cell in candidates}}
-    for cell in cells:
-        if is_refit(cell) and records.get(cell):
-            view["mtd_refit"] = records[cell]["test"]
-            selection["mtd"]["refit"] = {"run": cell.name,
-                                         "epochs": dict(cell.overrides)["refit_epochs"]}
-    return view, selection
 
 
 def render_markdown(data):
@@ -238,7 +197,7 @@ def main(argv):
         for dataset in FLAGS.datasets:
             dataset_cells = [cell for cell in cells + list(refits.values())
                              if cell.dataset == dataset]
-            view, selection = dataset_view(dataset_cells, records)
+            view, selection = mtd_selection.dataset_view(dataset_cells, records)
             data[dataset] = view
             data.setdefault("selection", {})[dataset] = selection
             reporting.update_runs(data, dataset, {cell.name: records[cell]
@@ -250,7 +209,7 @@ def main(argv):
         for dataset in FLAGS.datasets:
             candidates = [cell for cell in cells
                           if cell.dataset == dataset and cell.method == "mtd"]
-            cell = refit_cell(runner, candidates, records)
+            cell = mtd_selection.refit_cell(runner, candidates, records)
             # Trained only once the choice can no longer change; a finished refit of the
             # current choice is shown before that, as the `mtd` row is.
             settled = all(records.get(candidate) for candidate in candidates)

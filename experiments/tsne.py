@@ -66,23 +66,36 @@ def tsne(features, perplexity=30.0, num_iterations=1000, seed=0, learning_rate=2
     gains = np.ones_like(layout)
     for iteration in range(num_iterations):
         early = iteration < exaggeration_iterations
-        kernel = 1.0 / (1.0 + squared_distances(layout))  # Student-t, [N, N]
-        np.fill_diagonal(kernel, 0.0)
-        similarity = np.maximum(kernel / kernel.sum(), _EPSILON)
-        weights = ((early_exaggeration if early else 1.0) * joint - similarity) * kernel
-        gradient = 4.0 * (weights.sum(axis=1)[:, None] * layout - weights @ layout)
+        gradient = kl_gradient((early_exaggeration if early else 1.0) * joint, layout)
         same_direction = np.sign(gradient) == np.sign(velocity)
         gains = np.maximum(np.where(same_direction, gains * 0.8, gains + 0.2), 0.01)
         velocity = (0.5 if early else 0.8) * velocity - learning_rate * gains * gradient
         layout = layout + velocity
         layout -= layout.mean(axis=0)
+    return layout, kl_divergence(joint, layout)
+
+
+def _student_t_similarity(layout):
+    """(Q, the Student-t kernel [N, N]) of a layout, both with a zero diagonal."""
     kernel = 1.0 / (1.0 + squared_distances(layout))
     np.fill_diagonal(kernel, 0.0)
-    similarity = np.maximum(kernel / kernel.sum(), _EPSILON)
-    off_diagonal = ~np.eye(num_points, dtype=bool)
-    divergence = float(np.sum(joint[off_diagonal] * np.log(joint[off_diagonal]
-                                                           / similarity[off_diagonal])))
-    return layout, divergence
+    return np.maximum(kernel / kernel.sum(), _EPSILON), kernel
+
+
+def kl_divergence(joint, layout):
+    """KL(P || Q) over the off-diagonal pairs: what the gradient steps minimise."""
+    similarity, _ = _student_t_similarity(layout)
+    off_diagonal = ~np.eye(len(layout), dtype=bool)
+    return float(np.sum(joint[off_diagonal] * np.log(joint[off_diagonal]
+                                                     / similarity[off_diagonal])))
+
+
+def kl_gradient(joint, layout):
+    """d KL(P || Q) / d layout for a symmetric P summing to one (van der Maaten and Hinton
+    2008, eq. 5); early exaggeration passes a scaled P."""
+    similarity, kernel = _student_t_similarity(layout)
+    weights = (joint - similarity) * kernel
+    return 4.0 * (weights.sum(axis=1)[:, None] * layout - weights @ layout)
 
 
 def knn_label_accuracy(points, labels, k=5):

@@ -9,6 +9,7 @@ import re
 import subprocess
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -101,18 +102,59 @@ def test_evaluate_matches_the_reported_test_metrics(cli_run):
         assert value == pytest.approx(reported[key], abs=1e-6), key
 
 
-def test_evaluate_compares_two_exports_on_the_same_pairs(cli_run):
+@pytest.fixture(scope="module")
+def untrained_export(cli_run, tmp_path_factory):
+    """A second, different model for the tiny dataset: an untrained MTDModel's SavedModel.
+
+    Same item count and top-K (20) as the trained export, so both answer P@5..NDCG@20.
+    """
+    from mtd_tf import export  # pylint: disable=import-outside-toplevel
+    from mtd_tf.data import registry  # pylint: disable=import-outside-toplevel
+    from mtd_tf.model import MTDModel  # pylint: disable=import-outside-toplevel
+
+    _, _, data_dir = cli_run
+    num_items = registry.load_dataset("tiny", data_dir).num_items
+    # Module-scoped fixtures run before the autouse per-test seed: seed here.
+    keras.utils.set_random_seed(1)
+    model = MTDModel(num_items=num_items, embedding_dim=16)
+    model.build()
+    export_dir = str(tmp_path_factory.mktemp("untrained") / "export")
+    export.export_saved_model(model, export_dir, top_k=20,
+                              item_popularity=np.arange(num_items, 0, -1))
+    return export_dir
+
+
+def test_evaluate_compares_two_exports_on_the_same_pairs(cli_run, untrained_export):
     _, model_dir, data_dir = cli_run
     export_dir = f"{model_dir}/export"
     result = helpers.run_python(["-m", "mtd_tf.evaluate", f"--export_dir={export_dir}",
-                                 f"--baseline_export_dir={export_dir}", "--dataset=tiny",
+                                 f"--baseline_export_dir={untrained_export}", "--dataset=tiny",
                                  f"--data_dir={data_dir}"])
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["baseline_export_dir"] == export_dir
-    assert report["test"] == report["baseline_test"]
-    assert set(report["gap"].values()) == {0.0}
-    assert set(report["gap_standard_error"].values()) == {0.0}
+    alone = helpers.run_python(["-m", "mtd_tf.evaluate", f"--export_dir={untrained_export}",
+                                "--dataset=tiny", f"--data_dir={data_dir}"])
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    baseline_alone = json.loads(alone.stdout.strip().splitlines()[-1])
+    with open(os.path.join(model_dir, "metrics.json")) as handle:
+        reported = json.load(handle)["test"]
+
+    assert report["baseline_export_dir"] == untrained_export
+    assert {"P@5", "MRR@5", "P@10", "MRR@10", "P@20", "MRR@20", "NDCG@20"} <= set(report["test"])
+    assert set(report["test"]) == set(report["baseline_test"]) == set(report["gap"])
+    # "test" is the trained export (its metrics.json), "baseline_test" the untrained one as
+    # `evaluate` reports it alone: a CLI that scored one export twice, or swapped them, fails.
+    for key, value in report["test"].items():
+        assert value == pytest.approx(reported[key], abs=1e-6), key
+    for key, value in report["baseline_test"].items():
+        assert value == pytest.approx(baseline_alone["test"][key], abs=1e-6), key
+        assert report["baseline_test_standard_error"][key] == pytest.approx(
+            baseline_alone["test_standard_error"][key], abs=1e-6), key
+    # The gap is trained - baseline, per metric; the two models differ, so some gap is not 0.
+    for key, gap in report["gap"].items():
+        assert gap == pytest.approx(report["test"][key] - report["baseline_test"][key],
+                                    abs=1e-6), key
+    assert any(abs(gap) > 1e-6 for gap in report["gap"].values()), report["gap"]
     # A hit rate's standard error over n pairs: sqrt(p (1 - p) / (n - 1)).
     share, pairs = report["test"]["P@20"] / 100, report["test_pairs"]
     assert report["test_standard_error"]["P@20"] == pytest.approx(

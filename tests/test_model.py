@@ -1,8 +1,10 @@
 """MTDModel: the whole forward pass against NumPy, padding, variants, serialisation.
 
 The NumPy reference below is written from SPEC section 2 alone and reads only the model's
-weights (by their paths); it works on each session's real items, one session at a time,
-so it never sees padding at all.
+weights (by their paths) and its shape (variant, blocks, heads); the settings under test
+(decay, product gate, max_len) are handed to it by the tests, never read back from the
+model. It works on each session's real items, one session at a time, so it never sees
+padding at all.
 """
 
 import keras
@@ -22,6 +24,11 @@ SESSIONS = np.array([
     [9, 0, 0, 0, 0, 0, 0],
     [1, 40, 3, 3, 12, 8, 2],
     [22, 17, 5, 31, 39, 0, 0],
+])
+# Lengths 10 and 3: longer than MAX_LEN, which the data never sends but the model accepts.
+LONG_SESSIONS = np.array([
+    [3, 14, 15, 9, 26, 5, 35, 8, 9, 7],
+    [5, 6, 7, 0, 0, 0, 0, 0, 0, 0],
 ])
 
 
@@ -73,7 +80,7 @@ def _attention_block(x, weights, prefix, num_heads):
 
 
 def numpy_session(weights, session, variant="mtd", num_blocks=1, num_heads=1, decay=0.75,
-                  max_len=MAX_LEN):
+                  max_len=MAX_LEN, use_product=False):
     """q and the attention weights for one session given as its real items (oldest first)."""
     table = weights["item_embeddings"]  # [M, d], row m-1 = item m
     items = np.asarray(session)
@@ -87,8 +94,10 @@ def numpy_session(weights, session, variant="mtd", num_blocks=1, num_heads=1, de
             x, attention[f"self_attention_{block}"] = _attention_block(
                 x, weights, f"self_attention_{block}", num_heads)
     last = x[-1]  # x_I, the last real item
-    gate = _sigmoid(last @ weights["aggregation/last_item_kernel"]
-                    + x @ weights["aggregation/item_kernel"])  # [I, d]
+    query = last @ weights["aggregation/last_item_kernel"]  # W3 x_I, [d]
+    keys = x @ weights["aggregation/item_kernel"]  # W4 x_i, [I, d]
+    # Eq. 3 adds inside the sigmoid; the reference's product form multiplies.
+    gate = _sigmoid(query * keys if use_product else query + keys)  # [I, d]
     alpha = _softmax(gate @ weights["aggregation/score_vector"])  # eq. 3
     attention["aggregation"] = alpha
     parts = [last, alpha @ x]
@@ -100,15 +109,22 @@ def numpy_session(weights, session, variant="mtd", num_blocks=1, num_heads=1, de
     return q, attention
 
 
-def numpy_scores(model, item_ids):
-    """z = q E^T for every right-padded row of `item_ids`: float64 [batch, M]."""
+def numpy_queries(model, item_ids, **settings):
+    """q for every right-padded row of `item_ids`: float64 [batch, d].
+
+    `settings` (decay, max_len, use_product) go to `numpy_session` as given, so a test
+    states them itself instead of trusting the model to have passed them on.
+    """
     weights = model_weights(model)
-    rows = []
-    for row in np.asarray(item_ids):
-        q, _ = numpy_session(weights, row[row > 0], model.variant, model.num_blocks,
-                             model.num_heads, model.decay, model.max_len)
-        rows.append(q @ weights["item_embeddings"].T)
-    return np.stack(rows)
+    return np.stack([
+        numpy_session(weights, row[row > 0], model.variant, model.num_blocks,
+                      model.num_heads, **settings)[0]
+        for row in np.asarray(item_ids)])
+
+
+def numpy_scores(model, item_ids, **settings):
+    """z = q E^T for every right-padded row of `item_ids`: float64 [batch, M]."""
+    return numpy_queries(model, item_ids, **settings) @ model_weights(model)["item_embeddings"].T
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -147,6 +163,29 @@ def test_forward_matches_numpy(seed, variant):
 def test_forward_matches_numpy_with_two_blocks_and_two_heads(seed):
     model = make_model(seed, num_blocks=2, num_heads=2)
     np.testing.assert_allclose(scores_of(model, SESSIONS), numpy_scores(model, SESSIONS),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("variant", ["mtd", "va", "at"])
+def test_forward_matches_numpy_with_product_gate_and_other_decay(seed, variant):
+    # The reference is told 0.5 and the product itself: a model that dropped either setting
+    # on the way to its sublayers would score with the sum and 0.75 and fail here.
+    model = make_model(seed, variant, decay=0.5, aggregation_product=True)
+    np.testing.assert_allclose(scores_of(model, SESSIONS),
+                               numpy_scores(model, SESSIONS, decay=0.5, use_product=True),
+                               rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_positions_beyond_max_len_reuse_the_last_position_embedding(seed):
+    # Counted from the end, the 10 items sit at 10, 9, ..., 1; the table has rows 0..7, so
+    # the clamp sends them to 7, 7, 7, 7, 6, ..., 1, while decay pooling still weighs all 10.
+    # Without the clamp the reference's lookup (and the model's, on CPU) runs off the table.
+    assert LONG_SESSIONS.shape[1] > MAX_LEN
+    model = make_model(seed)
+    np.testing.assert_allclose(scores_of(model, LONG_SESSIONS),
+                               numpy_scores(model, LONG_SESSIONS, max_len=7),
                                rtol=1e-4, atol=1e-4)
 
 
@@ -307,14 +346,9 @@ def test_score_scale_gives_scaled_cosines(variant):
     scale = 12.0
     model = make_model(9, variant, score_scale=scale)
     expected = numpy_scores(model, SESSIONS)  # q E^T, unnormalised
-    weights = model_weights(model)
-    queries = []
-    for row in np.asarray(SESSIONS):
-        q, _ = numpy_session(weights, row[row > 0], model.variant, model.num_blocks,
-                             model.num_heads, model.decay, model.max_len)
-        queries.append(np.linalg.norm(q))
-    item_norms = np.linalg.norm(weights["item_embeddings"], axis=1)
-    expected = scale * expected / np.array(queries)[:, None] / item_norms[None, :]
+    query_norms = np.linalg.norm(numpy_queries(model, SESSIONS), axis=1)
+    item_norms = np.linalg.norm(model_weights(model)["item_embeddings"], axis=1)
+    expected = scale * expected / query_norms[:, None] / item_norms[None, :]
     actual = scores_of(model, SESSIONS)
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-4)
     assert np.abs(actual).max() <= scale * (1 + 1e-5)

@@ -31,8 +31,8 @@ PAPER_POP_AT_10 = {"yoochoose": (4.59, 1.51), "diginetica": (0.58, 0.19),
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_POP_AT_10))
-def test_reproduces_paper_table_2(shared_data_dir, name):
-    dataset = registry.load_dataset(name, shared_data_dir)
+def test_reproduces_paper_table_2(require_shared, name):
+    dataset = registry.load_dataset(name, require_shared(name))
     pop = Pop(dataset.train, dataset.num_items)
     result = baselines.evaluate(pop, dataset.test_prefixes, dataset.test_targets, ks=(10,))
     assert (round(result["P@10"], 2), round(result["MRR@10"], 2)) == PAPER_POP_AT_10[name]

@@ -88,7 +88,7 @@ def test_pad_prefixes_rejects_mismatched_targets():
 
 @pytest.mark.parametrize("bad", [{"min_prefix_len": 0}, {"max_len": 0}])
 def test_augment_rejects_bad_arguments(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"{next(iter(bad))} must be >= 1"):
         augment_prefixes(Sessions.from_lists([[1, 2]]), **bad)
 
 
@@ -109,8 +109,8 @@ def test_split_validation_rejects_bad_fraction():
 
 @pytest.mark.parametrize("name, min_prefix_len, expected", [
     ("yoochoose1_64", 1, 369_859), ("diginetica", 1, 719_470), ("retailrocket", 2, 433_648)])
-def test_sample_counts_match_table_1(shared_data_dir, name, min_prefix_len, expected):
-    sessions = formats.read_train_pickle(shared_data_dir / name / formats.TRAIN_PICKLE)
+def test_sample_counts_match_table_1(require_shared, name, min_prefix_len, expected):
+    sessions = formats.read_train_pickle(require_shared(name) / name / formats.TRAIN_PICKLE)
     assert count_samples(sessions, min_prefix_len) == expected
     samples = augment_prefixes(sessions, min_prefix_len)
     assert len(samples) == expected

@@ -199,7 +199,8 @@ def test_synthetic_is_not_downloadable(tmp_path):
         download.download_dataset("synthetic", str(tmp_path))
 
 
-def test_cli_fetches_diginetica_byte_identical(shared_data_dir, tmp_path):
+def test_cli_fetches_diginetica_byte_identical(require_shared, tmp_path):
+    shared_data_dir = require_shared("diginetica")
     remote = tmp_path / "remote" / "diginetica"
     remote.mkdir(parents=True)
     for name in FILENAMES:
@@ -224,7 +225,8 @@ def test_cli_fetches_diginetica_byte_identical(shared_data_dir, tmp_path):
         assert report["files"] == {name: "already present" for name in FILENAMES}
 
 
-def test_cli_tampered_copy_fails_with_checksum_error(shared_data_dir, tmp_path):
+def test_cli_tampered_copy_fails_with_checksum_error(require_shared, tmp_path):
+    shared_data_dir = require_shared("diginetica")
     remote = tmp_path / "remote" / "diginetica"
     remote.mkdir(parents=True)
     tampered = bytearray((shared_data_dir / "diginetica" / "all_train_seq.txt").read_bytes())

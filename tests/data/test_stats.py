@@ -58,8 +58,8 @@ def test_cli_on_real_yoochoose(shared_data_dir):
     ("diginetica", 719_470, 60_858, 43_097),
     ("retailrocket", 433_648, 15_132, 36_968),  # min prefix length 2
 ])
-def test_paper_table_1_counts(shared_data_dir, name, train_samples, test_samples, num_items):
-    dataset = registry.load_dataset(name, shared_data_dir)
+def test_paper_table_1_counts(require_shared, name, train_samples, test_samples, num_items):
+    dataset = registry.load_dataset(name, require_shared(name))
     counts = stats.dataset_stats(dataset, registry.defaults_for(name).min_prefix_len)
     assert (counts["train_samples"], counts["test_samples"], counts["num_items"]) == (
         train_samples, test_samples, num_items)

@@ -23,6 +23,23 @@ def test_each_row_has_the_asked_perplexity(seed):
     assert np.all(np.diag(conditional) == 0.0)
 
 
+def test_gradient_matches_central_differences_of_the_divergence():
+    rng = np.random.default_rng(0)
+    affinity = rng.uniform(size=(6, 6))
+    affinity = affinity + affinity.T
+    np.fill_diagonal(affinity, 0.0)
+    joint = affinity / affinity.sum()
+    layout = rng.normal(size=(6, 2))
+    step = 1e-6
+    numeric = np.zeros_like(layout)
+    for index in np.ndindex(*layout.shape):
+        shift = np.zeros_like(layout)
+        shift[index] = step
+        numeric[index] = (tsne.kl_divergence(joint, layout + shift)
+                          - tsne.kl_divergence(joint, layout - shift)) / (2 * step)
+    np.testing.assert_allclose(tsne.kl_gradient(joint, layout), numeric, rtol=1e-5, atol=1e-8)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_separated_clusters_stay_separated_and_runs_repeat(seed):
     points, labels = clusters(seed)

@@ -111,6 +111,27 @@ def test_full_mask_equals_no_mask():
     )
 
 
+def test_keras_mask_from_embedding_is_used_and_consumed():
+    # Embedding(mask_zero=True) -> aggregation: the Keras mask must act as the explicit one
+    # and stop here, since the time axis it describes is pooled away.
+    item_ids = keras.Input(shape=(None,), dtype="int32")
+    embedding = keras.layers.Embedding(8, DIM, mask_zero=True)
+    layer = _random_layer(3)
+    model = keras.Model(item_ids, layer(embedding(item_ids)))
+    # Unit-scale vectors for items and padding (row 0) alike, so reading padding shows.
+    embedding.embeddings.assign(np.random.default_rng(3).normal(size=(8, DIM)))
+
+    ids = np.array([[5, 6, 7, 0, 0], [4, 0, 0, 0, 0], [1, 2, 3, 4, 5]], np.int32)
+    x = embedding(ids)
+    from_keras_mask = model(ids).numpy()
+    np.testing.assert_allclose(from_keras_mask, layer(x, mask=ids > 0).numpy(),
+                               rtol=1e-6, atol=1e-6)
+    ignored = layer(x, mask=np.ones(ids.shape, bool)).numpy()  # what ignoring it would give
+    for padded_row in (0, 1):
+        assert np.abs(from_keras_mask[padded_row] - ignored[padded_row]).max() > 1e-3
+    assert layer.compute_mask(x, embedding.compute_mask(ids)) is None
+
+
 def test_empty_row_gives_zeros_not_nan():
     pooled, alpha = _random_layer(0)(
         np.ones((1, 3, DIM), np.float32), mask=np.zeros((1, 3), bool), return_attention_scores=True

@@ -81,11 +81,12 @@ def test_helpers_trace_once_with_unknown_batch_and_length():
     def helpers(x, mask):
         return positions_from_end(mask), last_real_index(mask), gather_last(x, mask)
 
-    for batch, length in [(4, 5), (2, 3)]:
+    # MASK[:2, :3] keeps rows of length 3 and 1, so their last real columns are 2 and 0.
+    for batch, length, expected_index in [(4, 5, [2, 0, 4, 0]), (2, 3, [2, 0])]:
         mask = MASK[:batch, :length]
-        x = np.ones((batch, length, 2), np.float32)
+        x = np.arange(batch * length * 2, dtype=np.float32).reshape(batch, length, 2)
         positions, index, last = helpers(x, mask)
         np.testing.assert_array_equal(positions.numpy(), positions_from_end(mask).numpy())
-        np.testing.assert_array_equal(index.numpy(), last_real_index(mask).numpy())
-        assert last.shape == (batch, 2)
+        np.testing.assert_array_equal(index.numpy(), expected_index)
+        np.testing.assert_array_equal(last.numpy(), x[np.arange(batch), expected_index])
     assert helpers.experimental_get_tracing_count() == 1

@@ -92,6 +92,8 @@ def test_full_mask_equals_no_mask():
     layer = PositionalDecayPooling()
     full_mask = np.ones((2, MAX_LEN), bool)
     np.testing.assert_allclose(layer(x, mask=full_mask).numpy(), layer(x).numpy(), rtol=1e-6)
+    # The pooled vector has no time axis: the mask is consumed, not passed on.
+    assert layer.compute_mask(x, full_mask) is None
 
 
 def test_weights_follow_the_last_real_item_not_the_last_column():
