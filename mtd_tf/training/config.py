@@ -77,8 +77,10 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.num_blocks, int) or self.num_blocks < 0:
-            raise ConfigError(f"num_blocks must be an integer >= 0, got {self.num_blocks!r}")
+        for name in ("num_blocks", "refit_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
         if self.embedding_dim % self.num_heads:
             raise ConfigError(f"num_heads must divide embedding_dim ({self.embedding_dim}), "
                               f"got {self.num_heads}")
@@ -98,8 +100,6 @@ class TrainConfig:
             raise ConfigError(f"score_scale must be >= 0, got {self.score_scale!r}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise ConfigError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
-        if not isinstance(self.refit_epochs, int) or self.refit_epochs < 0:
-            raise ConfigError(f"refit_epochs must be an integer >= 0, got {self.refit_epochs!r}")
         if self.lr <= 0 or self.l2 < 0:
             raise ConfigError(f"need lr > 0 and l2 >= 0, got lr={self.lr!r}, l2={self.l2!r}")
 
