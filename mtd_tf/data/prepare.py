@@ -9,7 +9,8 @@ writes, atomically (a failed run leaves no output folder behind), DIR/ with
   stats.json   the Table 1 figures and how they were reached.
 Use it as any dataset folder: `--dataset=<basename of DIR> --data_dir=<parent of DIR>`.
 Training takes a dataset's own settings (shortest prefix, f) from the folder's name, so DIR
-must be named for its dataset (diginetica, retailrocket) unless the defaults fit it anyway.
+must be named for its dataset (diginetica, retailrocket) unless the defaults fit it anyway,
+and not for an alias (`yoochoose` names the folder yoochoose1_64, so DIR=yoochoose is refused).
 
 The protocol is SR-GNN's `datasets/preprocess.py` (CRIPAC-DIG/SR-GNN), which the MTD authors
 reused, reproduced with its quirks (`prepare_split` does it on whole arrays):
@@ -354,8 +355,12 @@ def prepare(dataset, raw_path, out_dir, fraction=None, skip_bad_rows=False):
 
 
 def _check_folder_name(name, out_dir):
-    """Refuses a folder name under which training would use another dataset's settings."""
+    """Refuses a folder that training could not find by its name, or would give other settings."""
     folder = os.path.basename(os.path.normpath(out_dir))
+    if registry.canonical_name(folder) != folder:
+        raise MTDError(f"--out {out_dir}: --dataset={folder} reads the folder "
+                       f"{registry.canonical_name(folder)}, not this one; name the folder "
+                       f"{registry.canonical_name(folder)}")
     if registry.defaults_for(folder) != registry.defaults_for(name):
         raise MTDError(f"--out {out_dir}: training takes {name}'s settings (shortest prefix, "
                        f"f) from its folder's name, and {folder!r} would not get them; name "

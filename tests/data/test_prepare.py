@@ -153,7 +153,7 @@ def _output(out_dir):
 
 
 def _prepare(tmp_path, dataset, raw, fraction=None, **kwargs):
-    out_dir = tmp_path / dataset
+    out_dir = tmp_path / prepare.dataset_name(dataset, fraction or 64)
     prepare.prepare(dataset, raw, str(out_dir), fraction=fraction, **kwargs)
     return _output(out_dir)
 
@@ -524,6 +524,12 @@ def test_folder_must_be_named_for_its_dataset_settings(tmp_path):
                                        r"name the folder retailrocket$"):
         prepare.prepare("retailrocket", raw, str(tmp_path / "rr"))
     assert not (tmp_path / "rr").exists()
+    yoochoose_raw = _write(tmp_path, "yoochoose-clicks.dat", YOOCHOOSE_LOG)
+    with pytest.raises(MTDError, match=r"--out .*yoochoose: --dataset=yoochoose reads the "
+                                       r"folder yoochoose1_64, not this one; name the folder "
+                                       r"yoochoose1_64$"):
+        prepare.prepare("yoochoose", yoochoose_raw, str(tmp_path / "yoochoose"))
+    assert not (tmp_path / "yoochoose").exists()
     # The registry's settings are the ones each protocol built its split with.
     for dataset, protocol in prepare.PROTOCOLS.items():
         assert registry.defaults_for(dataset).min_prefix_len == protocol.min_prefix_len
