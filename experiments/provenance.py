@@ -38,7 +38,7 @@ def _git(*args):
 
 
 def machine_description():
-    """{"platform", "cpu_count" (usable cores), "gpus": [names]}."""
+    """{"platform", "processor" (architecture), "cpu_count" (usable cores), "gpus": [names]}."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
     gpus = []

@@ -21,7 +21,7 @@ def define_data_flags():
             "data_dir", None,
             "Folder holding dataset folders. Default: $MTD_DATA_DIR if set, else data/.")
     if "seed" not in flags.FLAGS:
-        flags.DEFINE_integer("seed", 0, "Random seed (synthetic data, shuffling, init).")
+        flags.DEFINE_integer("seed", 0, "Random seed (shuffling, init, and synthetic data when first generated).")
 
 
 def run_app(main):
