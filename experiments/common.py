@@ -36,6 +36,7 @@ from mtd_tf.data import registry
 from mtd_tf.errors import ConfigError
 from mtd_tf.errors import MTDError
 from mtd_tf.io_utils import atomic_write_text
+from mtd_tf.metrics import REPORTED_METRICS
 from mtd_tf.model import VARIANTS
 from mtd_tf.training.config import TrainConfig
 
@@ -44,8 +45,6 @@ DEFAULT_RUNS_DIR = os.path.join(REPO_ROOT, "experiments", "runs")
 DEFAULT_RESULTS_DIR = os.path.join(REPO_ROOT, "experiments", "results")
 PAPER_DATASETS = ("yoochoose", "diginetica", "retailrocket")
 BASELINES = ("pop", "spop", "itemknn")
-# The "test" block of metrics.json (SPEC section 6), in the paper's column order.
-METRIC_KEYS = ("P@5", "P@10", "P@20", "MRR@5", "MRR@10", "MRR@20", "NDCG@20")
 # Settings that locate a run rather than define it.
 _PATH_FIELDS = ("data_dir", "model_dir")
 # Settings a cell sets itself (its dataset, folder and method).
@@ -154,7 +153,7 @@ def _complete(metrics, need_valid):
         values = metrics.get(block)
         if not isinstance(values, dict):
             return False
-        for key in METRIC_KEYS:
+        for key in REPORTED_METRICS:
             if not isinstance(values.get(key), (int, float)) or not math.isfinite(values[key]):
                 return False
     return True
@@ -278,14 +277,14 @@ class CellRunner:
     def _record(self, cell, metrics, run_dir):
         record = {"method": cell.method, "dataset": cell.dataset,
                   "run_dir": os.path.relpath(run_dir, self.runs_dir),
-                  "test": {key: metrics["test"][key] for key in METRIC_KEYS},
+                  "test": {key: metrics["test"][key] for key in REPORTED_METRICS},
                   "stamp": self.stamp, "metrics_sha256": _digest(run_dir),
                   "metrics_written": _written(run_dir)}
         if cell.is_baseline:
             record["seconds"] = metrics.get("seconds")
             return record
         valid = metrics["valid"]  # None for a refit run
-        record.update(valid=valid and {key: valid[key] for key in METRIC_KEYS},
+        record.update(valid=valid and {key: valid[key] for key in REPORTED_METRICS},
                       best_epoch=metrics["best_epoch"], epochs_run=metrics["epochs_run"],
                       seconds_per_epoch=metrics["seconds_per_epoch"],
                       # None for runs made before the loop recorded CPU time and steal
@@ -339,19 +338,13 @@ class CellRunner:
 
     def _run_baseline(self, cell, run_dir):
         # Imported here: a script that trains no baseline does not pay for them.
-        from mtd_tf import baselines  # pylint: disable=import-outside-toplevel
-        from mtd_tf.baselines.itemknn import ItemKNN  # pylint: disable=import-outside-toplevel
-        from mtd_tf.baselines.pop import Pop  # pylint: disable=import-outside-toplevel
-        from mtd_tf.baselines.spop import SessionPop  # pylint: disable=import-outside-toplevel
+        from mtd_tf.baselines import methods  # pylint: disable=import-outside-toplevel
 
-        methods = {"pop": Pop, "spop": SessionPop, "itemknn": ItemKNN}
         start = time.perf_counter()
         dataset = registry.load_dataset(cell.dataset, self.data_dir, seed=self.base_for(
             cell.dataset)["seed"])
-        baseline = methods[cell.method](dataset.train, dataset.num_items)
-        test = baselines.evaluate(baseline, dataset.test_prefixes, dataset.test_targets)
         report = {"dataset": dataset.name, "method": cell.method,
-                  "test": {key: test[key] for key in METRIC_KEYS},
+                  "test": methods.evaluate_on_test(cell.method, dataset),
                   "seconds": time.perf_counter() - start}
         atomic_write_text(os.path.join(run_dir, "metrics.json"),
                           json.dumps(report, indent=2, sort_keys=True) + "\n")

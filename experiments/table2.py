@@ -39,6 +39,7 @@ from mtd_tf import cli  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
 from mtd_tf.errors import DatasetMissingError  # noqa: E402
+from mtd_tf.metrics import REPORTED_METRICS  # noqa: E402
 
 common.define_flags()
 flags.DEFINE_list("methods", ["pop", "spop", "itemknn", "mtd", "lo", "va", "at", "ga"],
@@ -99,7 +100,7 @@ def render_markdown(data):
     lines += reporting.stamp_lines(data["stamp"], reporting.FROM_RUN_METRICS + (
         " The only typed-in numbers are the rows labelled *paper*."))
     lines += reporting.smoke_warning(reporting.run_records(data))
-    headers = ["method"] + list(common.METRIC_KEYS)
+    headers = ["method"] + list(REPORTED_METRICS)
     # The paper's datasets always, so its numbers show before ours exist.
     datasets = list(common.PAPER_DATASETS) + [
         name for name in reporting.dataset_keys(data) if name not in common.PAPER_DATASETS]
@@ -110,15 +111,15 @@ def render_markdown(data):
             if method not in ours and method not in reference:
                 continue
             rows.append([label] + [reporting.fmt(ours.get(method, {}).get(key))
-                                   for key in common.METRIC_KEYS])
+                                   for key in REPORTED_METRICS])
             if method in reference:
                 rows.append([f"{label}, *paper*"] + [
-                    reporting.fmt(reference[method].get(key)) for key in common.METRIC_KEYS])
+                    reporting.fmt(reference[method].get(key)) for key in REPORTED_METRICS])
             if method in MTD_ROWS and method in ours and "mtd" in reference:
                 rows.append([f"{label} gap (ours - paper)"] + [
                     _signed(ours[method][key] - reference["mtd"][key])
                     if key in reference["mtd"] else reporting.MISSING
-                    for key in common.METRIC_KEYS])
+                    for key in REPORTED_METRICS])
         pending = [] if ours else ["", "Not run yet."]
         lines += ["", f"## {dataset}", "", reporting.markdown_table(headers, rows)] + pending
         for method in MTD_ROWS:
@@ -139,7 +140,7 @@ def _signed(value):
 def _shortfall_lines(label, ours, reference):
     if not ours or not reference:
         return []
-    short = [f"{key} by {reference[key] - ours[key]:.2f} points" for key in common.METRIC_KEYS
+    short = [f"{key} by {reference[key] - ours[key]:.2f} points" for key in REPORTED_METRICS
              if key in reference and ours[key] < reference[key]]
     if not short:
         return ["", f"{label} meets or beats every figure the paper reports here."]
@@ -149,7 +150,7 @@ def _shortfall_lines(label, ours, reference):
 def _sampling_error_lines(ours, test_pairs):
     if not ours or not test_pairs:
         return []
-    keys = [key for key in common.METRIC_KEYS if key.startswith("P@")]
+    keys = [key for key in REPORTED_METRICS if key.startswith("P@")]
     errors = " / ".join(f"±{reporting.binomial_standard_error(ours[key], test_pairs):.2f}"
                         for key in keys)
     return ["", f"Test sampling alone: on these {test_pairs:,} test pairs, MTD's "

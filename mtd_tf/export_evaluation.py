@@ -11,8 +11,6 @@ import numpy as np
 from mtd_tf import metrics
 from mtd_tf.data import augment
 
-REPORT_KS = (5, 10, 20)
-
 
 def ranks_from_top_items(top_items, targets):
     """1-based position of each target in its served list; len(list) + 1 when absent."""
@@ -40,7 +38,7 @@ def served_ranks(recommender, dataset, batch_size):
 
 def report_ks(top_k):
     """The cut-offs a served list of length `top_k` can answer."""
-    return tuple(k for k in REPORT_KS if k <= top_k) or (top_k,)
+    return tuple(k for k in metrics.REPORT_KS if k <= top_k) or (top_k,)
 
 
 def summarize(label, gains):

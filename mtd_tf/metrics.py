@@ -11,6 +11,11 @@ import sys
 
 import numpy as np
 
+# The cut-offs every split is reported at, and the metrics of metrics.json's "test" block
+# (SPEC.md sections 5-6) in the paper's column order.
+REPORT_KS = (5, 10, 20)
+REPORTED_METRICS = ("P@5", "P@10", "P@20", "MRR@5", "MRR@10", "MRR@20", "NDCG@20")
+
 # Rank of a pair that cannot be ranked: its target is not an item 1..M, or its own score is
 # NaN. Larger than any K, so the pair counts as a miss at every cut-off.
 UNRANKED = np.iinfo(np.int32).max

@@ -2,7 +2,7 @@
 
 Fits the baseline on all training sessions of --dataset, ranks every test target among all
 M items (SPEC.md section 5) and prints one JSON line:
-{"method", "dataset", "test": {"P@5", "MRR@5", "P@10", "MRR@10", "P@20", "MRR@20", "NDCG@20"}}
+{"method", "dataset", "test": {"P@5", "P@10", "P@20", "MRR@5", "MRR@10", "MRR@20", "NDCG@20"}}
 with metrics in percent, the same keys as the model's metrics.json.
 """
 
@@ -12,14 +12,9 @@ from absl import flags
 
 from mtd_tf import baselines
 from mtd_tf import cli
-from mtd_tf.baselines.itemknn import ItemKNN
-from mtd_tf.baselines.pop import Pop
-from mtd_tf.baselines.spop import SessionPop
+from mtd_tf.baselines.methods import METHODS
+from mtd_tf.baselines.methods import evaluate_on_test
 from mtd_tf.data import registry
-
-METHODS = {"pop": Pop, "spop": SessionPop, "itemknn": ItemKNN}
-# SPEC.md section 6, the "test" block of metrics.json.
-REPORTED_METRICS = ("P@5", "MRR@5", "P@10", "MRR@10", "P@20", "MRR@20", "NDCG@20")
 
 cli.define_data_flags()
 flags.DEFINE_enum("method", None, list(METHODS), "Baseline to fit and evaluate.")
@@ -34,10 +29,7 @@ def main(argv):
     del argv
     dataset = registry.load_dataset(
         FLAGS.dataset, registry.resolve_data_dir(FLAGS.data_dir), seed=FLAGS.seed)
-    baseline = METHODS[FLAGS.method](dataset.train, dataset.num_items)
-    result = baselines.evaluate(
-        baseline, dataset.test_prefixes, dataset.test_targets, batch_size=FLAGS.batch_size)
-    test = {name: result[name] for name in REPORTED_METRICS}
+    test = evaluate_on_test(FLAGS.method, dataset, batch_size=FLAGS.batch_size)
     print(json.dumps({"method": FLAGS.method, "dataset": dataset.name, "test": test}))
 
 

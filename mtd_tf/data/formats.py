@@ -26,6 +26,7 @@ import numpy as np
 from mtd_tf import io_utils
 from mtd_tf.data.safe_pickle import load_restricted_pickle
 from mtd_tf.data.sessions import Sessions
+from mtd_tf.data.sessions import row_splits_from_lengths
 from mtd_tf.errors import DataError
 from mtd_tf.io_utils import read_file_bytes
 
@@ -101,7 +102,7 @@ def read_train_text(path):
     values = _parse_ids(text)
     ids_per_line = _spaces_per_line(text) + 1
     _check_id_range(path, values, ids_per_line)
-    return Sessions(values.astype(np.int32), _row_splits(ids_per_line))
+    return Sessions(values.astype(np.int32), row_splits_from_lengths(ids_per_line))
 
 
 def read_test_text(path):
@@ -115,7 +116,7 @@ def read_test_text(path):
     _check_id_range(path, values, ids_per_line)
     is_target = np.zeros(len(values), dtype=bool)
     is_target[np.cumsum(ids_per_line) - 1] = True
-    prefixes = Sessions(values[~is_target].astype(np.int32), _row_splits(prefix_lengths))
+    prefixes = Sessions(values[~is_target].astype(np.int32), row_splits_from_lengths(prefix_lengths))
     return prefixes, values[is_target].astype(np.int32)
 
 
@@ -166,7 +167,7 @@ def sessions_from_records(records, path, kind):
     values = _int64_array_or_none(flat)
     if values is None or (lengths == 0).any() or not _ids_in_range(values):
         _raise_for_first_bad_record(path, records, kind)
-    return Sessions(values.astype(np.int32), _row_splits(lengths))
+    return Sessions(values.astype(np.int32), row_splits_from_lengths(lengths))
 
 
 def targets_from_records(records, path):
@@ -314,10 +315,6 @@ def _check_id_range(path, values, ids_per_line):
     if len(bad):
         line_number = int(np.searchsorted(np.cumsum(ids_per_line), bad[0], side="right")) + 1
         raise DataError(path, _describe_bad_id(int(values[bad[0]])), record=line_number)
-
-
-def _row_splits(lengths):
-    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
 
 
 def _write_ids(path, values, separators):

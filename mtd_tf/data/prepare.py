@@ -68,6 +68,8 @@ from mtd_tf.data import formats
 from mtd_tf.data import raw_logs
 from mtd_tf.data import registry
 from mtd_tf.data.sessions import Sessions
+from mtd_tf.data.sessions import prefix_target_pairs
+from mtd_tf.data.sessions import row_splits_from_lengths
 from mtd_tf.errors import DataError
 from mtd_tf.errors import DatasetMissingError
 from mtd_tf.errors import MTDError
@@ -242,7 +244,7 @@ def _by_date(session_indices, session_dates):
 def _gather_sessions(values, starts, lengths, session_indices):
     """`Sessions` made of values[starts[i]:starts[i] + lengths[i]] for i in session_indices."""
     lengths = lengths[session_indices]
-    row_splits = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    row_splits = row_splits_from_lengths(lengths)
     positions = np.repeat(starts[session_indices] - row_splits[:-1], lengths)
     positions += np.arange(row_splits[-1], dtype=np.int64)
     return Sessions(values[positions], row_splits)
@@ -285,15 +287,8 @@ def _test_pairs(test_raw, item_index, min_prefix_len):
     long_enough = lengths > min_prefix_len
     ids = ids[known & np.repeat(long_enough, test_raw.lengths)].astype(np.int32)
     lengths = lengths[long_enough]  # [num_sessions]
-    starts = _exclusive_cumsum(lengths)
-    pairs_per_session = lengths - min_prefix_len
-    num_pairs = int(pairs_per_session.sum())
-    session_of_pair = np.repeat(np.arange(len(lengths)), pairs_per_session)  # [num_pairs]
-    pair_rank = np.arange(num_pairs) - np.repeat(_exclusive_cumsum(pairs_per_session),
-                                                  pairs_per_session)
-    cut = lengths[session_of_pair] - 1 - pair_rank  # [num_pairs], longest prefix first
-    targets = ids[starts[session_of_pair] + cut]
-    prefixes = _gather_sessions(ids, starts[session_of_pair], cut, np.arange(num_pairs))
+    prefixes, targets = prefix_target_pairs(
+        Sessions(ids, row_splits_from_lengths(lengths)), min_prefix_len)
     return prefixes, targets, lengths
 
 

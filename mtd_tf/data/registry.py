@@ -14,6 +14,7 @@ from absl import logging
 from mtd_tf.data import formats
 from mtd_tf.data.sessions import Sessions
 from mtd_tf.data.sessions import SessionDataset
+from mtd_tf.data.sessions import row_splits_from_lengths
 from mtd_tf.errors import DataError
 from mtd_tf.errors import DatasetMissingError
 from mtd_tf.errors import MTDError
@@ -182,5 +183,4 @@ def _drop_unknown_prefix_ids(prefixes, num_items, dataset_name):
     logging.warning("%s: dropped %d test prefix ids unknown to training (ids > %d) from %d "
                     "prefixes; %d prefixes became empty and are kept", dataset_name,
                     np.count_nonzero(~known), num_items, affected, emptied)
-    row_splits = np.concatenate([[0], np.cumsum(new_lengths)]).astype(np.int64)
-    return Sessions(prefixes.values[known], row_splits)
+    return Sessions(prefixes.values[known], row_splits_from_lengths(new_lengths))

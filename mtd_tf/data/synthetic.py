@@ -31,6 +31,8 @@ import numpy as np
 from mtd_tf import io_utils
 from mtd_tf.data import formats
 from mtd_tf.data.sessions import Sessions
+from mtd_tf.data.sessions import prefix_target_pairs
+from mtd_tf.data.sessions import row_splits_from_lengths
 
 _ZIPF_EXPONENT = 0.5
 _ITEMS_PER_TOPIC = 50
@@ -124,23 +126,7 @@ def _generate_sessions(rng, num_items, num_sessions):
 def _ragged(matrix, lengths):
     """Row-major flattening of the first lengths[i] entries of each row, and row_splits."""
     mask = np.arange(matrix.shape[1])[None, :] < lengths[:, None]
-    row_splits = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    return matrix[mask], row_splits
-
-
-def _test_pairs(values, row_splits):
-    """Every (prefix, target) cut of each session, longest prefix first (SR-GNN order)."""
-    lengths = np.diff(row_splits)
-    num_cuts = lengths - 1
-    session = np.repeat(np.arange(len(lengths)), num_cuts)  # [num_pairs]
-    cut_splits = np.concatenate([[0], np.cumsum(num_cuts)])
-    prefix_lengths = lengths[session] - 1 - (np.arange(len(session)) - cut_splits[session])
-    targets = values[row_splits[session] + prefix_lengths]
-    prefix_splits = np.concatenate([[0], np.cumsum(prefix_lengths)]).astype(np.int64)
-    # Position k of pair p's prefix is values[row_splits[session[p]] + k].
-    within = np.arange(prefix_splits[-1]) - np.repeat(prefix_splits[:-1], prefix_lengths)
-    prefix_values = values[np.repeat(row_splits[session], prefix_lengths) + within]
-    return Sessions(prefix_values.astype(np.int32), prefix_splits), targets.astype(np.int32)
+    return matrix[mask], row_splits_from_lengths(lengths)
 
 
 def generate_synthetic_split(seed=0, num_items=2000, num_sessions=20000):
@@ -175,8 +161,8 @@ def generate_synthetic_split(seed=0, num_items=2000, num_sessions=20000):
     test_lengths = np.bincount(session_of_value[kept], minlength=len(test_splits) - 1)
     long_enough = test_lengths >= 2
     test_values = test_values[kept & long_enough[session_of_value]]
-    test_splits = np.concatenate([[0], np.cumsum(test_lengths[long_enough])]).astype(np.int64)
-    test_prefixes, test_targets = _test_pairs(test_values, test_splits)
+    test_prefixes, test_targets = prefix_target_pairs(
+        Sessions(test_values, row_splits_from_lengths(test_lengths[long_enough])))
     return train, test_prefixes, test_targets
 
 

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from mtd_tf import export
 from mtd_tf import losses
+from mtd_tf import metrics
 from mtd_tf.data import pipeline
 from mtd_tf.errors import MTDError
 from mtd_tf.errors import TrainingDivergedError
@@ -34,7 +35,6 @@ from mtd_tf.training import session_step
 from mtd_tf.training.fused_adam import FusedAdam
 from mtd_tf.training.progress import PassProgress
 
-REPORT_KS = (5, 10, 20)
 
 
 class RunState(tf.Module):
@@ -257,7 +257,8 @@ class Trainer:
     def evaluate(self, samples):
         """P@K, MRR@K, NDCG@K (percent) of a split; see `scoring` for prefixes with no known id."""
         return session_step.evaluate(
-            self.rank_step, self.strategy, self._distribute(samples, shuffle=False), REPORT_KS)
+            self.rank_step, self.strategy, self._distribute(samples, shuffle=False),
+            metrics.REPORT_KS)
 
     def restore_best(self):
         """Loads the weights of the best validation epoch recorded in the run state.

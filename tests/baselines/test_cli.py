@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from mtd_tf import baselines
-from mtd_tf.baselines.__main__ import METHODS
-from mtd_tf.baselines.__main__ import REPORTED_METRICS
+from mtd_tf.baselines.methods import METHODS
 from mtd_tf.data import formats
 from mtd_tf.data import registry
 from mtd_tf.data.sessions import Sessions
+from mtd_tf.metrics import REPORTED_METRICS
 from tests.conftest import REPO_ROOT
 
 
