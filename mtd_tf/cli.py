@@ -21,7 +21,11 @@ def define_data_flags():
             "data_dir", None,
             "Folder holding dataset folders. Default: $MTD_DATA_DIR if set, else data/.")
     if "seed" not in flags.FLAGS:
-        flags.DEFINE_integer("seed", 0, "Random seed (shuffling, init, and synthetic data when first generated).")
+        flags.DEFINE_integer(
+            "seed", 0, "Random seed (shuffling, init, and synthetic data when first generated).")
+    # --help lists only the key flags of the program run (sys.argv[0]); these belong there.
+    for name in ("dataset", "data_dir", "seed"):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
 
 
 def run_app(main):

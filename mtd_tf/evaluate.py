@@ -9,6 +9,7 @@ between two runs is more than test sampling alone would give.
 """
 
 import json
+import sys
 
 from absl import flags
 
@@ -33,6 +34,13 @@ def main(argv):
     baseline = FLAGS.baseline_export_dir and export.load_export(FLAGS.baseline_export_dir)
     dataset = registry.load_dataset(
         FLAGS.dataset, registry.resolve_data_dir(FLAGS.data_dir), seed=FLAGS.seed)
+    for export_dir, served in ((FLAGS.export_dir, recommender),
+                               (FLAGS.baseline_export_dir, baseline)):
+        if served and served.num_items not in (None, dataset.num_items):
+            print(f"warning: {export_dir} recommends items 1..{served.num_items}, but "
+                  f"{dataset.name}'s training items are 1..{dataset.num_items}: was it "
+                  f"trained on another dataset? (ids it does not know are ignored)",
+                  file=sys.stderr)
     report = {"dataset": dataset.name, "export_dir": FLAGS.export_dir,
               "test_pairs": len(dataset.test_targets)}
     if baseline:

@@ -90,6 +90,14 @@ class ExportedRecommender:
         self.loaded = tf.saved_model.load(export_dir)
         self.signature = self.loaded.signatures[SIGNATURE_KEY]
 
+    @property
+    def num_items(self):
+        """M, the items the export recommends (rows of its item table); None if not found."""
+        for variable in self.loaded.variables:
+            if variable.name.split("/")[-1].startswith("item_embeddings:"):
+                return int(variable.shape[0])
+        return None
+
     def recommend(self, item_ids):
         """int [batch, len] right-padded ids -> (top_items int64 [batch, K], scores [batch, K])."""
         outputs = self.signature(item_ids=tf.constant(item_ids, dtype=tf.int64))

@@ -6,6 +6,7 @@ line: the session, the top-K item ids (best first) and their scores.
 
 import json
 import re
+import sys
 
 from absl import flags
 
@@ -41,10 +42,28 @@ def parse_session(text):
     return ids
 
 
+def unknown_ids_note(session, num_items):
+    """A warning line when the export will ignore some ids of `session`, else ""."""
+    if num_items is None:
+        return ""
+    unknown = [item for item in session if not 1 <= item <= num_items]
+    if not unknown:
+        return ""
+    note = (f"warning: ids {' '.join(map(str, unknown))} are not among the export's items "
+            f"1..{num_items} and are ignored")
+    if len(unknown) == len(session):
+        note += ("; with no id left, the list is the most popular items and the scores are "
+                 "their training counts")
+    return note
+
+
 def main(argv):
     del argv
     session = parse_session(FLAGS.session)
     recommender = export.load_export(FLAGS.export_dir)
+    note = unknown_ids_note(session, recommender.num_items)
+    if note:
+        print(note, file=sys.stderr)
     top_items, scores = recommender.recommend([session])
     print(json.dumps({"session": session, "top_items": top_items[0].tolist(),
                       "scores": [round(float(s), 6) for s in scores[0]]}))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mtd_tf.data import registry
 from mtd_tf.training.config import TrainConfig
 from tests import helpers
 
@@ -71,6 +72,19 @@ def test_flagfile_run_with_python_m(cli_run):
     assert os.path.isfile(os.path.join(model_dir, "export", "saved_model.pb"))
 
 
+def test_resume_with_changed_settings_is_one_error_line(cli_run):
+    _, model_dir, data_dir = cli_run
+    result = helpers.run_python(["-m", "mtd_tf.main", "--dataset=tiny", f"--data_dir={data_dir}",
+                                 f"--model_dir={model_dir}", "--epochs=2", "--frequency=1",
+                                 "--graph_steps=3", "--batch_size=128", "--embedding_dim=8",
+                                 "--max_train_batches=4", "--seed=3"], timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert error_lines(result.stderr) == [
+        f"error: {model_dir} holds a run started with embedding_dim=16, not embedding_dim=8: "
+        "use another --model_dir, or the same settings to resume it"]
+
+
 def test_predict_prints_the_top_k_json(cli_run):
     _, model_dir, _ = cli_run
     export_dir = os.path.join(model_dir, "export")
@@ -109,7 +123,6 @@ def untrained_export(cli_run, tmp_path_factory):
     Same item count and top-K (20) as the trained export, so both answer P@5..NDCG@20.
     """
     from mtd_tf import export  # pylint: disable=import-outside-toplevel
-    from mtd_tf.data import registry  # pylint: disable=import-outside-toplevel
     from mtd_tf.model import MTDModel  # pylint: disable=import-outside-toplevel
 
     _, _, data_dir = cli_run
@@ -169,6 +182,41 @@ def test_evaluate_names_a_missing_baseline_export(cli_run, tmp_path):
     assert result.returncode != 0
     assert f"{tmp_path}: no SavedModel here" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_predict_warns_about_ids_the_export_ignores(cli_run):
+    _, model_dir, data_dir = cli_run
+    num_items = registry.load_dataset("tiny", data_dir).num_items
+    export_dir = f"{model_dir}/export"
+    for session, warning in (
+            (f"3 {num_items + 1} 0", f"warning: ids {num_items + 1} 0 are not among the "
+                                     f"export's items 1..{num_items} and are ignored"),
+            (f"{num_items + 5}", f"warning: ids {num_items + 5} are not among the export's "
+                                 f"items 1..{num_items} and are ignored; with no id left, the "
+                                 "list is the most popular items and the scores are their "
+                                 "training counts")):
+        result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={export_dir}",
+                                     f"--session={session}"])
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert [line for line in result.stderr.splitlines()
+                if line.startswith("warning:")] == [warning]
+        assert len(json.loads(result.stdout)["top_items"]) == min(20, num_items)
+    quiet = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={export_dir}",
+                                f"--session=3 {num_items}"])
+    assert "warning:" not in quiet.stderr
+
+
+def test_evaluate_warns_when_the_catalogues_differ(cli_run, tmp_path):
+    _, model_dir, data_dir = cli_run
+    num_items = registry.load_dataset("tiny", data_dir).num_items
+    result = helpers.run_python(["-m", "mtd_tf.evaluate", f"--export_dir={model_dir}/export",
+                                 "--dataset=synthetic", f"--data_dir={tmp_path}"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    synthetic_items = registry.load_dataset("synthetic", tmp_path).num_items
+    assert [line for line in result.stderr.splitlines() if line.startswith("warning:")] == [
+        f"warning: {model_dir}/export recommends items 1..{num_items}, but synthetic's "
+        f"training items are 1..{synthetic_items}: was it trained on another dataset? (ids "
+        "it does not know are ignored)"]
 
 
 def test_predict_bad_session_is_one_error_line(cli_run):

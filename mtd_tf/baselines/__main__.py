@@ -3,7 +3,7 @@
 Fits the baseline on all training sessions of --dataset, ranks every test target among all
 M items (SPEC.md section 5) and prints one JSON line:
 {"method", "dataset", "test": {"P@5", "P@10", "P@20", "MRR@5", "MRR@10", "MRR@20", "NDCG@20"}}
-with metrics in percent, the same keys as the model's metrics.json.
+with metrics in percent, under the keys of the "test" block of the model's metrics.json.
 """
 
 import json

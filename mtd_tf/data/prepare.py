@@ -327,6 +327,8 @@ def prepare(dataset, raw_path, out_dir, fraction=None, skip_bad_rows=False):
     if fraction < 1:
         raise MTDError(f"--fraction must be a positive integer, got {fraction}")
     _check_folder_name(dataset_name(dataset, fraction), out_dir)
+    if os.path.isdir(raw_path):
+        raise MTDError(f"--raw {raw_path} is a folder; --raw takes the file {_SOURCES[dataset]}")
     if not os.path.isfile(raw_path):
         raise DatasetMissingError(f"{raw_path}: no such file; --raw takes {_SOURCES[dataset]}")
     _check_replaceable(out_dir)
@@ -350,12 +352,16 @@ def prepare(dataset, raw_path, out_dir, fraction=None, skip_bad_rows=False):
 
 
 def _check_folder_name(name, out_dir):
-    """Refuses a folder that training could not find by its name, or would give other settings."""
+    """Refuses a folder that training could not find by its name, would take for another
+    dataset, or would give other settings."""
     folder = os.path.basename(os.path.normpath(out_dir))
     if registry.canonical_name(folder) != folder:
         raise MTDError(f"--out {out_dir}: --dataset={folder} reads the folder "
                        f"{registry.canonical_name(folder)}, not this one; name the folder "
                        f"{registry.canonical_name(folder)}")
+    if folder != name and registry.is_named_dataset(folder):
+        raise MTDError(f"--out {out_dir}: {folder} names another dataset; name the folder "
+                       f"{name}")
     if registry.defaults_for(folder) != registry.defaults_for(name):
         raise MTDError(f"--out {out_dir}: training takes {name}'s settings (shortest prefix, "
                        f"f) from its folder's name, and {folder!r} would not get them; name "

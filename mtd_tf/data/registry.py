@@ -5,6 +5,7 @@ A dataset lives in `data_dir/<canonical name>/`, either as the project's text fi
 """
 
 import dataclasses
+import difflib
 import os
 import shlex
 
@@ -83,6 +84,11 @@ def canonical_name(name):
     return DATASET_ALIASES.get(name, name)
 
 
+def is_named_dataset(name):
+    """Whether `name` is one of the published datasets or the synthetic one."""
+    return canonical_name(name) in _DEFAULTS or canonical_name(name) == SYNTHETIC
+
+
 def defaults_for(name):
     """`DatasetDefaults` of a dataset (aliases resolved); (1, 1) for any other dataset."""
     return _DEFAULTS.get(canonical_name(name), _FALLBACK_DEFAULTS)
@@ -118,8 +124,11 @@ def load_dataset(name, data_dir, seed=0):
       DatasetMissingError: the folder holds neither format; the message names the
         download command.
       DataError: a file is malformed, or there are no training sessions or test pairs.
+      MTDError: `data_dir` is a file, or `name` is not a plain folder name.
     """
     data_dir = resolve_data_dir(data_dir)
+    if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+        raise MTDError(f"--data_dir {data_dir} exists and is not a folder")
     canonical = canonical_name(name)
     folder = os.path.join(data_dir, canonical)
     if canonical == SYNTHETIC and not _has_files(folder, formats.TRAIN_TEXT, formats.TEST_TEXT):
@@ -163,12 +172,23 @@ def _read_split(name, data_dir, folder):
             if len(test_targets) == 0:
                 raise DataError(test_path, "no test pairs")
             return train, test_prefixes, test_targets
-    command = (f"python -m mtd_tf.data.download --dataset={shlex.quote(name)} "
-               f"--data_dir={shlex.quote(str(data_dir))}")
+    if canonical_name(name) in _DEFAULTS:
+        hint = (f"Download it with: python -m mtd_tf.data.download "
+                f"--dataset={shlex.quote(name)} --data_dir={shlex.quote(str(data_dir))}")
+    else:
+        hint = _closest_name(name, data_dir) or (
+            "Make one with: python -m mtd_tf.data.prepare, or name a folder under --data_dir")
     raise DatasetMissingError(
         f"dataset {name!r} not found: {folder} needs {formats.TRAIN_TEXT} and "
-        f"{formats.TEST_TEXT}, or {formats.TRAIN_PICKLE} and {formats.TEST_PICKLE}. "
-        f"Download it with: {command}")
+        f"{formats.TEST_TEXT}, or {formats.TRAIN_PICKLE} and {formats.TEST_PICKLE}. {hint}")
+
+
+def _closest_name(name, data_dir):
+    """"Did you mean --dataset=X?" for a likely typo of a dataset or folder name, else ""."""
+    folders = os.listdir(data_dir) if os.path.isdir(data_dir) else []
+    known = [*_DEFAULTS, *DATASET_ALIASES, SYNTHETIC, *folders]
+    match = difflib.get_close_matches(name, known, n=1)
+    return f"Did you mean --dataset={match[0]}?" if match else ""
 
 
 def _drop_unknown_prefix_ids(prefixes, num_items, dataset_name):

@@ -100,8 +100,9 @@ class TrainConfig:
             raise ConfigError(f"score_scale must be >= 0, got {self.score_scale!r}")
         if not 0.0 < self.lr_decay <= 1.0:
             raise ConfigError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
-        if self.lr <= 0 or self.l2 < 0:
-            raise ConfigError(f"need lr > 0 and l2 >= 0, got lr={self.lr!r}, l2={self.l2!r}")
+        if not (0.0 < self.lr < float("inf") and 0.0 <= self.l2 < float("inf")):
+            raise ConfigError(f"need finite lr > 0 and l2 >= 0, got lr={self.lr!r}, "
+                              f"l2={self.l2!r}")
 
     @property
     def uses_graph(self):

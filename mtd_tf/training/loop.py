@@ -31,6 +31,7 @@ from mtd_tf.training import checkpoints
 from mtd_tf.training import graph_step
 from mtd_tf.training import inputs as inputs_lib
 from mtd_tf.training import machine_load
+from mtd_tf.training import run_settings
 from mtd_tf.training import session_step
 from mtd_tf.training.fused_adam import FusedAdam
 from mtd_tf.training.progress import PassProgress
@@ -101,6 +102,7 @@ class Trainer:
         self.inputs = inputs_lib.build_inputs(config)
         self._check_samples()
         self.frequency = self.inputs.frequency
+        run_settings.check_or_record(config, self.frequency)
         with self.strategy.scope():
             self.model = MTDModel(
                 num_items=self.inputs.num_items, embedding_dim=config.embedding_dim,

@@ -511,6 +511,9 @@ def test_retailrocket_bad_timestamp(tmp_path):
 def test_missing_raw_file_and_bad_arguments(tmp_path):
     with pytest.raises(DatasetMissingError, match="yoochoose-clicks.dat from the RecSys"):
         prepare.prepare("yoochoose", str(tmp_path / "nope.dat"), str(tmp_path / "out"))
+    with pytest.raises(MTDError, match=r"--raw .* is a folder; --raw takes the file "
+                                       r"yoochoose-clicks.dat"):
+        prepare.prepare("yoochoose", str(tmp_path), str(tmp_path / "out"))
     raw = _write(tmp_path, "events.csv", _retailrocket_log())
     with pytest.raises(MTDError, match="applies to yoochoose only"):
         prepare.prepare("retailrocket", raw, str(tmp_path / "out"), fraction=64)
@@ -530,6 +533,9 @@ def test_folder_must_be_named_for_its_dataset_settings(tmp_path):
                                        r"yoochoose1_64$"):
         prepare.prepare("yoochoose", yoochoose_raw, str(tmp_path / "yoochoose"))
     assert not (tmp_path / "yoochoose").exists()
+    with pytest.raises(MTDError, match=r"--out .*yoochoose1_64: yoochoose1_64 names another "
+                                       r"dataset; name the folder yoochoose1_4$"):
+        prepare.prepare("yoochoose", yoochoose_raw, str(tmp_path / "yoochoose1_64"), fraction=4)
     # The registry's settings are the ones each protocol built its split with.
     for dataset, protocol in prepare.PROTOCOLS.items():
         assert registry.defaults_for(dataset).min_prefix_len == protocol.min_prefix_len

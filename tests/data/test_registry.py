@@ -74,6 +74,22 @@ def test_missing_dataset_names_the_download_command(tmp_path):
             in str(raised.value))
 
 
+def test_a_misspelt_name_gets_a_suggestion_not_a_download_command(tmp_path):
+    (tmp_path / "my_clicks").mkdir()
+    for typo, suggestion in (("synthtic", "synthetic"), ("digenetica", "diginetica"),
+                             ("my_click", "my_clicks")):
+        with pytest.raises(DatasetMissingError, match=rf"Did you mean --dataset={suggestion}\?$"):
+            registry.load_dataset(typo, tmp_path)
+    with pytest.raises(DatasetMissingError, match=r"Make one with: python -m mtd_tf.data.prepare"):
+        registry.load_dataset("zzzz", tmp_path)
+
+
+def test_a_file_as_data_dir_is_refused(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(MTDError, match=r"--data_dir .*afile exists and is not a folder"):
+        registry.load_dataset("synthetic", tmp_path / "afile")
+
+
 def test_half_a_text_split_counts_as_missing(tmp_path):
     folder = tmp_path / "tiny"
     folder.mkdir()

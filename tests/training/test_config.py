@@ -14,6 +14,8 @@ from mtd_tf.training.config import TrainConfig
     ("dropout", 1.0), ("lr", 0.0), ("l2", -1e-6), ("score_scale", -1.0), ("lr_decay", 0.0),
     ("lr_decay", 1.5), ("lr_decay_every", 0), ("refit_epochs", -1), ("refit_epochs", 2.0),
     ("num_blocks", -1), ("num_heads", 3), ("decay", -0.5), ("decay", float("nan")),
+    ("lr", float("nan")), ("lr", float("inf")), ("l2", float("nan")), ("dropout", float("nan")),
+    ("graph_mix", float("nan")), ("score_scale", float("nan")), ("lr_decay", float("nan")),
 ])
 def test_bad_values_are_refused_by_name(field, value):
     with pytest.raises(ConfigError, match=field):

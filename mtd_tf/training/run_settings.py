@@ -1,0 +1,61 @@
+"""The settings a run directory was started with, so that resuming cannot change them unseen.
+
+A checkpoint holds weights, not the settings that shaped them: resuming with another
+--embedding_dim failed deep inside TensorFlow, and with another --dropout the run trained
+on while metrics.json recorded a dropout the model was never trained with. The first start
+in a directory writes `settings.json`; every later start there must match it, except in
+the settings a resume may change on purpose.
+"""
+
+import dataclasses
+import json
+import os
+
+from mtd_tf.errors import ConfigError
+from mtd_tf.io_utils import atomic_write_text
+from mtd_tf.training.config import TrainConfig
+
+SETTINGS_FILE = "settings.json"
+# Paths; `lr` (a diverged run resumes with a lower one, see `Trainer.restore`); `epochs`,
+# `patience` (train longer, or stop sooner); `export_top_k` (shapes only the export).
+MAY_CHANGE_ON_RESUME = ("data_dir", "model_dir", "lr", "epochs", "patience", "export_top_k")
+_DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+
+
+def check_or_record(config, frequency):
+    """Records `config` in a new run directory, or refuses one started with other settings.
+
+    Args:
+      config: `TrainConfig` of this start.
+      frequency: its session passes per epoch, resolved (the flag may leave it unset).
+
+    Raises:
+      ConfigError: `config.model_dir` is not a folder, its settings file is unreadable,
+        or it was started with settings this start changes.
+    """
+    model_dir = config.model_dir
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise ConfigError(f"--model_dir {model_dir} exists and is not a folder")
+    settings = dict(config.to_dict(), frequency=frequency)
+    path = os.path.join(model_dir, SETTINGS_FILE)
+    if not os.path.exists(path):
+        os.makedirs(model_dir, exist_ok=True)
+        atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        return
+    try:
+        with open(path) as handle:
+            recorded = json.load(handle)
+        if not isinstance(recorded, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(f"{path}: unreadable ({error}); it records the settings this run "
+                          f"directory was started with") from None
+    # A setting added after the directory was started had its default then.
+    recorded = {**_DEFAULTS, **recorded}
+    changed = sorted(name for name in settings if name not in MAY_CHANGE_ON_RESUME
+                     and recorded.get(name) != settings[name])
+    if changed:
+        was = ", ".join(f"{name}={recorded.get(name)!r}" for name in changed)
+        now = ", ".join(f"{name}={settings[name]!r}" for name in changed)
+        raise ConfigError(f"{model_dir} holds a run started with {was}, not {now}: use another "
+                          f"--model_dir, or the same settings to resume it")

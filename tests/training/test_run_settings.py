@@ -1,0 +1,65 @@
+"""A run directory keeps the settings it was started with; a resume may change only a few."""
+
+import json
+import os
+
+import pytest
+
+from mtd_tf.errors import ConfigError
+from mtd_tf.training import run_settings
+from mtd_tf.training.config import TrainConfig
+
+
+def _config(tmp_path, **overrides):
+    return TrainConfig(model_dir=str(tmp_path / "run"), **overrides)
+
+
+def test_first_start_records_the_settings_with_the_resolved_frequency(tmp_path):
+    config = _config(tmp_path, embedding_dim=32)
+    run_settings.check_or_record(config, frequency=4)
+    with open(tmp_path / "run" / run_settings.SETTINGS_FILE) as handle:
+        recorded = json.load(handle)
+    assert recorded == dict(config.to_dict(), frequency=4)
+    run_settings.check_or_record(config, frequency=4)  # the same settings resume
+
+
+def test_a_changed_setting_is_refused_naming_old_and_new(tmp_path):
+    run_settings.check_or_record(_config(tmp_path, embedding_dim=100), frequency=1)
+    with pytest.raises(ConfigError, match=r"run holds a run started with dropout=0.2, "
+                                          r"embedding_dim=100, not dropout=0.5, "
+                                          r"embedding_dim=32: use another --model_dir"):
+        run_settings.check_or_record(_config(tmp_path, embedding_dim=32, dropout=0.5),
+                                     frequency=1)
+    with pytest.raises(ConfigError, match=r"frequency=1, not frequency=2"):
+        run_settings.check_or_record(_config(tmp_path), frequency=2)
+
+
+def test_a_resume_may_change_paths_lr_epochs_patience_and_top_k(tmp_path):
+    run_settings.check_or_record(_config(tmp_path), frequency=1)
+    changed = _config(tmp_path, data_dir="elsewhere", lr=1e-4, epochs=20, patience=5,
+                      export_top_k=50)
+    run_settings.check_or_record(changed, frequency=1)
+    assert set(run_settings.MAY_CHANGE_ON_RESUME) == {
+        "data_dir", "model_dir", "lr", "epochs", "patience", "export_top_k"}
+
+
+def test_a_setting_missing_from_an_older_record_counts_as_its_default(tmp_path):
+    config = _config(tmp_path)
+    os.makedirs(config.model_dir)
+    recorded = dict(config.to_dict(), frequency=1)
+    del recorded["score_scale"]
+    (tmp_path / "run" / run_settings.SETTINGS_FILE).write_text(json.dumps(recorded))
+    run_settings.check_or_record(config, frequency=1)
+    with pytest.raises(ConfigError, match=r"score_scale=0.0, not score_scale=16.0"):
+        run_settings.check_or_record(_config(tmp_path, score_scale=16.0), frequency=1)
+
+
+def test_unusable_model_dir_or_record_is_one_config_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigError, match=r"--model_dir .*afile exists and is not a folder"):
+        run_settings.check_or_record(TrainConfig(model_dir=str(tmp_path / "afile")), 1)
+    (tmp_path / "run").mkdir()
+    for text in ("{not json", "[1, 2]", "\udcff"):
+        (tmp_path / "run" / run_settings.SETTINGS_FILE).write_text(text, errors="surrogateescape")
+        with pytest.raises(ConfigError, match=r"settings.json: unreadable"):
+            run_settings.check_or_record(_config(tmp_path), frequency=1)
