@@ -78,6 +78,10 @@ def export_saved_model(model, export_dir, top_k, item_popularity):
 def load_export(export_dir):
     """Loads a SavedModel folder, or fails with one line saying what is missing."""
     if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+        inner = os.path.join(export_dir, "export")
+        if os.path.isfile(os.path.join(inner, "saved_model.pb")):
+            raise MTDError(f"{export_dir}: no SavedModel here, but its export/ holds one: "
+                           f"pass --export_dir={inner}")
         raise MTDError(f"{export_dir}: no SavedModel here (run mtd_tf/main.py first; it "
                        "writes <model_dir>/export)")
     return ExportedRecommender(export_dir)

@@ -231,6 +231,16 @@ def test_predict_bad_session_is_one_error_line(cli_run):
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
+def test_predict_at_the_run_folder_points_to_its_export(cli_run):
+    _, model_dir, _ = cli_run
+    result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={model_dir}",
+                                 "--session=3"])
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [
+        f"error: {model_dir}: no SavedModel here, but its export/ holds one: pass "
+        f"--export_dir={model_dir}/export"]
+
+
 def test_predict_missing_export_is_one_error_line(tmp_path):
     result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={tmp_path}/none",
                                  "--session=1 2"])
