@@ -131,11 +131,8 @@ def load_dataset(name, data_dir, seed=0):
         raise MTDError(f"--data_dir {data_dir} exists and is not a folder")
     canonical = canonical_name(name)
     folder = os.path.join(data_dir, canonical)
-    if canonical == SYNTHETIC and not _has_files(folder, formats.TRAIN_TEXT, formats.TEST_TEXT):
-        # Imported here: only this branch needs the generator.
-        from mtd_tf.data import synthetic  # pylint: disable=import-outside-toplevel
-        logging.info("Generating the synthetic dataset (seed %d) in %s", seed, folder)
-        synthetic.write_synthetic_dataset(folder, seed=seed)
+    if canonical == SYNTHETIC:
+        _generate_or_reuse_synthetic(folder, seed)
     train, test_prefixes, test_targets = _read_split(name, data_dir, folder)
     num_items = int(train.values.max())
     original_prefixes = test_prefixes
@@ -157,6 +154,23 @@ def load_dataset(name, data_dir, seed=0):
 
 def _has_files(folder, *filenames):
     return all(os.path.isfile(os.path.join(folder, filename)) for filename in filenames)
+
+
+def _generate_or_reuse_synthetic(folder, seed):
+    """Generates the synthetic split on first use; a later use with another seed reuses it,
+    and says so, since the run's recorded seed would otherwise claim it drew the data."""
+    # Imported here: only the synthetic dataset needs the generator.
+    from mtd_tf.data import synthetic  # pylint: disable=import-outside-toplevel
+
+    if not _has_files(folder, formats.TRAIN_TEXT, formats.TEST_TEXT):
+        logging.info("Generating the synthetic dataset (seed %d) in %s", seed, folder)
+        synthetic.write_synthetic_dataset(folder, seed=seed)
+        return
+    drawn_with = synthetic.recorded_seed(folder)
+    if drawn_with is not None and drawn_with != seed:
+        logging.warning("%s was generated with seed %d and is reused: --seed=%d seeds only "
+                        "shuffling and initialisation (delete the folder to draw the data with "
+                        "seed %d)", folder, drawn_with, seed, seed)
 
 
 def _read_split(name, data_dir, folder):

@@ -136,6 +136,18 @@ def test_synthetic_is_generated_once_with_the_seed(tmp_path, monkeypatch):
     assert second.train.to_lists() == [[1, 2, 3]]
 
 
+def test_synthetic_reused_with_another_seed_says_so(tmp_path, caplog):
+    registry.load_dataset("synthetic", tmp_path, seed=0)
+    assert synthetic.recorded_seed(tmp_path / "synthetic") == 0
+    with caplog.at_level(logging.WARNING):
+        registry.load_dataset("synthetic", tmp_path, seed=0)
+        assert not caplog.records
+        registry.load_dataset("synthetic", tmp_path, seed=1)
+    assert [record.getMessage() for record in caplog.records] == [
+        f"{tmp_path / 'synthetic'} was generated with seed 0 and is reused: --seed=1 seeds "
+        "only shuffling and initialisation (delete the folder to draw the data with seed 1)"]
+
+
 def test_real_yoochoose_through_its_alias(shared_data_dir):
     dataset = registry.load_dataset("yoochoose", shared_data_dir)
     assert dataset.name == "yoochoose1_64"
