@@ -32,6 +32,7 @@ from absl import flags
 from absl import logging
 
 from experiments import published
+from mtd_tf import cli
 from mtd_tf.data import registry
 from mtd_tf.errors import ConfigError
 from mtd_tf.errors import MTDError
@@ -77,6 +78,7 @@ def define_flags(default_datasets=PAPER_DATASETS):
     flags.DEFINE_integer("seed", _CONFIG_DEFAULTS["seed"], "Random seed of every run.")
     flags.DEFINE_multi_string("set", [], "Any other TrainConfig field for every run, as "
                               "key=value (repeatable), e.g. --set=graph_writeback=rescale.")
+    cli.show_in_help(__name__)
 
 
 def base_settings_from_flags():

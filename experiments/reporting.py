@@ -2,8 +2,9 @@
 
 Every results JSON holds a top-level "stamp" (the invocation that last wrote it) and "runs"
 (per dataset, or per device then dataset in Table 4, the record of every cell behind the
-numbers, each with the stamp of the invocation that finished it). Other top-level keys are the script's view of the runs.
-An invocation replaces the entries of the datasets it ran and keeps the others.
+numbers, each with the stamp of the invocation that finished it). Other top-level keys are
+the script's view of the runs. An invocation replaces the entries of the datasets it ran
+and keeps the others.
 """
 
 import json

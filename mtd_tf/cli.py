@@ -21,11 +21,19 @@ def define_data_flags():
             "data_dir", None,
             "Folder holding dataset folders. Default: $MTD_DATA_DIR if set, else data/.")
     if "seed" not in flags.FLAGS:
-        flags.DEFINE_integer(
-            "seed", 0, "Random seed (shuffling, init, and synthetic data when first generated).")
-    # --help lists only the key flags of the program run (sys.argv[0]); these belong there.
-    for name in ("dataset", "data_dir", "seed"):
-        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+        flags.DEFINE_integer("seed", 0, "Random seed (shuffling, initialisation, and the "
+                             "synthetic data when it is generated).")
+    show_in_help(__name__)
+
+
+def show_in_help(module_name):
+    """Lists the flags `module_name` defined in the running program's --help.
+
+    absl's --help shows only the key flags of the program run (sys.argv[0]), and a flag is
+    key only to the module that defined it, so shared flags would hide in --helpfull.
+    """
+    for flag in flags.FLAGS.get_key_flags_for_module(module_name):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
 
 def run_app(main):

@@ -56,6 +56,19 @@ def test_helpfull_lists_every_flag():
         assert re.search(rf"--{name}\b", result.stdout), name
 
 
+@pytest.mark.parametrize("program", [["mtd_tf/main.py"], ["-m", "mtd_tf.evaluate"],
+                                     ["-m", "mtd_tf.baselines"], ["experiments/figure3.py"]])
+def test_help_lists_the_shared_flags(program):
+    result = helpers.run_python(program + ["--help"])
+    assert "Traceback" not in result.stderr
+    shared = ["dataset", "data_dir", "seed"]
+    if program[0].startswith("experiments"):
+        shared = ["datasets", "data_dir", "seed", "runs_dir", "results_dir", "report_only", "set"]
+    for name in shared:
+        assert re.search(rf"^  --(\[no\])?{name}:", result.stdout, re.MULTILINE), (program, name)
+    assert "--helpfull" in result.stdout
+
+
 def test_flagfile_run_with_python_m(cli_run):
     result, model_dir, data_dir = cli_run
     assert result.returncode == 0, result.stderr[-3000:]

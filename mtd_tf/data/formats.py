@@ -116,7 +116,8 @@ def read_test_text(path):
     _check_id_range(path, values, ids_per_line)
     is_target = np.zeros(len(values), dtype=bool)
     is_target[np.cumsum(ids_per_line) - 1] = True
-    prefixes = Sessions(values[~is_target].astype(np.int32), row_splits_from_lengths(prefix_lengths))
+    prefixes = Sessions(values[~is_target].astype(np.int32),
+                        row_splits_from_lengths(prefix_lengths))
     return prefixes, values[is_target].astype(np.int32)
 
 

@@ -55,6 +55,7 @@ import dataclasses
 import datetime
 import json
 import os
+import re
 
 import numpy as np
 import pandas as pd
@@ -146,7 +147,7 @@ def prepare_split(clicks, protocol, fraction=1):
     num_sessions = int(session_codes.max()) + 1 if len(session_codes) else 0
     row_order = _rows_by_session(session_codes, clicks.order_keys)  # None = already grouped
     lengths = np.bincount(session_codes, minlength=num_sessions)  # [num_sessions]
-    starts = _exclusive_cumsum(lengths)
+    starts = row_splits_from_lengths(lengths)[:-1]
     items = clicks.item_ids if row_order is None else clicks.item_ids[row_order]
     # The session's date is that of its last row in file order (largest row index).
     last_rows = (starts + lengths - 1 if row_order is None
@@ -164,7 +165,7 @@ def prepare_split(clicks, protocol, fraction=1):
     kept = kept_lengths >= protocol.min_session_length
     kept_lengths = np.where(kept, kept_lengths, 0)
     items = items[frequent & np.repeat(kept, lengths)]
-    starts = _exclusive_cumsum(kept_lengths)
+    starts = row_splits_from_lengths(kept_lengths)[:-1]
     del frequent, in_long_session, row_order, session_codes
     if not kept.any():
         raise DataError(clicks.path, "no session is left after dropping short sessions and "
@@ -228,12 +229,6 @@ def _rows_by_session(session_codes, order_keys):
         return np.argsort(session_codes, kind="stable")
     order = np.argsort(order_keys, kind="stable")
     return order[np.argsort(session_codes[order], kind="stable")]
-
-
-def _exclusive_cumsum(lengths):
-    starts = np.zeros(len(lengths), dtype=np.int64)
-    np.cumsum(lengths[:-1], out=starts[1:])
-    return starts
 
 
 def _by_date(session_indices, session_dates):
@@ -358,8 +353,9 @@ def _check_folder_name(name, out_dir):
     if registry.canonical_name(folder) != folder:
         raise MTDError(f"--out {out_dir}: --dataset={folder} reads the folder "
                        f"{registry.canonical_name(folder)}, not this one; name the folder "
-                       f"{registry.canonical_name(folder)}")
-    if folder != name and registry.is_named_dataset(folder):
+                       f"{name}")
+    if folder != name and (registry.is_named_dataset(folder)
+                           or re.fullmatch(r"yoochoose1_[0-9]+", folder)):
         raise MTDError(f"--out {out_dir}: {folder} names another dataset; name the folder "
                        f"{name}")
     if registry.defaults_for(folder) != registry.defaults_for(name):

@@ -190,8 +190,9 @@ def _read_split(name, data_dir, folder):
         hint = (f"Download it with: python -m mtd_tf.data.download "
                 f"--dataset={shlex.quote(name)} --data_dir={shlex.quote(str(data_dir))}")
     else:
-        hint = _closest_name(name, data_dir) or (
-            "Make one with: python -m mtd_tf.data.prepare, or name a folder under --data_dir")
+        hint = " ".join(filter(None, (
+            _closest_name(name, data_dir),
+            "Make one with: python -m mtd_tf.data.prepare, or name a folder under --data_dir")))
     raise DatasetMissingError(
         f"dataset {name!r} not found: {folder} needs {formats.TRAIN_TEXT} and "
         f"{formats.TEST_TEXT}, or {formats.TRAIN_PICKLE} and {formats.TEST_PICKLE}. {hint}")
@@ -199,9 +200,12 @@ def _read_split(name, data_dir, folder):
 
 def _closest_name(name, data_dir):
     """"Did you mean --dataset=X?" for a likely typo of a dataset or folder name, else ""."""
-    folders = os.listdir(data_dir) if os.path.isdir(data_dir) else []
-    known = [*_DEFAULTS, *DATASET_ALIASES, SYNTHETIC, *folders]
-    match = difflib.get_close_matches(name, known, n=1)
+    try:
+        folders = [entry.name for entry in os.scandir(data_dir) if entry.is_dir()]
+    except OSError:
+        folders = []
+    known = {*_DEFAULTS, *DATASET_ALIASES, SYNTHETIC, *folders} - {name}
+    match = difflib.get_close_matches(name, sorted(known), n=1)
     return f"Did you mean --dataset={match[0]}?" if match else ""
 
 

@@ -2,14 +2,18 @@
 
 A checkpoint holds weights, not the settings that shaped them: resuming with another
 --embedding_dim failed deep inside TensorFlow, and with another --dropout the run trained
-on while metrics.json recorded a dropout the model was never trained with. The first start
-in a directory writes `settings.json`; every later start there must match it, except in
-the settings a resume may change on purpose.
+on while metrics.json recorded a dropout the model was never trained with. A start writes
+`settings.json`; once the directory holds a checkpoint or a metrics.json, every later start
+there must match it, except in the settings a resume may change on purpose. (A start that
+saved nothing pins nothing: its retry may change anything.)
 """
 
 import dataclasses
 import json
 import os
+
+from absl import logging
+import tensorflow as tf
 
 from mtd_tf.errors import ConfigError
 from mtd_tf.io_utils import atomic_write_text
@@ -23,7 +27,10 @@ _DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConf
 
 
 def check_or_record(config, frequency):
-    """Records `config` in a new run directory, or refuses one started with other settings.
+    """Records `config` in a run directory with nothing to resume, else checks it.
+
+    A directory with progress but no `settings.json` (started before it existed) is
+    checked against its metrics.json's "flags" where it has one.
 
     Args:
       config: `TrainConfig` of this start.
@@ -38,18 +45,21 @@ def check_or_record(config, frequency):
         raise ConfigError(f"--model_dir {model_dir} exists and is not a folder")
     settings = dict(config.to_dict(), frequency=frequency)
     path = os.path.join(model_dir, SETTINGS_FILE)
-    if not os.path.exists(path):
+    metrics_path = os.path.join(model_dir, "metrics.json")
+    recorded = None
+    if _has_progress(model_dir, metrics_path):
+        if os.path.exists(path):
+            recorded = _read_object(path)
+        elif os.path.exists(metrics_path):
+            flags = _read_object(metrics_path).get("flags")
+            recorded = flags if isinstance(flags, dict) else None
+        if recorded is None:
+            logging.warning("%s was started before runs recorded their settings: resuming it "
+                            "with other settings is not caught", model_dir)
+    if recorded is None:
         os.makedirs(model_dir, exist_ok=True)
         atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
         return
-    try:
-        with open(path) as handle:
-            recorded = json.load(handle)
-        if not isinstance(recorded, dict):
-            raise ValueError("not a JSON object")
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise ConfigError(f"{path}: unreadable ({error}); it records the settings this run "
-                          f"directory was started with") from None
     # A setting added after the directory was started had its default then.
     recorded = {**_DEFAULTS, **recorded}
     changed = sorted(name for name in settings if name not in MAY_CHANGE_ON_RESUME
@@ -59,3 +69,23 @@ def check_or_record(config, frequency):
         now = ", ".join(f"{name}={settings[name]!r}" for name in changed)
         raise ConfigError(f"{model_dir} holds a run started with {was}, not {now}: use another "
                           f"--model_dir, or the same settings to resume it")
+
+
+def _has_progress(model_dir, metrics_path):
+    """Whether a start here would resume: a checkpoint (epoch or mid-epoch) or metrics.json."""
+    return os.path.exists(metrics_path) or any(
+        tf.train.latest_checkpoint(os.path.join(model_dir, folder))
+        for folder in ("checkpoints", "mid_epoch"))
+
+
+def _read_object(path):
+    """The JSON object in `path`; one ConfigError line when it is not one."""
+    try:
+        with open(path) as handle:
+            value = json.load(handle)
+        if not isinstance(value, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ConfigError(f"{path}: unreadable ({error}); the run directory's settings are "
+                          f"checked against it") from None
+    return value

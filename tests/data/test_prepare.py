@@ -530,12 +530,14 @@ def test_folder_must_be_named_for_its_dataset_settings(tmp_path):
     yoochoose_raw = _write(tmp_path, "yoochoose-clicks.dat", YOOCHOOSE_LOG)
     with pytest.raises(MTDError, match=r"--out .*yoochoose: --dataset=yoochoose reads the "
                                        r"folder yoochoose1_64, not this one; name the folder "
-                                       r"yoochoose1_64$"):
-        prepare.prepare("yoochoose", yoochoose_raw, str(tmp_path / "yoochoose"))
+                                       r"yoochoose1_4$"):
+        prepare.prepare("yoochoose", yoochoose_raw, str(tmp_path / "yoochoose"), fraction=4)
     assert not (tmp_path / "yoochoose").exists()
-    with pytest.raises(MTDError, match=r"--out .*yoochoose1_64: yoochoose1_64 names another "
-                                       r"dataset; name the folder yoochoose1_4$"):
-        prepare.prepare("yoochoose", yoochoose_raw, str(tmp_path / "yoochoose1_64"), fraction=4)
+    for fraction, folder in ((4, "yoochoose1_64"), (64, "yoochoose1_4")):
+        with pytest.raises(MTDError, match=rf"--out .*{folder}: {folder} names another "
+                                           rf"dataset; name the folder yoochoose1_{fraction}$"):
+            prepare.prepare("yoochoose", yoochoose_raw, str(tmp_path / folder),
+                            fraction=fraction)
     # The registry's settings are the ones each protocol built its split with.
     for dataset, protocol in prepare.PROTOCOLS.items():
         assert registry.defaults_for(dataset).min_prefix_len == protocol.min_prefix_len

@@ -76,12 +76,17 @@ def test_missing_dataset_names_the_download_command(tmp_path):
 
 def test_a_misspelt_name_gets_a_suggestion_not_a_download_command(tmp_path):
     (tmp_path / "my_clicks").mkdir()
-    for typo, suggestion in (("synthtic", "synthetic"), ("digenetica", "diginetica"),
-                             ("my_click", "my_clicks")):
-        with pytest.raises(DatasetMissingError, match=rf"Did you mean --dataset={suggestion}\?$"):
+    (tmp_path / "my_click.txt").write_text("a file is no dataset")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / formats.TRAIN_TEXT).write_text("1 2\n")
+    for typo, suggestion in (("synthtic", "synthetic"), ("my_click", "my_clicks"),
+                             ("digenetica", "diginetica")):
+        with pytest.raises(DatasetMissingError, match=rf"Did you mean --dataset={suggestion}\? "
+                                                      r"Make one with: python -m"):
             registry.load_dataset(typo, tmp_path)
-    with pytest.raises(DatasetMissingError, match=r"Make one with: python -m mtd_tf.data.prepare"):
-        registry.load_dataset("zzzz", tmp_path)
+    # A folder is never suggested to itself.
+    with pytest.raises(DatasetMissingError, match=r"\. Make one with: python -m mtd_tf.data."):
+        registry.load_dataset("half", tmp_path)
 
 
 def test_a_file_as_data_dir_is_refused(tmp_path):

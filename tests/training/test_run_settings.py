@@ -1,9 +1,11 @@
 """A run directory keeps the settings it was started with; a resume may change only a few."""
 
 import json
+import logging
 import os
 
 import pytest
+import tensorflow as tf
 
 from mtd_tf.errors import ConfigError
 from mtd_tf.training import run_settings
@@ -14,17 +16,30 @@ def _config(tmp_path, **overrides):
     return TrainConfig(model_dir=str(tmp_path / "run"), **overrides)
 
 
+def _save_checkpoint(tmp_path, folder="checkpoints"):
+    """Gives the run directory something to resume, as an epoch or mid-epoch save would."""
+    checkpoint = tf.train.Checkpoint(step=tf.Variable(1))
+    tf.train.CheckpointManager(checkpoint, str(tmp_path / "run" / folder), 1).save()
+
+
+def _start(tmp_path, folder="checkpoints", **overrides):
+    run_settings.check_or_record(_config(tmp_path, **overrides), frequency=1)
+    _save_checkpoint(tmp_path, folder)
+
+
 def test_first_start_records_the_settings_with_the_resolved_frequency(tmp_path):
     config = _config(tmp_path, embedding_dim=32)
     run_settings.check_or_record(config, frequency=4)
     with open(tmp_path / "run" / run_settings.SETTINGS_FILE) as handle:
         recorded = json.load(handle)
     assert recorded == dict(config.to_dict(), frequency=4)
+    _save_checkpoint(tmp_path)
     run_settings.check_or_record(config, frequency=4)  # the same settings resume
 
 
-def test_a_changed_setting_is_refused_naming_old_and_new(tmp_path):
-    run_settings.check_or_record(_config(tmp_path, embedding_dim=100), frequency=1)
+@pytest.mark.parametrize("folder", ["checkpoints", "mid_epoch"])
+def test_a_changed_setting_is_refused_naming_old_and_new(tmp_path, folder):
+    _start(tmp_path, folder, embedding_dim=100)
     with pytest.raises(ConfigError, match=r"run holds a run started with dropout=0.2, "
                                           r"embedding_dim=100, not dropout=0.5, "
                                           r"embedding_dim=32: use another --model_dir"):
@@ -34,8 +49,16 @@ def test_a_changed_setting_is_refused_naming_old_and_new(tmp_path):
         run_settings.check_or_record(_config(tmp_path), frequency=2)
 
 
+def test_a_start_that_saved_nothing_pins_nothing(tmp_path):
+    run_settings.check_or_record(_config(tmp_path, batch_size=512), frequency=1)
+    run_settings.check_or_record(_config(tmp_path, batch_size=64), frequency=1)  # the retry
+    _save_checkpoint(tmp_path)
+    with pytest.raises(ConfigError, match=r"batch_size=64, not batch_size=512"):
+        run_settings.check_or_record(_config(tmp_path, batch_size=512), frequency=1)
+
+
 def test_a_resume_may_change_paths_lr_epochs_patience_and_top_k(tmp_path):
-    run_settings.check_or_record(_config(tmp_path), frequency=1)
+    _start(tmp_path)
     changed = _config(tmp_path, data_dir="elsewhere", lr=1e-4, epochs=20, patience=5,
                       export_top_k=50)
     run_settings.check_or_record(changed, frequency=1)
@@ -44,21 +67,38 @@ def test_a_resume_may_change_paths_lr_epochs_patience_and_top_k(tmp_path):
 
 
 def test_a_setting_missing_from_an_older_record_counts_as_its_default(tmp_path):
-    config = _config(tmp_path)
-    os.makedirs(config.model_dir)
-    recorded = dict(config.to_dict(), frequency=1)
+    _start(tmp_path)
+    path = tmp_path / "run" / run_settings.SETTINGS_FILE
+    recorded = json.loads(path.read_text())
     del recorded["score_scale"]
-    (tmp_path / "run" / run_settings.SETTINGS_FILE).write_text(json.dumps(recorded))
-    run_settings.check_or_record(config, frequency=1)
+    path.write_text(json.dumps(recorded))
+    run_settings.check_or_record(_config(tmp_path), frequency=1)
     with pytest.raises(ConfigError, match=r"score_scale=0.0, not score_scale=16.0"):
         run_settings.check_or_record(_config(tmp_path, score_scale=16.0), frequency=1)
+
+
+def test_a_run_from_before_settings_json_is_checked_against_its_metrics(tmp_path, caplog):
+    config = _config(tmp_path, dropout=0.3)
+    os.makedirs(config.model_dir)
+    metrics = tmp_path / "run" / "metrics.json"
+    metrics.write_text(json.dumps({"flags": dict(config.to_dict(), frequency=1)}))
+    run_settings.check_or_record(config, frequency=1)
+    with pytest.raises(ConfigError, match=r"dropout=0.3, not dropout=0.2"):
+        run_settings.check_or_record(_config(tmp_path), frequency=1)
+    # Without flags to check against, the start says so and records itself.
+    metrics.write_text("{}")
+    with caplog.at_level(logging.WARNING):
+        run_settings.check_or_record(_config(tmp_path), frequency=1)
+    assert "started before runs recorded their settings" in caplog.text
+    assert json.loads((tmp_path / "run" / run_settings.SETTINGS_FILE).read_text())[
+        "dropout"] == 0.2
 
 
 def test_unusable_model_dir_or_record_is_one_config_error(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(ConfigError, match=r"--model_dir .*afile exists and is not a folder"):
         run_settings.check_or_record(TrainConfig(model_dir=str(tmp_path / "afile")), 1)
-    (tmp_path / "run").mkdir()
+    _start(tmp_path)
     for text in ("{not json", "[1, 2]", "\udcff"):
         (tmp_path / "run" / run_settings.SETTINGS_FILE).write_text(text, errors="surrogateescape")
         with pytest.raises(ConfigError, match=r"settings.json: unreadable"):
