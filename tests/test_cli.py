@@ -232,26 +232,20 @@ def test_evaluate_warns_when_the_catalogues_differ(cli_run, tmp_path):
         "it does not know are ignored)"]
 
 
-def test_predict_bad_session_is_one_error_line(cli_run):
+def test_predict_mistakes_are_one_error_line(cli_run):
     _, model_dir, _ = cli_run
     # str.isdigit() accepts '²' but int() does not: this once ended in a ValueError
     # traceback. The other malformed sessions are in test_parse_session_accepts_ascii_ids_only.
-    result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={model_dir}/export",
-                                 "--session=7 \u00b2"])
-    assert result.returncode == 2
-    assert error_lines(result.stderr) == [
-        "error: --session must hold non-negative integer ids, got '7 \u00b2'"]
-    assert "Traceback" not in result.stderr and result.stdout == ""
-
-
-def test_predict_at_the_run_folder_points_to_its_export(cli_run):
-    _, model_dir, _ = cli_run
-    result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={model_dir}",
-                                 "--session=3"])
-    assert result.returncode == 2
-    assert error_lines(result.stderr) == [
-        f"error: {model_dir}: no SavedModel here, but its export/ holds one: pass "
-        f"--export_dir={model_dir}/export"]
+    for export_dir, session, expected in (
+            (f"{model_dir}/export", "7 \u00b2",
+             "error: --session must hold non-negative integer ids, got '7 \u00b2'"),
+            (model_dir, "3", f"error: {model_dir}: no SavedModel here, but its export/ holds "
+                             f"one: pass --export_dir={model_dir}/export")):
+        result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={export_dir}",
+                                     f"--session={session}"])
+        assert result.returncode == 2
+        assert error_lines(result.stderr) == [expected]
+        assert "Traceback" not in result.stderr and result.stdout == ""
 
 
 def test_predict_missing_export_is_one_error_line(tmp_path):
