@@ -39,7 +39,9 @@ from mtd_tf.errors import MTDError
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.metrics import REPORTED_METRICS
 from mtd_tf.model import VARIANTS
+from mtd_tf.training.config import DEFAULTS as CONFIG_DEFAULTS
 from mtd_tf.training.config import TrainConfig
+from mtd_tf.training.config import changed_settings
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_RUNS_DIR = os.path.join(REPO_ROOT, "experiments", "runs")
@@ -50,7 +52,6 @@ BASELINES = ("pop", "spop", "itemknn")
 _PATH_FIELDS = ("data_dir", "model_dir")
 # Settings a cell sets itself (its dataset, folder and method).
 _FIXED_BY_CELL = _PATH_FIELDS + ("dataset", "variant")
-_CONFIG_DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
 
 FLAGS = flags.FLAGS
 
@@ -66,16 +67,16 @@ def define_flags(default_datasets=PAPER_DATASETS):
                         "Where <name>.json, <name>.md and the PNG plots are written.")
     flags.DEFINE_bool("report_only", False,
                       "Train nothing: rebuild the results from the cells already finished.")
-    flags.DEFINE_integer("epochs", _CONFIG_DEFAULTS["epochs"], "Maximum epochs per run.")
-    flags.DEFINE_integer("patience", _CONFIG_DEFAULTS["patience"],
+    flags.DEFINE_integer("epochs", CONFIG_DEFAULTS["epochs"], "Maximum epochs per run.")
+    flags.DEFINE_integer("patience", CONFIG_DEFAULTS["patience"],
                          "Early stopping: epochs without a better validation P@20.")
     flags.DEFINE_integer("max_train_batches", None,
                          "Cap on batches per session pass (smoke runs only).")
-    flags.DEFINE_integer("embedding_dim", _CONFIG_DEFAULTS["embedding_dim"], "Embedding size d.")
-    flags.DEFINE_integer("graph_steps", _CONFIG_DEFAULTS["graph_steps"],
+    flags.DEFINE_integer("embedding_dim", CONFIG_DEFAULTS["embedding_dim"], "Embedding size d.")
+    flags.DEFINE_integer("graph_steps", CONFIG_DEFAULTS["graph_steps"],
                          "Maximum Adam steps of the graph phase per epoch.")
-    flags.DEFINE_integer("batch_size", _CONFIG_DEFAULTS["batch_size"], "Batch size.")
-    flags.DEFINE_integer("seed", _CONFIG_DEFAULTS["seed"], "Random seed of every run.")
+    flags.DEFINE_integer("batch_size", CONFIG_DEFAULTS["batch_size"], "Batch size.")
+    flags.DEFINE_integer("seed", CONFIG_DEFAULTS["seed"], "Random seed of every run.")
     flags.DEFINE_multi_string("set", [], "Any other TrainConfig field for every run, as "
                               "key=value (repeatable), e.g. --set=graph_writeback=rescale.")
     cli.show_in_help(__name__)
@@ -97,15 +98,15 @@ def parse_overrides(specs):
     for spec in specs:
         for item in filter(None, (part.strip() for part in spec.split(","))):
             key, sep, text = item.partition("=")
-            if not sep or key not in _CONFIG_DEFAULTS or key in _FIXED_BY_CELL:
+            if not sep or key not in CONFIG_DEFAULTS or key in _FIXED_BY_CELL:
                 raise ConfigError(f"bad setting {item!r}: expected key=value with key one of "
-                                  f"{sorted(set(_CONFIG_DEFAULTS) - set(_FIXED_BY_CELL))}")
+                                  f"{sorted(set(CONFIG_DEFAULTS) - set(_FIXED_BY_CELL))}")
             overrides[key] = _typed(key, text)
     return overrides
 
 
 def _typed(key, text):
-    default = _CONFIG_DEFAULTS[key]
+    default = CONFIG_DEFAULTS[key]
     try:
         if default is None:  # optional integers (frequency, max_train_batches)
             return None if text.lower() in ("none", "") else int(text)
@@ -138,15 +139,6 @@ class Cell:
 
 def _config_view(config_dict):
     return {key: value for key, value in config_dict.items() if key not in _PATH_FIELDS}
-
-
-def _same_settings(recorded, wanted):
-    """Equal on shared keys; keys only in `wanted` (fields added since) must be defaults."""
-    for key, value in wanted.items():
-        expected = recorded[key] if key in recorded else _CONFIG_DEFAULTS.get(key)
-        if expected != value:
-            return False
-    return True
 
 
 def _complete(metrics, need_valid):
@@ -193,7 +185,7 @@ class CellRunner:
 
     def base_for(self, dataset):
         """The base settings with the dataset's default training frequency resolved."""
-        settings = dict(_CONFIG_DEFAULTS, **self.base)
+        settings = dict(CONFIG_DEFAULTS, **self.base)
         if settings["frequency"] is None:
             settings["frequency"] = registry.defaults_for(dataset).frequency
         return settings
@@ -204,7 +196,7 @@ class CellRunner:
             raise ConfigError(f"unknown method {method!r}: expected one of {VARIANTS + BASELINES}")
         base = self.base_for(dataset)
         for key in overrides:
-            if key not in _CONFIG_DEFAULTS or key in _FIXED_BY_CELL:
+            if key not in CONFIG_DEFAULTS or key in _FIXED_BY_CELL:
                 raise ConfigError(f"{key!r} is not a TrainConfig setting a cell can vary")
         kept = tuple(sorted((key, value) for key, value in overrides.items()
                             if value != base[key]))
@@ -230,11 +222,11 @@ class CellRunner:
         if recorded is None:
             metrics = _read_json(os.path.join(run_dir, "metrics.json"))
             recorded = _config_view(metrics.get("flags", {})) if isinstance(metrics, dict) else None
-        if recorded is not None and not _same_settings(recorded, wanted):
+        changed = [] if recorded is None else changed_settings(recorded, wanted)
+        if changed:
             differences = ", ".join(
-                f"{key}: folder {recorded.get(key, _CONFIG_DEFAULTS.get(key))!r}, asked {value!r}"
-                for key, value in sorted(wanted.items())
-                if recorded.get(key, _CONFIG_DEFAULTS.get(key)) != value)
+                f"{key}: folder {recorded.get(key, CONFIG_DEFAULTS.get(key))!r}, "
+                f"asked {wanted[key]!r}" for key in changed)
             raise ConfigError(f"{run_dir} holds a run with other settings ({differences}); "
                               "pass the same flags, another --runs_dir, or delete the folder")
 
@@ -265,7 +257,7 @@ class CellRunner:
             return None
         if not cell.is_baseline:
             wanted = _config_view(self.config(cell).to_dict())
-            if not isinstance(record.get("config"), dict) or not _same_settings(
+            if not isinstance(record.get("config"), dict) or changed_settings(
                     record["config"], wanted):
                 logging.info("the published record of %s has other settings; not used",
                              record["run_dir"])

@@ -120,3 +120,14 @@ class TrainConfig:
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+
+# Every field's default: what a settings record written before the field existed meant.
+DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+
+
+def changed_settings(recorded, wanted):
+    """Sorted names in `wanted` whose value `recorded` does not hold; a name missing from
+    `recorded` (a field added after it was written) counts as its default."""
+    return sorted(name for name, value in wanted.items()
+                  if recorded.get(name, DEFAULTS.get(name)) != value)

@@ -37,7 +37,6 @@ from mtd_tf.training.fused_adam import FusedAdam
 from mtd_tf.training.progress import PassProgress
 
 
-
 class RunState(tf.Module):
     """Counters that must survive a restart; saved in the same checkpoint as the weights."""
 

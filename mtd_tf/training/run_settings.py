@@ -8,7 +8,6 @@ there must match it, except in the settings a resume may change on purpose. (A s
 saved nothing pins nothing: its retry may change anything.)
 """
 
-import dataclasses
 import json
 import os
 
@@ -17,13 +16,13 @@ import tensorflow as tf
 
 from mtd_tf.errors import ConfigError
 from mtd_tf.io_utils import atomic_write_text
-from mtd_tf.training.config import TrainConfig
+from mtd_tf.training.config import DEFAULTS
+from mtd_tf.training.config import changed_settings
 
 SETTINGS_FILE = "settings.json"
 # Paths; `lr` (a diverged run resumes with a lower one, see `Trainer.restore`); `epochs`,
 # `patience` (train longer, or stop sooner); `export_top_k` (shapes only the export).
 MAY_CHANGE_ON_RESUME = ("data_dir", "model_dir", "lr", "epochs", "patience", "export_top_k")
-_DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
 
 
 def check_or_record(config, frequency):
@@ -60,12 +59,10 @@ def check_or_record(config, frequency):
         os.makedirs(model_dir, exist_ok=True)
         atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
         return
-    # A setting added after the directory was started had its default then.
-    recorded = {**_DEFAULTS, **recorded}
-    changed = sorted(name for name in settings if name not in MAY_CHANGE_ON_RESUME
-                     and recorded.get(name) != settings[name])
+    changed = [name for name in changed_settings(recorded, settings)
+               if name not in MAY_CHANGE_ON_RESUME]
     if changed:
-        was = ", ".join(f"{name}={recorded.get(name)!r}" for name in changed)
+        was = ", ".join(f"{name}={recorded.get(name, DEFAULTS.get(name))!r}" for name in changed)
         now = ", ".join(f"{name}={settings[name]!r}" for name in changed)
         raise ConfigError(f"{model_dir} holds a run started with {was}, not {now}: use another "
                           f"--model_dir, or the same settings to resume it")
