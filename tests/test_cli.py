@@ -98,6 +98,22 @@ def test_resume_with_changed_settings_is_one_error_line(cli_run):
         "use another --model_dir, or the same settings to resume it"]
 
 
+def test_resume_on_other_data_is_one_error_line(cli_run, tmp_path):
+    _, model_dir, _ = cli_run
+    other_data = helpers.write_tiny_dataset(tmp_path, seed=1)  # tiny again, other sessions
+    result = helpers.run_python(["-m", "mtd_tf.main", "--dataset=tiny",
+                                 f"--data_dir={other_data}", f"--model_dir={model_dir}",
+                                 "--epochs=2", "--frequency=1", "--graph_steps=3",
+                                 "--batch_size=128", "--embedding_dim=16",
+                                 "--max_train_batches=4", "--seed=3"], timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    [line] = error_lines(result.stderr)
+    assert line.startswith(f"error: {model_dir} holds a run started on other data than "
+                           f"--dataset=tiny in {other_data} gives now ("), line
+    assert line.endswith("): use another --model_dir, or the data it was trained on"), line
+
+
 def test_predict_prints_the_top_k_json(cli_run):
     _, model_dir, _ = cli_run
     export_dir = os.path.join(model_dir, "export")

@@ -101,7 +101,8 @@ class Trainer:
         self.inputs = inputs_lib.build_inputs(config)
         self._check_samples()
         self.frequency = self.inputs.frequency
-        run_settings.check_or_record(config, self.frequency)
+        run_settings.check_or_record(config, self.frequency,
+                                     data=run_settings.data_fingerprint(self.inputs))
         with self.strategy.scope():
             self.model = MTDModel(
                 num_items=self.inputs.num_items, embedding_dim=config.embedding_dim,

@@ -6,8 +6,12 @@ on while metrics.json recorded a dropout the model was never trained with. A sta
 `settings.json`; once the directory holds a checkpoint or a metrics.json, every later start
 there must match it, except in the settings a resume may change on purpose. (A start that
 saved nothing pins nothing: its retry may change anything.)
+
+The data are pinned too, by size and a digest: --data_dir may change on resume (data
+moved), and a dataset prepared again under the same name would otherwise train on unseen.
 """
 
+import hashlib
 import json
 import os
 
@@ -25,7 +29,20 @@ SETTINGS_FILE = "settings.json"
 MAY_CHANGE_ON_RESUME = ("data_dir", "model_dir", "lr", "epochs", "patience", "export_top_k")
 
 
-def check_or_record(config, frequency):
+def data_fingerprint(inputs):
+    """Sizes and a SHA-256 of `inputs`' samples (targets and lengths of every split): what
+    a resume must find again, whatever folder it reads them from."""
+    digest = hashlib.sha256()
+    for samples in (inputs.train, inputs.valid, inputs.test):
+        for array in (samples.targets, samples.lengths):
+            digest.update(array.astype("<i4").tobytes())
+            digest.update(b"|")
+    return {"num_items": int(inputs.num_items),
+            "samples": [len(inputs.train), len(inputs.valid), len(inputs.test)],
+            "sha256": digest.hexdigest()}
+
+
+def check_or_record(config, frequency, data=None):
     """Records `config` in a run directory with nothing to resume, else checks it.
 
     A directory with progress but no `settings.json` (started before it existed) is
@@ -34,15 +51,19 @@ def check_or_record(config, frequency):
     Args:
       config: `TrainConfig` of this start.
       frequency: its session passes per epoch, resolved (the flag may leave it unset).
+      data: `data_fingerprint` of the inputs it read; checked only against a directory
+        that recorded one.
 
     Raises:
       ConfigError: `config.model_dir` is not a folder, its settings file is unreadable,
-        or it was started with settings this start changes.
+        or it was started with settings or data this start changes.
     """
     model_dir = config.model_dir
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
         raise ConfigError(f"--model_dir {model_dir} exists and is not a folder")
     settings = dict(config.to_dict(), frequency=frequency)
+    if data is not None:
+        settings["data"] = data
     path = os.path.join(model_dir, SETTINGS_FILE)
     metrics_path = os.path.join(model_dir, "metrics.json")
     recorded = None
@@ -59,13 +80,35 @@ def check_or_record(config, frequency):
         os.makedirs(model_dir, exist_ok=True)
         atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
         return
+    _check_data(model_dir, config, recorded.get("data"), data)
     changed = [name for name in changed_settings(recorded, settings)
-               if name not in MAY_CHANGE_ON_RESUME]
+               if name not in MAY_CHANGE_ON_RESUME + ("data",)]
     if changed:
         was = ", ".join(f"{name}={recorded.get(name, DEFAULTS.get(name))!r}" for name in changed)
         now = ", ".join(f"{name}={settings[name]!r}" for name in changed)
         raise ConfigError(f"{model_dir} holds a run started with {was}, not {now}: use another "
                           f"--model_dir, or the same settings to resume it")
+
+
+def _check_data(model_dir, config, recorded, data):
+    """Refuses a resume whose data differ from those the run was started on."""
+    if recorded is None or data is None or recorded == data:
+        return
+    was, now = _describe(recorded), _describe(data)
+    if was == now:
+        now = "as many, but other sessions"
+    raise ConfigError(f"{model_dir} holds a run started on other data than --dataset="
+                      f"{config.dataset} in {config.data_dir} gives now ({was}; now {now}): "
+                      f"use another --model_dir, or the data it was trained on")
+
+
+def _describe(fingerprint):
+    """'M items, a / b / c train / valid / test samples' of a (possibly hand-edited) record."""
+    if not isinstance(fingerprint, dict):
+        return "an unreadable record"
+    samples = fingerprint.get("samples")
+    sizes = " / ".join(map(str, samples)) if isinstance(samples, list) else "?"
+    return f"{fingerprint.get('num_items', '?')} items, {sizes} train / valid / test samples"
 
 
 def _has_progress(model_dir, metrics_path):

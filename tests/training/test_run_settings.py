@@ -3,10 +3,13 @@
 import json
 import logging
 import os
+import types
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
+from mtd_tf.data.augment import Samples
 from mtd_tf.errors import ConfigError
 from mtd_tf.training import run_settings
 from mtd_tf.training.config import TrainConfig
@@ -103,3 +106,52 @@ def test_unusable_model_dir_or_record_is_one_config_error(tmp_path):
         (tmp_path / "run" / run_settings.SETTINGS_FILE).write_text(text, errors="surrogateescape")
         with pytest.raises(ConfigError, match=r"settings.json: unreadable"):
             run_settings.check_or_record(_config(tmp_path), frequency=1)
+
+
+def _inputs(targets_per_split, num_items=9):
+    """Stand-in `TrainingInputs`: the fingerprint reads only num_items and the samples."""
+    def samples(targets):
+        targets = np.asarray(targets, np.int32)
+        return Samples(item_ids=np.ones((len(targets), 3), np.int32),
+                       lengths=np.full(len(targets), 2, np.int32), targets=targets)
+    train, valid, test = map(samples, targets_per_split)
+    return types.SimpleNamespace(num_items=num_items, train=train, valid=valid, test=test)
+
+
+def test_the_data_fingerprint_changes_with_any_target_or_length():
+    base = run_settings.data_fingerprint(_inputs([[1, 2, 3], [4], [5, 6]]))
+    assert base["num_items"] == 9 and base["samples"] == [3, 1, 2]
+    assert run_settings.data_fingerprint(_inputs([[1, 2, 3], [4], [5, 6]])) == base
+    moved = _inputs([[1, 2, 3], [4], [5, 6]])
+    moved.test.lengths[0] = 1
+    others = [run_settings.data_fingerprint(_inputs([[1, 2, 4], [4], [5, 6]])),
+              run_settings.data_fingerprint(moved),
+              # The same targets cut at another split boundary are other data too.
+              run_settings.data_fingerprint(_inputs([[1, 2], [3, 4], [5, 6]]))]
+    assert len({fingerprint["sha256"] for fingerprint in others + [base]}) == 4
+
+
+def test_a_resume_on_other_data_is_refused_naming_both(tmp_path):
+    data = run_settings.data_fingerprint(_inputs([[1, 2, 3], [4], [5, 6]]))
+    run_settings.check_or_record(_config(tmp_path), frequency=1, data=data)
+    _save_checkpoint(tmp_path)
+    # Moved data (another --data_dir, the same samples) resume.
+    run_settings.check_or_record(_config(tmp_path, data_dir="moved"), frequency=1, data=data)
+    bigger = run_settings.data_fingerprint(_inputs([[1, 2, 3, 7], [4], [5, 6]], num_items=10))
+    with pytest.raises(ConfigError, match=(
+            r"run holds a run started on other data than --dataset=synthetic in moved gives "
+            r"now \(9 items, 3 / 1 / 2 train / valid / test samples; now 10 items, 4 / 1 / 2 "
+            r"train / valid / test samples\): use another --model_dir, or the data it was "
+            r"trained on")):
+        run_settings.check_or_record(_config(tmp_path, data_dir="moved"), frequency=1,
+                                     data=bigger)
+    reshuffled = run_settings.data_fingerprint(_inputs([[3, 2, 1], [4], [5, 6]]))
+    with pytest.raises(ConfigError, match=r"\(9 items, 3 / 1 / 2 train / valid / test "
+                                          r"samples; now as many, but other sessions\)"):
+        run_settings.check_or_record(_config(tmp_path), frequency=1, data=reshuffled)
+
+
+def test_a_record_without_data_does_not_check_them(tmp_path):
+    _start(tmp_path)  # a settings.json from before data were recorded
+    other = run_settings.data_fingerprint(_inputs([[1], [2], [3]]))
+    run_settings.check_or_record(_config(tmp_path), frequency=1, data=other)
