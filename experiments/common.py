@@ -194,6 +194,7 @@ class CellRunner:
         """A `Cell`; overrides equal to the base settings are dropped, so folders are shared."""
         if method not in VARIANTS + BASELINES:
             raise ConfigError(f"unknown method {method!r}: expected one of {VARIANTS + BASELINES}")
+        self._check_dataset(dataset)
         base = self.base_for(dataset)
         for key in overrides:
             if key not in CONFIG_DEFAULTS or key in _FIXED_BY_CELL:
@@ -203,6 +204,17 @@ class CellRunner:
         if method in BASELINES:
             kept = ()  # baselines have no settings
         return Cell(dataset, method, kept, group)
+
+    def _check_dataset(self, dataset):
+        """A typo in --datasets fails before any cell trains, not hours later at its turn (or
+        never, as an empty section of a --report_only table)."""
+        folder = os.path.join(self.data_dir, registry.canonical_name(dataset))
+        if registry.is_named_dataset(dataset) or os.path.isdir(folder):
+            return
+        closest = registry.closest_dataset_name(dataset, self.data_dir)
+        hint = f"; did you mean {closest}?" if closest else ""
+        raise ConfigError(f"unknown dataset {dataset!r} in --datasets: not a published dataset, "
+                          f"'synthetic', or a folder in {self.data_dir}{hint}")
 
     def run_dir(self, cell):
         return os.path.join(self.runs_dir, *cell.group.split("/"), cell.dataset, cell.name)

@@ -190,23 +190,24 @@ def _read_split(name, data_dir, folder):
         hint = (f"Download it with: python -m mtd_tf.data.download "
                 f"--dataset={shlex.quote(name)} --data_dir={shlex.quote(str(data_dir))}")
     else:
+        closest = closest_dataset_name(name, data_dir)
         hint = " ".join(filter(None, (
-            _closest_name(name, data_dir),
+            closest and f"Did you mean --dataset={closest}?",
             "Make one with: python -m mtd_tf.data.prepare, or name a folder under --data_dir")))
     raise DatasetMissingError(
         f"dataset {name!r} not found: {folder} needs {formats.TRAIN_TEXT} and "
         f"{formats.TEST_TEXT}, or {formats.TRAIN_PICKLE} and {formats.TEST_PICKLE}. {hint}")
 
 
-def _closest_name(name, data_dir):
-    """"Did you mean --dataset=X?" for a likely typo of a dataset or folder name, else ""."""
+def closest_dataset_name(name, data_dir):
+    """The known dataset or folder name `name` most likely mistypes, else None."""
     try:
         folders = [entry.name for entry in os.scandir(data_dir) if entry.is_dir()]
     except OSError:
         folders = []
     known = {*_DEFAULTS, *DATASET_ALIASES, SYNTHETIC, *folders} - {name}
     match = difflib.get_close_matches(name, sorted(known), n=1)
-    return f"Did you mean --dataset={match[0]}?" if match else ""
+    return match[0] if match else None
 
 
 def _drop_unknown_prefix_ids(prefixes, num_items, dataset_name):

@@ -42,6 +42,21 @@ def test_cells_equal_to_the_base_share_one_folder(tmp_path):
         cells.cell("yoochoose", "sasrec")
 
 
+def test_a_dataset_typo_is_refused_before_anything_trains(tmp_path):
+    cells = runner(tmp_path)
+    (tmp_path / "data" / "shop_clicks").mkdir(parents=True)
+    assert cells.cell("shop_clicks", "mtd").dataset == "shop_clicks"  # a folder is a dataset
+    assert cells.cell("retailrocket", "mtd").dataset == "retailrocket"  # known, not downloaded
+    with pytest.raises(ConfigError, match=(
+            r"^unknown dataset 'diginetca' in --datasets: not a published dataset, 'synthetic', or "
+            rf"a folder in {tmp_path / 'data'}; did you mean diginetica\?$")):
+        cells.cell("diginetca", "mtd")
+    with pytest.raises(ConfigError, match=r"did you mean shop_clicks\?$"):
+        cells.cell("shop_click", "pop")
+    with pytest.raises(ConfigError, match=r"a folder in .*data$"):
+        cells.cell("zzzzzz", "mtd")
+
+
 def test_a_folder_started_with_other_settings_is_refused(tmp_path):
     first = runner(tmp_path)
     cell = first.cell("yoochoose", "mtd")
