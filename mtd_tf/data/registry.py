@@ -200,14 +200,18 @@ def _read_split(name, data_dir, folder):
 
 
 def closest_dataset_name(name, data_dir):
-    """The known dataset or folder name `name` most likely mistypes, else None."""
+    """The known dataset or folder name `name` most likely mistypes or abbreviates, else None."""
     try:
         folders = [entry.name for entry in os.scandir(data_dir) if entry.is_dir()]
     except OSError:
         folders = []
-    known = {*_DEFAULTS, *DATASET_ALIASES, SYNTHETIC, *folders} - {name}
-    match = difflib.get_close_matches(name, sorted(known), n=1)
-    return match[0] if match else None
+    known = sorted({*_DEFAULTS, *DATASET_ALIASES, SYNTHETIC, *folders} - {name})
+    match = difflib.get_close_matches(name, known, n=1)
+    if match:
+        return match[0]
+    # difflib misses short abbreviations ("digi"): a prefix of one name only stands for it.
+    extending = [candidate for candidate in known if candidate.startswith(name)]
+    return extending[0] if len(extending) == 1 else None
 
 
 def _drop_unknown_prefix_ids(prefixes, num_items, dataset_name):

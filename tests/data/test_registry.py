@@ -80,10 +80,14 @@ def test_a_misspelt_name_gets_a_suggestion_not_a_download_command(tmp_path):
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / formats.TRAIN_TEXT).write_text("1 2\n")
     for typo, suggestion in (("synthtic", "synthetic"), ("my_click", "my_clicks"),
-                             ("digenetica", "diginetica")):
+                             ("digenetica", "diginetica"), ("digi", "diginetica"),
+                             ("retail", "retailrocket")):
         with pytest.raises(DatasetMissingError, match=rf"Did you mean --dataset={suggestion}\? "
                                                       r"Make one with: python -m"):
             registry.load_dataset(typo, tmp_path)
+    # A prefix of several names suggests none of them.
+    with pytest.raises(DatasetMissingError, match=r"'yoo' not found: .*\. Make one with"):
+        registry.load_dataset("yoo", tmp_path)
     # A folder is never suggested to itself.
     with pytest.raises(DatasetMissingError, match=r"\. Make one with: python -m mtd_tf.data."):
         registry.load_dataset("half", tmp_path)
