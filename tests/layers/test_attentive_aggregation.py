@@ -6,15 +6,11 @@ import pytest
 import tensorflow as tf
 
 from mtd_tf.layers import AttentiveAggregation
+from tests.layers.checks import (LENGTHS, MAX_LEN, assert_keras_serialization,
+                                 padding_mask, with_noisy_padding)
 
-LENGTHS = [3, 1, 5, 2]  # a batch mixing lengths, padded to 5
-MAX_LEN = 5
 DIM = 4
 SIGNATURE = [tf.TensorSpec([None, None, DIM]), tf.TensorSpec([None, None], tf.bool)]
-
-
-def _mask(lengths, max_len=MAX_LEN):
-    return np.arange(max_len)[np.newaxis, :] < np.asarray(lengths)[:, np.newaxis]
 
 
 def _sigmoid(z):
@@ -57,7 +53,8 @@ def test_matches_numpy_on_mixed_lengths(seed, use_product):
     layer = _random_layer(seed, use_product)
     x = np.random.default_rng(seed + 10).normal(size=(len(LENGTHS), MAX_LEN, DIM))
     x = x.astype(np.float32)
-    pooled, alpha = layer(x, mask=_mask(LENGTHS), training=False, return_attention_scores=True)
+    pooled, alpha = layer(x, mask=padding_mask(LENGTHS), training=False,
+                          return_attention_scores=True)
     expected_pooled, expected_alpha = _numpy_aggregation(x, LENGTHS, *_weights(layer), use_product)
     np.testing.assert_allclose(pooled.numpy(), expected_pooled, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(alpha.numpy(), expected_alpha, rtol=1e-5, atol=1e-6)
@@ -65,7 +62,7 @@ def test_matches_numpy_on_mixed_lengths(seed, use_product):
 
 def test_length_one_session_returns_its_item():
     x = np.random.default_rng(0).normal(size=(1, MAX_LEN, DIM)).astype(np.float32)
-    pooled, alpha = _random_layer(0)(x, mask=_mask([1]), return_attention_scores=True)
+    pooled, alpha = _random_layer(0)(x, mask=padding_mask([1]), return_attention_scores=True)
     np.testing.assert_allclose(pooled.numpy(), x[:, 0], rtol=1e-6)
     np.testing.assert_array_equal(alpha.numpy(), [[1.0, 0.0, 0.0, 0.0, 0.0]])
 
@@ -93,10 +90,9 @@ def test_uses_last_real_item_not_last_column():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_padding_positions_do_not_change_output(seed):
     rng = np.random.default_rng(seed)
-    mask = _mask(LENGTHS)
+    mask = padding_mask(LENGTHS)
     x = rng.normal(size=(len(LENGTHS), MAX_LEN, DIM)).astype(np.float32)
-    noise = rng.normal(scale=100.0, size=x.shape)
-    garbage = np.where(mask[..., np.newaxis], x, noise).astype(np.float32)
+    garbage = with_noisy_padding(x, mask, rng)
     layer = _random_layer(seed)
     np.testing.assert_allclose(
         layer(x, mask=mask).numpy(), layer(garbage, mask=mask).numpy(), rtol=1e-6, atol=1e-6
@@ -141,7 +137,8 @@ def test_empty_row_gives_zeros_not_nan():
 
 
 def test_default_constructible():
-    pooled = AttentiveAggregation()(np.ones((2, 3, DIM), np.float32), mask=_mask([2, 3], 3))
+    x = np.ones((2, 3, DIM), np.float32)
+    pooled = AttentiveAggregation()(x, mask=padding_mask([2, 3], 3))
     assert pooled.shape == (2, DIM)
 
 
@@ -159,17 +156,13 @@ def test_config_round_trip_with_weights(use_product):
     clone.build((None, None, DIM))
     clone.set_weights(layer.get_weights())
     x = np.random.default_rng(7).normal(size=(len(LENGTHS), MAX_LEN, DIM)).astype(np.float32)
-    mask = _mask(LENGTHS)
+    mask = padding_mask(LENGTHS)
     np.testing.assert_array_equal(clone(x, mask=mask).numpy(), layer(x, mask=mask).numpy())
 
 
 def test_keras_serialization():
     layer = AttentiveAggregation(use_product=True)
-    serialized = keras.saving.serialize_keras_object(layer)
-    assert serialized["registered_name"] == "mtd_tf>AttentiveAggregation"
-    restored = keras.saving.deserialize_keras_object(serialized)
-    assert isinstance(restored, AttentiveAggregation)
-    assert restored.get_config() == layer.get_config()
+    assert_keras_serialization(layer)
 
 
 def test_traces_once_with_unknown_batch_and_length():
@@ -183,6 +176,6 @@ def test_traces_once_with_unknown_batch_and_length():
     for lengths, max_len in [(LENGTHS, MAX_LEN), ([2, 1], 2)]:
         x = rng.normal(size=(len(lengths), max_len, DIM)).astype(np.float32)
         expected, _ = _numpy_aggregation(x, lengths, *_weights(layer), use_product=False)
-        pooled = aggregate(x, _mask(lengths, max_len)).numpy()
+        pooled = aggregate(x, padding_mask(lengths, max_len)).numpy()
         np.testing.assert_allclose(pooled, expected, rtol=1e-5, atol=1e-5)
     assert aggregate.experimental_get_tracing_count() == 1

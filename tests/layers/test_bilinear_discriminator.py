@@ -1,10 +1,10 @@
 """BilinearDiscriminator (eq. 7) against NumPy."""
 
-import keras
 import numpy as np
 import pytest
 
 from mtd_tf.layers.bilinear_discriminator import BilinearDiscriminator
+from tests.layers.checks import assert_keras_serialization
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -39,5 +39,4 @@ def test_config_round_trip():
     layer = BilinearDiscriminator(name="disc")
     restored = BilinearDiscriminator.from_config(layer.get_config())
     assert restored.get_config() == layer.get_config()
-    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert isinstance(revived, BilinearDiscriminator) and revived.name == "disc"
+    assert_keras_serialization(layer)

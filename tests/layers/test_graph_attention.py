@@ -1,6 +1,5 @@
 """GraphAttention (the `ga` ablation) against a NumPy loop over each node's neighbours."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,6 +7,7 @@ import tensorflow as tf
 from mtd_tf import graph
 from mtd_tf.layers.graph_attention import GraphAttention
 from mtd_tf.layers.sparse_gcn import LAYER_NORM_EPSILON
+from tests.layers.checks import assert_keras_serialization
 
 SESSIONS = [[1, 2, 3, 2], [4, 5, 1], [6, 6, 7], [2, 3]]  # item 8 has no edge
 NUM_ITEMS = 8
@@ -99,5 +99,4 @@ def test_config_round_trip():
     restored = GraphAttention.from_config(layer.get_config())
     assert restored.get_config() == layer.get_config()
     assert restored.negative_slope == 0.1
-    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert isinstance(revived, GraphAttention) and revived.get_config() == layer.get_config()
+    assert_keras_serialization(layer)

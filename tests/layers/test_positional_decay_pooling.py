@@ -1,20 +1,15 @@
 """PositionalDecayPooling (eq. 4) against hand numbers and a NumPy reference."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from mtd_tf.layers import PositionalDecayPooling
+from tests.layers.checks import (LENGTHS, MAX_LEN, assert_keras_serialization,
+                                 padding_mask, with_noisy_padding)
 
-LENGTHS = [3, 1, 5, 2]  # a batch mixing lengths, padded to 5
-MAX_LEN = 5
 DIM = 3
 SIGNATURE = [tf.TensorSpec([None, None, DIM]), tf.TensorSpec([None, None], tf.bool)]
-
-
-def _mask(lengths, max_len=MAX_LEN):
-    return np.arange(max_len)[np.newaxis, :] < np.asarray(lengths)[:, np.newaxis]
 
 
 def _numpy_pooling(x, lengths, decay):
@@ -45,7 +40,7 @@ def test_hand_computed_weights_for_lengths_1_2_3():
     )
     x = np.eye(3, dtype=np.float32)[np.newaxis].repeat(3, axis=0)  # x_i = e_i: p = omega
     pooled, omega = PositionalDecayPooling(decay=0.75)(
-        x, mask=_mask([1, 2, 3], 3), return_attention_scores=True
+        x, mask=padding_mask([1, 2, 3], 3), return_attention_scores=True
     )
     np.testing.assert_allclose(omega.numpy(), expected, rtol=1e-6)
     np.testing.assert_allclose(pooled.numpy(), expected, rtol=1e-6)
@@ -56,7 +51,7 @@ def test_hand_computed_weights_for_lengths_1_2_3():
 def test_matches_numpy_on_mixed_lengths(seed, decay):
     x = np.random.default_rng(seed).normal(size=(len(LENGTHS), MAX_LEN, DIM)).astype(np.float32)
     pooled, omega = PositionalDecayPooling(decay=decay)(
-        x, mask=_mask(LENGTHS), training=False, return_attention_scores=True
+        x, mask=padding_mask(LENGTHS), training=False, return_attention_scores=True
     )
     expected_pooled, expected_omega = _numpy_pooling(x, LENGTHS, decay)
     np.testing.assert_allclose(pooled.numpy(), expected_pooled, rtol=1e-5, atol=1e-6)
@@ -65,13 +60,13 @@ def test_matches_numpy_on_mixed_lengths(seed, decay):
 
 def test_length_one_session_returns_its_item():
     x = np.random.default_rng(0).normal(size=(1, MAX_LEN, DIM)).astype(np.float32)
-    pooled = PositionalDecayPooling()(x, mask=_mask([1]))
+    pooled = PositionalDecayPooling()(x, mask=padding_mask([1]))
     np.testing.assert_allclose(pooled.numpy(), x[:, 0], rtol=1e-6)
 
 
 def test_zero_decay_is_the_mean_of_real_items():
     x = np.random.default_rng(1).normal(size=(len(LENGTHS), MAX_LEN, DIM)).astype(np.float32)
-    pooled = PositionalDecayPooling(decay=0.0)(x, mask=_mask(LENGTHS))
+    pooled = PositionalDecayPooling(decay=0.0)(x, mask=padding_mask(LENGTHS))
     expected = [x[row, :length].mean(axis=0) for row, length in enumerate(LENGTHS)]
     np.testing.assert_allclose(pooled.numpy(), expected, rtol=1e-5, atol=1e-6)
 
@@ -79,10 +74,9 @@ def test_zero_decay_is_the_mean_of_real_items():
 @pytest.mark.parametrize("seed", [0, 1])
 def test_padding_positions_do_not_change_output(seed):
     rng = np.random.default_rng(seed)
-    mask = _mask(LENGTHS)
+    mask = padding_mask(LENGTHS)
     x = rng.normal(size=(len(LENGTHS), MAX_LEN, DIM)).astype(np.float32)
-    noise = rng.normal(scale=100.0, size=x.shape)
-    garbage = np.where(mask[..., np.newaxis], x, noise).astype(np.float32)
+    garbage = with_noisy_padding(x, mask, rng)
     layer = PositionalDecayPooling()
     np.testing.assert_array_equal(layer(x, mask=mask).numpy(), layer(garbage, mask=mask).numpy())
 
@@ -123,14 +117,10 @@ def test_config_round_trip_and_serialization():
     assert clone.get_config() == layer.get_config()
     assert clone.decay == 1.25
     x = np.random.default_rng(3).normal(size=(len(LENGTHS), MAX_LEN, DIM)).astype(np.float32)
-    mask = _mask(LENGTHS)
+    mask = padding_mask(LENGTHS)
     np.testing.assert_array_equal(clone(x, mask=mask).numpy(), layer(x, mask=mask).numpy())
 
-    serialized = keras.saving.serialize_keras_object(layer)
-    assert serialized["registered_name"] == "mtd_tf>PositionalDecayPooling"
-    restored = keras.saving.deserialize_keras_object(serialized)
-    assert isinstance(restored, PositionalDecayPooling)
-    assert restored.get_config() == layer.get_config()
+    assert_keras_serialization(layer)
 
 
 def test_traces_once_with_unknown_batch_and_length():
@@ -144,6 +134,6 @@ def test_traces_once_with_unknown_batch_and_length():
     for lengths, max_len in [(LENGTHS, MAX_LEN), ([2, 1], 2)]:
         x = rng.normal(size=(len(lengths), max_len, DIM)).astype(np.float32)
         expected, _ = _numpy_pooling(x, lengths, 0.75)
-        pooled = pool(x, _mask(lengths, max_len)).numpy()
+        pooled = pool(x, padding_mask(lengths, max_len)).numpy()
         np.testing.assert_allclose(pooled, expected, rtol=1e-5, atol=1e-6)
     assert pool.experimental_get_tracing_count() == 1

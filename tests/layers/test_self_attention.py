@@ -6,16 +6,12 @@ import pytest
 import tensorflow as tf
 
 from mtd_tf.layers import PositionalDecayPooling, SelfAttentionBlock
+from tests.layers.checks import (LENGTHS, MAX_LEN, assert_keras_serialization,
+                                 padding_mask, with_noisy_padding)
 
-LENGTHS = [3, 1, 5, 2]  # a batch mixing lengths, padded to 5
-MAX_LEN = 5
 DIM = 4
 EPSILON = 1e-8  # the layer norm's epsilon (the reference's)
 SIGNATURE = [tf.TensorSpec([None, None, DIM]), tf.TensorSpec([None, None], tf.bool)]
-
-
-def _mask(lengths, max_len=MAX_LEN):
-    return np.arange(max_len)[np.newaxis, :] < np.asarray(lengths)[:, np.newaxis]
 
 
 def _layer_norm(z, gamma, beta):
@@ -99,7 +95,8 @@ def _inputs(seed, lengths=LENGTHS, max_len=MAX_LEN):
 def test_matches_numpy_on_mixed_lengths(seed, num_heads, causal):
     layer = _random_layer(seed, num_heads, causal)
     x = _inputs(seed)
-    outputs, attention = layer(x, mask=_mask(LENGTHS), training=False, return_attention_scores=True)
+    outputs, attention = layer(x, mask=padding_mask(LENGTHS), training=False,
+                               return_attention_scores=True)
     expected_outputs, expected_attention = _numpy_block(
         x, LENGTHS, _weights(layer), num_heads, causal
     )
@@ -116,7 +113,7 @@ def test_single_head_has_no_output_projection():
 def test_length_one_session_attends_to_itself():
     layer = _random_layer(3)
     x = _inputs(3, [1])
-    outputs, attention = layer(x, mask=_mask([1]), return_attention_scores=True)
+    outputs, attention = layer(x, mask=padding_mask([1]), return_attention_scores=True)
     expected, _ = _numpy_block(x, [1], _weights(layer), 1, True)
     np.testing.assert_allclose(outputs.numpy(), expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(attention.numpy()[0, 0, 0], [1.0, 0.0, 0.0, 0.0, 0.0])
@@ -126,10 +123,9 @@ def test_length_one_session_attends_to_itself():
 @pytest.mark.parametrize("causal", [True, False])
 def test_padding_positions_do_not_change_output(seed, causal):
     rng = np.random.default_rng(seed)
-    mask = _mask(LENGTHS)
+    mask = padding_mask(LENGTHS)
     x = _inputs(seed)
-    noise = rng.normal(scale=100.0, size=x.shape)
-    garbage = np.where(mask[..., np.newaxis], x, noise).astype(np.float32)
+    garbage = with_noisy_padding(x, mask, rng)
     layer = _random_layer(seed, num_heads=2, causal=causal)
     clean_output = layer(x, mask=mask).numpy()
     garbage_output = layer(garbage, mask=mask).numpy()
@@ -139,7 +135,7 @@ def test_padding_positions_do_not_change_output(seed, causal):
 
 def test_empty_row_gives_zeros_not_nan():
     outputs, attention = _random_layer(0)(
-        _inputs(0, [0, 2], 3), mask=_mask([0, 2], 3), return_attention_scores=True
+        _inputs(0, [0, 2], 3), mask=padding_mask([0, 2], 3), return_attention_scores=True
     )
     assert np.isfinite(outputs.numpy()).all()
     np.testing.assert_array_equal(outputs.numpy()[0], 0.0)
@@ -156,7 +152,7 @@ def test_full_mask_equals_no_mask():
 
 def test_causal_later_items_do_not_change_earlier_outputs():
     layer = _random_layer(5)
-    mask = _mask([5])
+    mask = padding_mask([5])
     x = _inputs(5, [5])
     changed = x.copy()
     changed[0, 3:] += 10.0  # items 4 and 5 change
@@ -172,7 +168,7 @@ def test_causal_later_items_do_not_change_earlier_outputs():
 def test_training_applies_dropout_and_keeps_padding_zero():
     layer = _random_layer(6, dropout=0.5)
     x = _inputs(6)
-    mask = _mask(LENGTHS)
+    mask = padding_mask(LENGTHS)
     inference = layer(x, mask=mask, training=False).numpy()
     training = layer(x, mask=mask, training=True).numpy()
     assert np.abs(training - inference).max() > 1e-3
@@ -211,18 +207,14 @@ def test_config_round_trip_with_weights(num_heads):
     clone.set_weights(layer.get_weights())
     x = _inputs(7)
     np.testing.assert_array_equal(
-        clone(x, mask=_mask(LENGTHS), training=False).numpy(),
-        layer(x, mask=_mask(LENGTHS), training=False).numpy(),
+        clone(x, mask=padding_mask(LENGTHS), training=False).numpy(),
+        layer(x, mask=padding_mask(LENGTHS), training=False).numpy(),
     )
 
 
 def test_keras_serialization():
     layer = SelfAttentionBlock(num_heads=2, dropout=0.1)
-    serialized = keras.saving.serialize_keras_object(layer)
-    assert serialized["registered_name"] == "mtd_tf>SelfAttentionBlock"
-    restored = keras.saving.deserialize_keras_object(serialized)
-    assert isinstance(restored, SelfAttentionBlock)
-    assert restored.get_config() == layer.get_config()
+    assert_keras_serialization(layer)
 
 
 def test_traces_once_with_unknown_batch_and_length():
@@ -235,7 +227,7 @@ def test_traces_once_with_unknown_batch_and_length():
     for lengths, max_len in [(LENGTHS, MAX_LEN), ([2, 1], 2)]:
         x = _inputs(8, lengths, max_len)
         expected, _ = _numpy_block(x, lengths, _weights(layer), 2, True)
-        outputs = encode(x, _mask(lengths, max_len)).numpy()
+        outputs = encode(x, padding_mask(lengths, max_len)).numpy()
         np.testing.assert_allclose(outputs, expected, rtol=1e-4, atol=1e-5)
     assert encode.experimental_get_tracing_count() == 1
 
@@ -260,6 +252,6 @@ def test_keras_mask_from_embedding_is_honoured():
 def test_mixed_precision_runs_in_float16_without_nan():
     # Sublayers share the block's dtype policy, so the residual sums agree in dtype.
     layer = SelfAttentionBlock(num_heads=2, dtype="mixed_float16")
-    outputs = layer(_inputs(9, [0, 3]), mask=_mask([0, 3]))
+    outputs = layer(_inputs(9, [0, 3]), mask=padding_mask([0, 3]))
     assert outputs.dtype == tf.float16
     assert np.isfinite(outputs.numpy()).all()

@@ -1,12 +1,12 @@
 """SparseGCN (eq. 6) against NumPy with the dense normalised adjacency."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from mtd_tf import graph
 from mtd_tf.layers.sparse_gcn import LAYER_NORM_EPSILON, SparseGCN
+from tests.layers.checks import assert_keras_serialization
 
 SESSIONS = [[1, 2, 3, 2], [4, 5, 1], [6, 6, 7], [2, 3]]  # item 8 has no edge
 NUM_ITEMS = 8
@@ -96,8 +96,7 @@ def test_config_round_trip():
     restored = SparseGCN.from_config(layer.get_config())
     assert restored.get_config() == layer.get_config()
     assert restored.num_layers == 3
-    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert isinstance(revived, SparseGCN) and revived.get_config() == layer.get_config()
+    assert_keras_serialization(layer)
 
 
 @pytest.mark.parametrize("num_layers", [1, 2])
