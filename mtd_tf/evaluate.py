@@ -1,8 +1,9 @@
 """Evaluates an exported model on a dataset's test split, as a deployment would see it.
 
 `python -m mtd_tf.evaluate --export_dir=DIR --dataset=NAME --data_dir=DIR` prints one JSON
-line with P@K, MRR@K and NDCG@K for every K in (5, 10, 20) up to the export's top-K, and each
-one's standard error over the test pairs (`mtd_tf.export_evaluation`). With
+line with P@K, MRR@K and NDCG@K for every K in (5, 10, 20) up to the export's top-K (K =
+top-K alone when that is below 5), and each one's standard error over the test pairs
+(`mtd_tf.export_evaluation`). With
 `--baseline_export_dir=OTHER` it also evaluates OTHER on the same pairs and reports, per
 metric, the gap (DIR - OTHER) and its paired standard error, which tells whether a gap
 between two runs is more than test sampling alone would give.

@@ -59,8 +59,9 @@ flags.DEFINE_integer("export_top_k", 20, "K of the exported serving signature.")
 flags.DEFINE_integer("max_train_batches", None,
                      "Cap on batches per session pass (smoke runs and benchmarks).")
 flags.DEFINE_enum("scoring_precision", "float32", SCORING_PRECISIONS,
-                  "Dtype of the training step's full-softmax matmuls; bfloat16 is faster on "
-                  "CPUs with AMX and on GPUs (evaluation always scores in float32).")
+                  "Dtype of the training step's full-softmax matmuls; bfloat16 was faster on "
+                  "this project's AMX CPU, GPUs are unmeasured (evaluation always scores in "
+                  "float32).")
 flags.DEFINE_float("score_scale", 0.0,
                    "0: scores are dot products (paper); s > 0: s times the cosine of the "
                    "session and item vectors (normalised scores with temperature 1/s).")

@@ -282,6 +282,11 @@ def test_nan_loss_keeps_the_last_good_checkpoint(data_dir, tmp_path):
     for restored, expected in zip(_values(resumed.model.variables), good):
         np.testing.assert_array_equal(restored, expected)
     assert float(resumed.session_optimizer.learning_rate) == pytest.approx(1e-4)
+    # The finished run reports the rate it resumed with; settings.json keeps the first.
+    resumed.train()
+    resumed.final_report()
+    assert json.loads((model_dir / "metrics.json").read_text())["flags"]["lr"] == 1e-4
+    assert json.loads((model_dir / "settings.json").read_text())["lr"] == 1e-3
 
 
 @pytest.mark.slow

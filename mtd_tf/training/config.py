@@ -25,7 +25,8 @@ class TrainConfig:
     `lr_decay`: the learning rate of epoch e (from 0) is `lr * lr_decay ** (e // lr_decay_every)`
     (1 = constant, as the paper).
     `scoring_precision`: dtype of the training step's three full-softmax matmuls
-    (`bfloat16` is faster on CPUs with AMX and on GPUs; evaluation always scores in float32).
+    (`bfloat16` was faster on this project's AMX CPU, GPUs are unmeasured; evaluation
+    always scores in float32).
     `refit_epochs`: 0 (default) holds out the validation split and early-stops on it; K > 0
     trains on every training session for exactly K epochs, with no validation and no early
     stopping, and tests the last epoch (K is meant to be the best epoch of a validated run
