@@ -1,5 +1,5 @@
-"""Inputs and checks that every layer test needs, written once so that the layers are held
-to the same standard: the same ragged batch, the same padding noise, the same Keras
+"""Inputs and checks the layer tests share, written once so that the layers are held to
+the same standard: the same ragged batch, the same padding noise, the same Keras
 serialization round trip."""
 
 import keras
