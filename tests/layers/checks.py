@@ -28,4 +28,3 @@ def assert_keras_serialization(layer):
     revived = keras.saving.deserialize_keras_object(serialized)
     assert isinstance(revived, type(layer))
     assert revived.get_config() == layer.get_config()
-    return revived
