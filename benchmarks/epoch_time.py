@@ -76,13 +76,13 @@ def time_session_pass(trainer, floor_probe):
       (batch seconds [timed], probe seconds [timed], batches in a full pass).
     """
     samples = trainer.inputs.train
-    warmup = pipeline.make_dataset(samples, trainer.config.batch_size, shuffle=True, seed=1)
+    warmup = pipeline.make_dataset(samples, trainer.settings.batch_size, shuffle=True, seed=1)
     for batch in trainer.strategy.experimental_distribute_dataset(warmup.take(2)):
         float(trainer.train_step(batch)["loss/in"])
-    full_batches = pipeline.num_batches(samples, trainer.config.batch_size)
-    limit = trainer.config.max_train_batches
-    dataset = pipeline.make_dataset(samples, trainer.config.batch_size, shuffle=True,
-                                    seed=trainer.config.seed)
+    full_batches = pipeline.num_batches(samples, trainer.settings.batch_size)
+    limit = trainer.settings.max_train_batches
+    dataset = pipeline.make_dataset(samples, trainer.settings.batch_size, shuffle=True,
+                                    seed=trainer.settings.seed)
     if limit:
         dataset = dataset.take(limit)
     batch_seconds, probe_seconds = [], []
@@ -116,7 +116,7 @@ def time_graph_steps(trainer, steps):
 def main(argv):
     del argv
     with tempfile.TemporaryDirectory() as model_dir:
-        config = TrainConfig(
+        config = TrainConfig.from_settings(
             dataset=registry.canonical_name(FLAGS.dataset),
             data_dir=registry.resolve_data_dir(FLAGS.data_dir), model_dir=model_dir,
             batch_size=FLAGS.batch_size, embedding_dim=FLAGS.embedding_dim,
@@ -125,20 +125,20 @@ def main(argv):
         trainer = Trainer(config)
         num_samples = len(trainer.inputs.train.targets)
         num_items = trainer.inputs.num_items
-        probe = make_floor_probe(config.batch_size, config.embedding_dim, num_items)
+        probe = make_floor_probe(config.trainer.batch_size, config.model.embedding_dim, num_items)
         batch_seconds, probe_seconds, full = time_session_pass(trainer, probe)
         graph_seconds = time_graph_steps(trainer, FLAGS.graph_steps)
     pass_seconds = batch_seconds.sum() * full / len(batch_seconds)
     # The floor of a pass: its 6 N d M FLOPs at the probes' throughput. Sums on both sides,
     # so a burst of stolen CPU slows a batch and its neighbouring probe alike.
-    throughput = 6.0 * config.batch_size * config.embedding_dim * num_items / np.mean(
-        probe_seconds)
-    floor_seconds = 6.0 * num_samples * config.embedding_dim * num_items / throughput
+    throughput = (6.0 * config.trainer.batch_size * config.model.embedding_dim * num_items
+                  / np.mean(probe_seconds))
+    floor_seconds = 6.0 * num_samples * config.model.embedding_dim * num_items / throughput
     print(json.dumps({
         "dataset": trainer.inputs.dataset_name,
         "train_samples": num_samples,
         "num_items": num_items,
-        "scoring_precision": config.scoring_precision,
+        "scoring_precision": config.trainer.scoring_precision,
         "batches_timed": len(batch_seconds),
         "batches_per_pass": full,
         "pass_seconds": round(float(pass_seconds), 2),

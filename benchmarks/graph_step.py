@@ -25,6 +25,7 @@ from mtd_tf import sparse_matmul  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
 from mtd_tf.layers import graph_attention  # noqa: E402
 from mtd_tf.layers import sparse_gcn  # noqa: E402
+from mtd_tf.models.graph_infomax import GraphInfomax  # noqa: E402
 from mtd_tf.training import graph_step  # noqa: E402
 from mtd_tf.training.config import TrainConfig  # noqa: E402
 from mtd_tf.training.fused_adam import FusedAdam  # noqa: E402
@@ -44,15 +45,15 @@ def make_step(product, num_items, dim):
     # The layers look the function up in their own module at trace time, so swapping the
     # module attribute around the first call fixes which product the traced step uses.
     sparse_gcn.sparse_dense_matmul = graph_attention.sparse_dense_matmul = product
-    infomax = graph_step.GraphInfomax(encoder=FLAGS.encoder)
+    infomax = GraphInfomax(encoder=FLAGS.encoder)
     infomax.build((num_items, dim))
     return graph_step.make_graph_train_step(infomax, FusedAdam(learning_rate=1e-3))
 
 
 def main(argv):
     del argv
-    config = TrainConfig(dataset=registry.canonical_name(FLAGS.dataset),
-                         data_dir=registry.resolve_data_dir(FLAGS.data_dir))
+    config = TrainConfig.from_settings(dataset=registry.canonical_name(FLAGS.dataset),
+                                       data_dir=registry.resolve_data_dir(FLAGS.data_dir))
     inputs = build_inputs(config)
     num_items, dim = inputs.num_items, FLAGS.embedding_dim
     features = tf.random.normal([num_items, dim], stddev=0.05, seed=0)

@@ -38,8 +38,10 @@ from mtd_tf.errors import ConfigError
 from mtd_tf.errors import MTDError
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.metrics import REPORTED_METRICS
-from mtd_tf.model import VARIANTS
+from mtd_tf import settings as settings_lib
+from mtd_tf.models.mtd import VARIANTS
 from mtd_tf.training.config import DEFAULTS as CONFIG_DEFAULTS
+from mtd_tf.training.config import FIELDS as CONFIG_FIELDS
 from mtd_tf.training.config import TrainConfig
 from mtd_tf.training.config import changed_settings
 
@@ -51,7 +53,8 @@ BASELINES = ("pop", "spop", "itemknn")
 # Settings that locate a run rather than define it.
 _PATH_FIELDS = ("data_dir", "model_dir")
 # Settings a cell sets itself (its dataset, folder and method).
-_FIXED_BY_CELL = _PATH_FIELDS + ("dataset", "variant")
+_FIXED_BY_CELL = _PATH_FIELDS + ("dataset", "variant", "session_encoder", "graph_encoder")
+METHODS = tuple(VARIANTS) + BASELINES
 
 FLAGS = flags.FLAGS
 
@@ -101,22 +104,8 @@ def parse_overrides(specs):
             if not sep or key not in CONFIG_DEFAULTS or key in _FIXED_BY_CELL:
                 raise ConfigError(f"bad setting {item!r}: expected key=value with key one of "
                                   f"{sorted(set(CONFIG_DEFAULTS) - set(_FIXED_BY_CELL))}")
-            overrides[key] = _typed(key, text)
+            overrides[key] = settings_lib.parse_value(CONFIG_FIELDS[key], text)
     return overrides
-
-
-def _typed(key, text):
-    default = CONFIG_DEFAULTS[key]
-    try:
-        if default is None:  # optional integers (frequency, max_train_batches)
-            return None if text.lower() in ("none", "") else int(text)
-        if isinstance(default, bool):
-            if text.lower() not in ("true", "false"):
-                raise ValueError(text)
-            return text.lower() == "true"
-        return type(default)(text)
-    except ValueError:
-        raise ConfigError(f"bad value for {key}: {text!r}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,8 +181,8 @@ class CellRunner:
 
     def cell(self, dataset, method, group="main", **overrides):
         """A `Cell`; overrides equal to the base settings are dropped, so folders are shared."""
-        if method not in VARIANTS + BASELINES:
-            raise ConfigError(f"unknown method {method!r}: expected one of {VARIANTS + BASELINES}")
+        if method not in METHODS:
+            raise ConfigError(f"unknown method {method!r}: expected one of {METHODS}")
         self._check_dataset(dataset)
         base = self.base_for(dataset)
         for key in overrides:
@@ -224,7 +213,7 @@ class CellRunner:
         settings.update(cell.overrides)
         settings.update(dataset=registry.canonical_name(cell.dataset), data_dir=self.data_dir,
                         model_dir=self.run_dir(cell), variant=cell.method)
-        return TrainConfig(**settings)
+        return TrainConfig.from_settings(**settings)
 
     def _check_settings(self, cell, run_dir):
         """Refuses a folder that was started, or finished, with other settings."""
@@ -331,7 +320,9 @@ class CellRunner:
         return self.finished_record(cell)
 
     def _train(self, cell, run_dir):
-        from mtd_tf.training import loop  # pylint: disable=import-outside-toplevel
+        # Imported here: a script that trains nothing does not pay for TensorFlow.
+        from mtd_tf import job  # pylint: disable=import-outside-toplevel
+        from mtd_tf.training.timing import RunTimer  # pylint: disable=import-outside-toplevel
 
         config = self.config(cell)
         cell_file = os.path.join(run_dir, "cell.json")
@@ -340,7 +331,7 @@ class CellRunner:
                 {"cell": cell.name, "config": _config_view(config.to_dict()),
                  "started": self.stamp}, indent=2, sort_keys=True) + "\n")
         logging.info("training %s", run_dir)
-        loop.train_and_evaluate(config)
+        job.train_and_evaluate(config, observers=[RunTimer()])
 
     def _run_baseline(self, cell, run_dir):
         # Imported here: a script that trains no baseline does not pay for them.

@@ -65,7 +65,7 @@ def binomial_standard_error(percent, count):
 
     Test sampling alone moves such a figure by this much from one test set to another; the
     gap between two runs read on the same pairs has a smaller, paired error
-    (`mtd_tf.evaluate --baseline_export_dir`), and seeds add their own spread.
+    (`mtd_tf.serving.evaluate --baseline_export_dir`), and seeds add their own spread.
     """
     share = percent / 100.0
     return 100.0 * math.sqrt(share * (1.0 - share) / count)

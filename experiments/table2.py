@@ -157,7 +157,7 @@ def _sampling_error_lines(ours, test_pairs):
             f"{' / '.join(keys)} carry a standard error of {errors} points (binomial: how far "
             "each would move on another test set of this size). A gap between two runs on "
             "the same pairs has its own, paired, standard error, smaller the more the runs "
-            "agree (`python -m mtd_tf.evaluate --baseline_export_dir=...` measures it); "
+            "agree (`python -m mtd_tf.serving.evaluate --baseline_export_dir=...` measures it); "
             "seed-to-seed spread comes on top."]
 
 

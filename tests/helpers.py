@@ -10,10 +10,12 @@ import os
 import subprocess
 import sys
 
+from mtd_tf import job
 from mtd_tf.data import formats
 from mtd_tf.data import synthetic
 from mtd_tf.training import loop
 from mtd_tf.training.config import TrainConfig
+from mtd_tf.training.timing import RunTimer
 
 TINY = "tiny"
 TINY_NUM_ITEMS = 150
@@ -41,7 +43,12 @@ def tiny_config(data_dir, model_dir, **overrides):
                     frequency=1, graph_steps=3, batch_size=128, embedding_dim=16,
                     max_train_batches=4, patience=3, seed=0)
     settings.update(overrides)
-    return TrainConfig(**settings)
+    return TrainConfig.from_settings(**settings)
+
+
+def train_and_evaluate(config, **kwargs):
+    """The job as `main.py` runs it: with the run timer attached."""
+    return job.train_and_evaluate(config, observers=[RunTimer()], **kwargs)
 
 
 def run_python(args, timeout=120, cwd=REPO_ROOT):

@@ -56,7 +56,7 @@ def test_helpfull_lists_every_flag():
         assert re.search(rf"--{name}\b", result.stdout), name
 
 
-@pytest.mark.parametrize("program", [["mtd_tf/main.py"], ["-m", "mtd_tf.evaluate"],
+@pytest.mark.parametrize("program", [["mtd_tf/main.py"], ["-m", "mtd_tf.serving.evaluate"],
                                      ["-m", "mtd_tf.baselines"], ["experiments/figure3.py"]])
 def test_help_lists_the_shared_flags(program):
     result = helpers.run_python(program + ["--help"])
@@ -117,7 +117,7 @@ def test_resume_on_other_data_is_one_error_line(cli_run, tmp_path):
 def test_predict_prints_the_top_k_json(cli_run):
     _, model_dir, _ = cli_run
     export_dir = os.path.join(model_dir, "export")
-    result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={export_dir}",
+    result = helpers.run_python(["-m", "mtd_tf.serving.predict", f"--export_dir={export_dir}",
                                  "--session=3 4 5"])
     assert result.returncode == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout.strip().splitlines()[-1])
@@ -132,7 +132,7 @@ def test_predict_prints_the_top_k_json(cli_run):
 
 def test_evaluate_matches_the_reported_test_metrics(cli_run):
     _, model_dir, data_dir = cli_run
-    result = helpers.run_python(["-m", "mtd_tf.evaluate", f"--export_dir={model_dir}/export",
+    result = helpers.run_python(["-m", "mtd_tf.serving.evaluate", f"--export_dir={model_dir}/export",
                                  "--dataset=tiny", f"--data_dir={data_dir}"])
     assert result.returncode == 0, result.stderr[-3000:]
     evaluated = json.loads(result.stdout.strip().splitlines()[-1])["test"]
@@ -151,8 +151,8 @@ def untrained_export(cli_run, tmp_path_factory):
 
     Same item count and top-K (20) as the trained export, so both answer P@5..NDCG@20.
     """
-    from mtd_tf import export  # pylint: disable=import-outside-toplevel
-    from mtd_tf.model import MTDModel  # pylint: disable=import-outside-toplevel
+    from mtd_tf.serving import export  # pylint: disable=import-outside-toplevel
+    from mtd_tf.models.mtd import MTDModel  # pylint: disable=import-outside-toplevel
 
     _, _, data_dir = cli_run
     num_items = registry.load_dataset("tiny", data_dir).num_items
@@ -169,12 +169,12 @@ def untrained_export(cli_run, tmp_path_factory):
 def test_evaluate_compares_two_exports_on_the_same_pairs(cli_run, untrained_export):
     _, model_dir, data_dir = cli_run
     export_dir = f"{model_dir}/export"
-    result = helpers.run_python(["-m", "mtd_tf.evaluate", f"--export_dir={export_dir}",
+    result = helpers.run_python(["-m", "mtd_tf.serving.evaluate", f"--export_dir={export_dir}",
                                  f"--baseline_export_dir={untrained_export}", "--dataset=tiny",
                                  f"--data_dir={data_dir}"])
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    alone = helpers.run_python(["-m", "mtd_tf.evaluate", f"--export_dir={untrained_export}",
+    alone = helpers.run_python(["-m", "mtd_tf.serving.evaluate", f"--export_dir={untrained_export}",
                                 "--dataset=tiny", f"--data_dir={data_dir}"])
     assert alone.returncode == 0, alone.stderr[-3000:]
     baseline_alone = json.loads(alone.stdout.strip().splitlines()[-1])
@@ -205,7 +205,7 @@ def test_evaluate_compares_two_exports_on_the_same_pairs(cli_run, untrained_expo
 
 def test_evaluate_names_a_missing_baseline_export(cli_run, tmp_path):
     _, model_dir, data_dir = cli_run
-    result = helpers.run_python(["-m", "mtd_tf.evaluate", f"--export_dir={model_dir}/export",
+    result = helpers.run_python(["-m", "mtd_tf.serving.evaluate", f"--export_dir={model_dir}/export",
                                  f"--baseline_export_dir={tmp_path}", "--dataset=tiny",
                                  f"--data_dir={data_dir}"])
     assert result.returncode != 0
@@ -224,13 +224,13 @@ def test_predict_warns_about_ids_the_export_ignores(cli_run):
                                  f"items 1..{num_items} and are ignored; with no id left, the "
                                  "list is the most popular items and the scores are their "
                                  "training counts")):
-        result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={export_dir}",
+        result = helpers.run_python(["-m", "mtd_tf.serving.predict", f"--export_dir={export_dir}",
                                      f"--session={session}"])
         assert result.returncode == 0, result.stderr[-3000:]
         assert [line for line in result.stderr.splitlines()
                 if line.startswith("warning:")] == [warning]
         assert len(json.loads(result.stdout)["top_items"]) == min(20, num_items)
-    quiet = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={export_dir}",
+    quiet = helpers.run_python(["-m", "mtd_tf.serving.predict", f"--export_dir={export_dir}",
                                 f"--session=3 {num_items}"])
     assert "warning:" not in quiet.stderr
 
@@ -238,7 +238,7 @@ def test_predict_warns_about_ids_the_export_ignores(cli_run):
 def test_evaluate_warns_when_the_catalogues_differ(cli_run, tmp_path):
     _, model_dir, data_dir = cli_run
     num_items = registry.load_dataset("tiny", data_dir).num_items
-    result = helpers.run_python(["-m", "mtd_tf.evaluate", f"--export_dir={model_dir}/export",
+    result = helpers.run_python(["-m", "mtd_tf.serving.evaluate", f"--export_dir={model_dir}/export",
                                  "--dataset=synthetic", f"--data_dir={tmp_path}"])
     assert result.returncode == 0, result.stderr[-3000:]
     synthetic_items = registry.load_dataset("synthetic", tmp_path).num_items
@@ -257,7 +257,7 @@ def test_predict_mistakes_are_one_error_line(cli_run):
              "error: --session must hold non-negative integer ids, got '7 \u00b2'"),
             (model_dir, "3", f"error: {model_dir}: no SavedModel here, but its export/ holds "
                              f"one: pass --export_dir={model_dir}/export")):
-        result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={export_dir}",
+        result = helpers.run_python(["-m", "mtd_tf.serving.predict", f"--export_dir={export_dir}",
                                      f"--session={session}"])
         assert result.returncode == 2
         assert error_lines(result.stderr) == [expected]
@@ -265,7 +265,7 @@ def test_predict_mistakes_are_one_error_line(cli_run):
 
 
 def test_predict_missing_export_is_one_error_line(tmp_path):
-    result = helpers.run_python(["-m", "mtd_tf.predict", f"--export_dir={tmp_path}/none",
+    result = helpers.run_python(["-m", "mtd_tf.serving.predict", f"--export_dir={tmp_path}/none",
                                  "--session=1 2"])
     assert result.returncode == 2
     assert error_lines(result.stderr) == [
@@ -275,11 +275,11 @@ def test_predict_missing_export_is_one_error_line(tmp_path):
 
 
 def test_parse_session_accepts_ascii_ids_only():
-    """Every case in one process (importing mtd_tf.predict defines its flags)."""
+    """Every case in one process (importing mtd_tf.serving.predict defines its flags)."""
     program = textwrap.dedent("""
         import json
         from mtd_tf.errors import MTDError
-        from mtd_tf.predict import parse_session
+        from mtd_tf.serving.predict import parse_session
         out = []
         for text in json.loads(input()):
             try:

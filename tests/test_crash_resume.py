@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtd_tf import export
+from mtd_tf.serving import export
 from mtd_tf import io_utils
 from mtd_tf.data import formats
 from mtd_tf.data import synthetic
 from mtd_tf.errors import TrainingDivergedError
-from mtd_tf.model import MTDModel
+from mtd_tf.models.mtd import MTDModel
 from mtd_tf.training import loop
 from mtd_tf.training.config import TrainConfig
 from tests.conftest import REPO_ROOT
@@ -245,7 +245,7 @@ def _config(data_dir, model_dir, **overrides):
                     graph_steps=5, batch_size=64, embedding_dim=16, seed=7,
                     max_train_batches=10)
     settings.update(overrides)
-    return TrainConfig(**settings)
+    return TrainConfig.from_settings(**settings)
 
 
 def _values(variables):

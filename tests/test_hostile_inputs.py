@@ -243,8 +243,8 @@ def test_main_cli(hostile_dir, tmp_path, case_id):
 @pytest.fixture(name="tiny_export", scope="module")
 def fixture_tiny_export(tmp_path_factory):
     """An untrained 10-item model's SavedModel: evaluate reads the export before the data."""
-    from mtd_tf import export  # pylint: disable=import-outside-toplevel
-    from mtd_tf.model import MTDModel  # pylint: disable=import-outside-toplevel
+    from mtd_tf.serving import export  # pylint: disable=import-outside-toplevel
+    from mtd_tf.models.mtd import MTDModel  # pylint: disable=import-outside-toplevel
 
     model = MTDModel(num_items=10, embedding_dim=8, max_len=5)
     model.build()
@@ -257,7 +257,7 @@ def fixture_tiny_export(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("case_id", ["pickle_reduce_os_system", "pickle_truncated"])
 def test_evaluate_cli(hostile_dir, tiny_export, case_id):
-    completed = _run(["-m", "mtd_tf.evaluate", f"--export_dir={tiny_export}",
+    completed = _run(["-m", "mtd_tf.serving.evaluate", f"--export_dir={tiny_export}",
                       f"--dataset={case_id}", f"--data_dir={hostile_dir}"])
     _assert_one_error_line(completed, _bad_file_path(hostile_dir, case_id),
                            _CASES_BY_ID[case_id][4], allow_tensorflow_startup=True)
@@ -273,7 +273,7 @@ def test_training_names_a_dataset_too_small_to_validate_or_train(tmp_path):
     assert len(TRAIN) >= 5
     formats.write_text_split(tmp_path / "five", TRAIN[:5], PREFIXES, TARGETS)
     with pytest.raises(MTDError) as raised:
-        loop.Trainer(TrainConfig(dataset="five", data_dir=str(tmp_path),
+        loop.Trainer(TrainConfig.from_settings(dataset="five", data_dir=str(tmp_path),
                                  model_dir=str(tmp_path / "run")))
     assert str(raised.value) == (
         f"{tmp_path / 'five'}: no validation samples: the validation split (the last 10% of "
@@ -283,7 +283,7 @@ def test_training_names_a_dataset_too_small_to_validate_or_train(tmp_path):
     formats.write_text_split(tmp_path / "clicks", [[item] for item in range(1, 21)], PREFIXES,
                              TARGETS)
     with pytest.raises(MTDError, match="clicks: no training samples: every training session"):
-        loop.Trainer(TrainConfig(dataset="clicks", data_dir=str(tmp_path),
+        loop.Trainer(TrainConfig.from_settings(dataset="clicks", data_dir=str(tmp_path),
                                  model_dir=str(tmp_path / "run")))
 
 
@@ -328,7 +328,7 @@ def test_trainer_ranks_unknown_targets_as_misses_and_empty_prefixes_by_popularit
     from mtd_tf.training import loop  # pylint: disable=import-outside-toplevel
     from mtd_tf.training.config import TrainConfig  # pylint: disable=import-outside-toplevel
 
-    trainer = loop.Trainer(TrainConfig(
+    trainer = loop.Trainer(TrainConfig.from_settings(
         dataset="unknown", data_dir=str(unknown_ids_dir), model_dir=str(tmp_path / "run"),
         embedding_dim=8, batch_size=2, graph_steps=0))
     test = trainer.inputs.test
@@ -364,7 +364,7 @@ def test_unknown_ids_through_main_baselines_and_evaluate(unknown_ids_dir, tmp_pa
 
     # S-POP, like the export, ranks the empty prefix by popularity (Item-KNN makes it a miss).
     for args in (["-m", "mtd_tf.baselines", "--method=spop"],
-                 ["-m", "mtd_tf.evaluate", f"--export_dir={model_dir / 'export'}"]):
+                 ["-m", "mtd_tf.serving.evaluate", f"--export_dir={model_dir / 'export'}"]):
         completed = _run([*args, "--dataset=unknown", f"--data_dir={unknown_ids_dir}"])
         assert completed.returncode == 0, completed.stderr
         assert "2 of 5 test targets are not training items" in completed.stderr

@@ -1,114 +1,79 @@
-"""Every knob of a training run, in one validated, JSON-able record.
+"""A run's settings: the trainer's (`TrainerConfig`) beside the model's (`MTDConfig`).
 
-`main.py` fills it from flags; library code takes it as an argument and never reads flags.
+Each setting is declared once, as a field with its help and check (`mtd_tf.settings`);
+`main.py` generates its flags from them. `TrainConfig` pairs the two parts and reads and
+writes them as one flat record (`settings.json`, metrics.json's "flags", the experiments'
+`key=value` settings), whose keys are the field names.
 """
 
 import dataclasses
+import math
+import os
 
+from mtd_tf import settings
 from mtd_tf.errors import ConfigError
 from mtd_tf.losses import MATMUL_DTYPES
-from mtd_tf.model import VARIANTS
+from mtd_tf.models.mtd import MTDConfig
+from mtd_tf.models.mtd import VARIANTS
 
-WRITEBACK_MODES = ("replace", "rescale")
 SCORING_PRECISIONS = tuple(MATMUL_DTYPES)  # the names the loss knows, one list
+_POSITIVE_FINITE = settings.in_range(0, math.inf, low_open=True, high_open=True)
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters and paths (SPEC section 4 defaults).
+class TrainerConfig:
+    """How a run trains, validates and where it writes (DESIGN.md section 4 defaults).
 
-    `frequency=None` takes the dataset's default from `mtd_tf.data.registry`.
-    `graph_writeback`: `replace` writes the GCN output into the item table as the paper
-    does; `rescale` first scales it to the table's mean row norm; `graph_mix` is the share
-    of the new table that comes from the graph (1 = overwrite; see WORKSPACE.md).
-    `score_scale`: 0 scores by dot product (paper); s > 0 by s times the cosine.
-    `lr_decay`: the learning rate of epoch e (from 0) is `lr * lr_decay ** (e // lr_decay_every)`
-    (1 = constant, as the paper).
-    `scoring_precision`: dtype of the training step's three full-softmax matmuls
-    (`bfloat16` was faster on this project's AMX CPU, GPUs are unmeasured; evaluation
-    always scores in float32).
-    `refit_epochs`: 0 (default) holds out the validation split and early-stops on it; K > 0
-    trains on every training session for exactly K epochs, with no validation and no early
-    stopping, and tests the last epoch (K is meant to be the best epoch of a validated run
-    with otherwise equal settings: the paper's models saw all training sessions).
+    `refit_epochs`: 0 holds out the validation split and early-stops on it; K > 0 trains
+    on every training session for exactly K epochs and tests the last one (K is meant to
+    be the best epoch of a validated run with otherwise equal settings: the paper's models
+    saw all training sessions).
     """
 
-    dataset: str = "synthetic"
-    data_dir: str = "data"
-    model_dir: str = "runs/default"
-    variant: str = "mtd"
-    epochs: int = 10
-    frequency: int | None = None
-    graph_steps: int = 1000
-    graph_patience: int = 10
-    graph_writeback: str = "replace"
-    graph_mix: float = 1.0
-    gcn_layers: int = 1
-    batch_size: int = 512
-    embedding_dim: int = 100
-    num_blocks: int = 1
-    num_heads: int = 1
-    lr: float = 1e-3
-    l2: float = 1e-6
-    dropout: float = 0.2
-    decay: float = 0.75
-    max_len: int = 50
-    patience: int = 3
-    seed: int = 0
-    export_top_k: int = 20
-    max_train_batches: int | None = None
-    scoring_precision: str = "float32"
-    score_scale: float = 0.0
-    lr_decay: float = 1.0
-    lr_decay_every: int = 3
-    refit_epochs: int = 0
+    dataset: str = settings.setting("synthetic", "Dataset name.", flag=False)
+    data_dir: str = settings.setting("data", "Folder holding dataset folders.", flag=False)
+    model_dir: str | None = settings.setting(
+        None, "Run folder: checkpoints/, best/, logs/ (TensorBoard), export/ (SavedModel), "
+        "metrics.json. Default: runs/<dataset>_<variant>.")
+    epochs: int = settings.setting(10, "Maximum epochs (graph step + f session passes each).",
+                                   settings.positive_int)
+    frequency: int | None = settings.setting(
+        None, "Session passes per epoch (the paper's f). Default per dataset: yoochoose 1, "
+        "diginetica 4, retailrocket 6, others 1.", settings.optional_positive_int)
+    graph_steps: int = settings.setting(
+        1000, "Maximum Adam steps of the graph infomax phase per epoch (0 = none).",
+        settings.non_negative_int)
+    graph_patience: int = settings.setting(
+        10, "Early-stopping patience of the graph phase on L_co.", settings.positive_int)
+    batch_size: int = settings.setting(512, "Training and evaluation batch size.",
+                                       settings.positive_int)
+    lr: float = settings.setting(1e-3, "Adam learning rate (both steps).", _POSITIVE_FINITE)
+    lr_decay: float = settings.setting(
+        1.0, "Session-step learning rate factor every --lr_decay_every epochs (1 = constant, "
+        "as the paper).", settings.in_range(0, 1, low_open=True))
+    lr_decay_every: int = settings.setting(3, "Epochs between learning-rate decays.",
+                                           settings.positive_int)
+    l2: float = settings.setting(1e-6, "L2 weight lambda2.",
+                                 settings.in_range(0, math.inf, high_open=True))
+    patience: int = settings.setting(3, "Early stopping: epochs without a better valid P@20.",
+                                     settings.positive_int)
+    seed: int = settings.setting(0, "Random seed.", flag=False)
+    export_top_k: int = settings.setting(20, "K of the exported serving signature.",
+                                         settings.positive_int)
+    max_train_batches: int | None = settings.setting(
+        None, "Cap on batches per session pass (smoke runs and benchmarks).",
+        settings.optional_positive_int)
+    scoring_precision: str = settings.setting(
+        "float32", "Dtype of the training step's full-softmax matmuls; bfloat16 was faster "
+        "on an AMX CPU, GPUs are unmeasured (evaluation always scores in float32).",
+        choices=SCORING_PRECISIONS)
+    refit_epochs: int = settings.setting(
+        0, "0: hold out the validation split and early-stop on it. K > 0: train on every "
+        "training session for exactly K epochs (take K from a validated run's best epoch), "
+        "no validation, and test the last epoch.", settings.non_negative_int)
 
     def __post_init__(self):
-        if self.variant not in VARIANTS:
-            raise ConfigError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        if self.graph_writeback not in WRITEBACK_MODES:
-            raise ConfigError(
-                f"graph_writeback must be one of {WRITEBACK_MODES}, got {self.graph_writeback!r}")
-        if self.scoring_precision not in SCORING_PRECISIONS:
-            raise ConfigError(f"scoring_precision must be one of {SCORING_PRECISIONS}, "
-                              f"got {self.scoring_precision!r}")
-        positive = ("epochs", "graph_patience", "gcn_layers", "batch_size", "embedding_dim",
-                    "num_heads", "max_len", "patience", "export_top_k", "lr_decay_every")
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        for name in ("num_blocks", "refit_epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
-        if self.embedding_dim % self.num_heads:
-            raise ConfigError(f"num_heads must divide embedding_dim ({self.embedding_dim}), "
-                              f"got {self.num_heads}")
-        for name in ("frequency", "max_train_batches"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{name} must be a positive integer or unset, got {value!r}")
-        if not 0.0 < self.graph_mix <= 1.0:
-            raise ConfigError(f"graph_mix must be in (0, 1], got {self.graph_mix!r}")
-        if self.graph_steps < 0:
-            raise ConfigError(f"graph_steps must be >= 0, got {self.graph_steps!r}")
-        if not 0.0 <= self.decay < float("inf"):
-            raise ConfigError(f"decay must be a finite number >= 0, got {self.decay!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not self.score_scale >= 0.0:
-            raise ConfigError(f"score_scale must be >= 0, got {self.score_scale!r}")
-        if not 0.0 < self.lr_decay <= 1.0:
-            raise ConfigError(f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
-        if not (0.0 < self.lr < float("inf") and 0.0 <= self.l2 < float("inf")):
-            raise ConfigError(f"need finite lr > 0 and l2 >= 0, got lr={self.lr!r}, "
-                              f"l2={self.l2!r}")
-
-    @property
-    def uses_graph(self):
-        """The `lo` variant (and --graph_steps=0) trains without the cross-session module."""
-        return self.variant != "lo" and self.graph_steps > 0
+        settings.check_fields(self)
 
     @property
     def max_epochs(self):
@@ -116,19 +81,66 @@ class TrainConfig:
         return self.refit_epochs or self.epochs
 
     def learning_rate(self, epoch):
-        """Learning rate of the session step in `epoch` (0-based)."""
+        """Learning rate of the session step in `epoch` (0-based):
+        `lr * lr_decay ** (epoch // lr_decay_every)`."""
         return self.lr * self.lr_decay ** (epoch // self.lr_decay_every)
 
-    def to_dict(self):
-        return dataclasses.asdict(self)
 
-
+_PARTS = {"trainer": TrainerConfig, "model": MTDConfig}
+FIELDS = {field.name: field for part in _PARTS.values() for field in dataclasses.fields(part)}
 # Every field's default: what a settings record written before the field existed meant.
-DEFAULTS = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+DEFAULTS = {name: field.default for name, field in FIELDS.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs: `trainer` settings and the `model`'s hyper-parameters."""
+
+    trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
+    model: MTDConfig = dataclasses.field(default_factory=MTDConfig)
+
+    @classmethod
+    def from_settings(cls, **values):
+        """Builds a config from flat `name=value` settings (any field of either part); an
+        unset `model_dir` becomes runs/<dataset>_<variant>."""
+        unknown = sorted(set(values) - set(FIELDS))
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]!r}; known: {sorted(FIELDS)}")
+        parts = {name: part(**{field.name: values[field.name]
+                               for field in dataclasses.fields(part) if field.name in values})
+                 for name, part in _PARTS.items()}
+        config = cls(**parts)
+        if config.trainer.model_dir is None:
+            config = config.replace(model_dir=os.path.join(
+                "runs", f"{config.trainer.dataset}_{config.model.variant}"))
+        return config
+
+    def replace(self, **values):
+        """A copy with some flat settings changed."""
+        return TrainConfig.from_settings(**{**self.to_dict(), **values})
+
+    def to_dict(self):
+        """The flat record: {field name: value} of both parts."""
+        return {**dataclasses.asdict(self.trainer), **dataclasses.asdict(self.model)}
+
+    @property
+    def uses_graph(self):
+        """A graph module that trains: not `lo` (no graph encoder), and --graph_steps > 0."""
+        return self.model.has_graph_module and self.trainer.graph_steps > 0
+
+
+def complete_record(recorded):
+    """A flat record written before the encoders were settings of their own names only its
+    `variant`: fill in that preset's encoders."""
+    pair = VARIANTS.get(recorded.get("variant"))
+    if pair is None or "session_encoder" in recorded:
+        return recorded
+    return dict(recorded, session_encoder=pair[0], graph_encoder=pair[1])
 
 
 def changed_settings(recorded, wanted):
     """Sorted names in `wanted` whose value `recorded` does not hold; a name missing from
     `recorded` (a field added after it was written) counts as its default."""
+    recorded = complete_record(recorded)
     return sorted(name for name, value in wanted.items()
                   if recorded.get(name, DEFAULTS.get(name)) != value)

@@ -20,7 +20,7 @@ class TrainingInputs:
       num_items: M.
       frequency: session-step passes per epoch (flag, else the dataset's default).
       train, valid, test: `augment.Samples`. Validation is the last 10% of training
-        sessions (SPEC section 1); the graph never sees them, so validation stays honest.
+        sessions (DESIGN.md section 1); the graph never sees them, so validation stays honest.
         With `refit_epochs` every training session trains and `valid` is empty.
       adjacency: tf.sparse.SparseTensor [M, M], D^-1/2 (A+I) D^-1/2 (eq. 6).
       has_edge: bool [M]; items without any transition keep their embedding on write-back.
@@ -41,14 +41,15 @@ class TrainingInputs:
 
 
 def build_inputs(config):
-    """Loads `config.dataset` and derives samples and graph (SPEC sections 1 and 3)."""
-    dataset = registry.load_dataset(config.dataset, config.data_dir, seed=config.seed)
+    """Loads the dataset of `config` (a `TrainConfig`) and derives samples and graph (DESIGN.md sections 1 and 3)."""
+    settings, max_len = config.trainer, config.model.max_len
+    dataset = registry.load_dataset(settings.dataset, settings.data_dir, seed=settings.seed)
     defaults = registry.defaults_for(dataset.name)
     train_sessions, valid_sessions = augment.split_validation(
-        dataset.train, fraction=0.0 if config.refit_epochs else augment.VALIDATION_FRACTION)
-    train = augment.augment_prefixes(train_sessions, defaults.min_prefix_len, config.max_len)
-    valid = augment.augment_prefixes(valid_sessions, defaults.min_prefix_len, config.max_len)
-    test = augment.pad_prefixes(dataset.test_prefixes, dataset.test_targets, config.max_len)
+        dataset.train, fraction=0.0 if settings.refit_epochs else augment.VALIDATION_FRACTION)
+    train = augment.augment_prefixes(train_sessions, defaults.min_prefix_len, max_len)
+    valid = augment.augment_prefixes(valid_sessions, defaults.min_prefix_len, max_len)
+    test = augment.pad_prefixes(dataset.test_prefixes, dataset.test_targets, max_len)
     adjacency = graph.transition_adjacency(train_sessions, dataset.num_items)
     has_edge = np.asarray(adjacency.getnnz(axis=1) > 0)
     normalized = graph.normalized_adjacency(adjacency)
@@ -60,7 +61,7 @@ def build_inputs(config):
     return TrainingInputs(
         dataset_name=dataset.name,
         num_items=dataset.num_items,
-        frequency=config.frequency or defaults.frequency,
+        frequency=settings.frequency or defaults.frequency,
         train=train, valid=valid, test=test,
         adjacency=graph.to_sparse_tensor(normalized),
         has_edge=has_edge,

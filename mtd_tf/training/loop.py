@@ -1,4 +1,4 @@
-"""The alternating training loop of MTD (SPEC section 4), resumable and strategy-aware.
+"""The alternating training loop of MTD (DESIGN.md section 4), resumable and strategy-aware.
 
 Each epoch: one graph step (cross-session infomax, then write-back into the item table),
 then `frequency` passes of the session step, then validation, summaries and a checkpoint;
@@ -6,31 +6,26 @@ long epochs are also saved part-way (`checkpoints.MidEpochCheckpoints`).
 Model selection and early stopping read validation only; the test split is read once, at
 the end, from the best validation epoch's weights. A refit run (`refit_epochs`) trains on
 every training session for a fixed number of epochs chosen beforehand on validation, and
-tests its last epoch.
+tests its last epoch. Observers (`timing.TrainingObserver`) are told of each stage.
 """
 
-import collections
-import json
 import os
-import time
+import shutil
 
 from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
 
-from mtd_tf import export
 from mtd_tf import losses
 from mtd_tf import metrics
 from mtd_tf.data import pipeline
 from mtd_tf.errors import MTDError
 from mtd_tf.errors import TrainingDivergedError
-from mtd_tf.io_utils import atomic_write_text
-from mtd_tf.model import MTDModel
+from mtd_tf.models.graph_infomax import write_back
 from mtd_tf.training import checkpoints
 from mtd_tf.training import graph_step
 from mtd_tf.training import inputs as inputs_lib
-from mtd_tf.training import machine_load
 from mtd_tf.training import run_settings
 from mtd_tf.training import session_step
 from mtd_tf.training.fused_adam import FusedAdam
@@ -38,7 +33,7 @@ from mtd_tf.training.progress import PassProgress
 
 
 class RunState(tf.Module):
-    """Counters that must survive a restart; saved in the same checkpoint as the weights."""
+    """Counters that resuming needs; saved in the same checkpoint as the weights."""
 
     def __init__(self):
         super().__init__(name="run_state")
@@ -48,99 +43,55 @@ class RunState(tf.Module):
         self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.finished = tf.Variable(False, trainable=False)
-        self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        # Process CPU time (all threads), and the machine's stolen and total CPU ticks over
-        # the same epochs: timings on a shared machine mean little without the steal.
-        self.train_cpu_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        self.train_stolen_ticks = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        self.train_machine_ticks = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        # Session-step batches after each pass's first, and their seconds: the steady rate
-        # at which a pass capped by max_train_batches extrapolates to a full one (Table 4).
-        self.steady_batches = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.steady_batch_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-
-
-_Clock = collections.namedtuple("_Clock", "wall cpu ticks")
-
-
-def _clock():
-    """Wall and process CPU seconds, and the machine's (stolen, total) CPU ticks or None."""
-    return _Clock(time.perf_counter(), time.process_time(), machine_load.cpu_ticks())
-
-
-def _ratio_or_none(numerator, denominator):
-    """numerator / denominator as a float, None when nothing was counted."""
-    denominator = float(denominator)
-    return float(numerator) / denominator if denominator > 0 else None
-
-
-def write_back(model, embeddings, has_edge, mode, mix=1.0):
-    """E[1..M] <- (1 - mix) E + mix H' for items with an edge (SPEC section 3, step 6).
-
-    H' is H (`replace`, the paper) or H scaled to the table's mean row norm (`rescale`):
-    the GCN's tanh(LayerNorm) rows are about ten times longer than learned embeddings
-    (SPEC section 7), which otherwise inflates every score. `mix` < 1 keeps part of what
-    the session step learned instead of overwriting it every epoch.
-    """
-    table = model.item_embeddings
-    if mode == "rescale":
-        table_norm = tf.reduce_mean(tf.norm(table, axis=1))
-        graph_norm = tf.reduce_mean(tf.norm(embeddings, axis=1))
-        embeddings = embeddings * (table_norm / tf.maximum(graph_norm, 1e-12))
-    mixed = (1.0 - mix) * table + mix * embeddings
-    table.assign(tf.where(tf.constant(has_edge)[:, None], mixed, table))
 
 
 class Trainer:
     """Owns the model, optimizers, steps and checkpoints of one run directory."""
 
-    def __init__(self, config, strategy=None):
+    def __init__(self, config, strategy=None, observers=()):
+        """`config`: a `TrainConfig`; `observers`: `timing.TrainingObserver`s to tell."""
         self.config = config
+        self.settings = config.trainer  # how to train; `config.model` is what to train
         self.strategy = strategy or tf.distribute.get_strategy()
-        keras.utils.set_random_seed(config.seed)
+        self.observers = tuple(observers)
+        keras.utils.set_random_seed(self.settings.seed)
         self.inputs = inputs_lib.build_inputs(config)
         self._check_samples()
         self.frequency = self.inputs.frequency
         run_settings.check_or_record(config, self.frequency,
                                      data=run_settings.data_fingerprint(self.inputs))
+        num_items = self.inputs.num_items
         with self.strategy.scope():
-            self.model = MTDModel(
-                num_items=self.inputs.num_items, embedding_dim=config.embedding_dim,
-                max_len=config.max_len, num_blocks=config.num_blocks,
-                num_heads=config.num_heads, dropout=config.dropout, decay=config.decay,
-                variant=config.variant, score_scale=config.score_scale)
-            self.model.build()
-            self.session_optimizer = FusedAdam(learning_rate=config.lr)
+            self.model = config.model.build(num_items)
+            self.session_optimizer = FusedAdam(learning_rate=self.settings.lr)
             self.session_optimizer.build(self.model.trainable_variables)
             self.infomax = self.graph_optimizer = None
             if config.uses_graph:
-                self.infomax = graph_step.GraphInfomax(
-                    encoder="gat" if config.variant == "ga" else "gcn",
-                    num_layers=config.gcn_layers, l2=config.l2)
-                self.infomax.build((self.inputs.num_items, config.embedding_dim))
-                self.graph_optimizer = FusedAdam(learning_rate=config.lr)
+                self.infomax = config.model.build_graph_module(num_items, self.settings.l2)
+                self.graph_optimizer = FusedAdam(learning_rate=self.settings.lr)
                 self.graph_optimizer.build(self.infomax.trainable_variables)
         # Host-side counters, outside the strategy: one copy, readable with int()/float().
         self.state = RunState()
         self._make_steps()
         self._make_checkpoints()
-        self.writer = tf.summary.create_file_writer(os.path.join(config.model_dir, "logs"))
+        self.writer = tf.summary.create_file_writer(
+            os.path.join(self.settings.model_dir, "logs"))
 
     def _check_samples(self):
         """A split too small to train on is the data's fault: say so in one line."""
-        folder = os.path.join(self.config.data_dir, self.inputs.dataset_name)
+        folder = os.path.join(self.settings.data_dir, self.inputs.dataset_name)
         if not len(self.inputs.train):
             raise MTDError(f"{folder}: no training samples: every training session is too "
                            "short to give a (prefix, target) pair")
-        if not len(self.inputs.valid) and not self.config.refit_epochs:
+        if not len(self.inputs.valid) and not self.settings.refit_epochs:
             raise MTDError(f"{folder}: no validation samples: the validation split (the last "
                            "10% of the training sessions) is empty or holds only sessions "
                            "too short to give a (prefix, target) pair; it needs at least 6 "
                            "training sessions")
 
     def _distribute(self, samples, shuffle, epoch=0, limit=None):
-        dataset = pipeline.make_dataset(samples, self.config.batch_size, shuffle=shuffle,
-                                        seed=self.config.seed, epoch=epoch)
+        dataset = pipeline.make_dataset(samples, self.settings.batch_size, shuffle=shuffle,
+                                        seed=self.settings.seed, epoch=epoch)
         if limit is not None:
             dataset = dataset.take(limit)
         return self.strategy.experimental_distribute_dataset(dataset)
@@ -150,8 +101,8 @@ class Trainer:
         # refuses a dataset without test pairs, while a refit run has no validation split.
         spec = self._distribute(self.inputs.test, shuffle=False).element_spec
         self.train_step = session_step.make_session_train_step(
-            self.model, self.session_optimizer, self.strategy, self.config.l2, spec,
-            matmul_dtype=losses.MATMUL_DTYPES[self.config.scoring_precision])
+            self.model, self.session_optimizer, self.strategy, self.settings.l2, spec,
+            matmul_dtype=losses.MATMUL_DTYPES[self.settings.scoring_precision])
         self.rank_step = session_step.make_rank_step(
             self.model, self.strategy, spec, self.inputs.item_popularity)
         self.graph_train_step = (
@@ -173,15 +124,15 @@ class Trainer:
                          graph_optimizer=self.graph_optimizer)
         self.checkpoint = tf.train.Checkpoint(**parts)
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(self.config.model_dir, "checkpoints"), max_to_keep=2)
+            self.checkpoint, os.path.join(self.settings.model_dir, "checkpoints"), max_to_keep=2)
         self.best_checkpoint = tf.train.Checkpoint(
             model=self.model, model_variables=list(self.model.variables))
         # Two kept: a run killed between saving a new best and committing its epoch to
         # `checkpoints/` re-runs that epoch, and the committed best must still be there.
         self.best_manager = tf.train.CheckpointManager(
-            self.best_checkpoint, os.path.join(self.config.model_dir, "best"), max_to_keep=2)
+            self.best_checkpoint, os.path.join(self.settings.model_dir, "best"), max_to_keep=2)
         self.mid_epoch = checkpoints.MidEpochCheckpoints(
-            parts, os.path.join(self.config.model_dir, "mid_epoch"), self.frequency)
+            parts, os.path.join(self.settings.model_dir, "mid_epoch"), self.frequency)
 
     def restore(self):
         """Continues after the last finished epoch when the run directory has a checkpoint.
@@ -194,9 +145,12 @@ class Trainer:
             logging.info("resumed from %s after epoch %d", self.manager.latest_checkpoint,
                          int(self.state.epoch))
         self.mid_epoch.restore(int(self.state.epoch))
-        self.session_optimizer.learning_rate = self.config.learning_rate(int(self.state.epoch))
+        has_progress = bool(self.manager.latest_checkpoint
+                            or self.mid_epoch.passes_done(int(self.state.epoch)) is not None)
+        self._tell("on_resume", self.settings.model_dir, has_progress)
+        self.session_optimizer.learning_rate = self.settings.learning_rate(int(self.state.epoch))
         if self.graph_optimizer is not None:
-            self.graph_optimizer.learning_rate = self.config.lr
+            self.graph_optimizer.learning_rate = self.settings.lr
 
     def diverged(self, epoch, what):
         """The error for a NaN or Inf loss: what happened and which checkpoint is kept."""
@@ -207,19 +161,19 @@ class Trainer:
                 if latest else "no checkpoint had been written yet")
         return TrainingDivergedError(
             f"training diverged in epoch {epoch + 1}: {what}; {kept}. Try a lower --lr "
-            f"(now {self.config.lr:g})")
+            f"(now {self.settings.lr:g})")
 
     def graph_phase(self, epoch):
         """Trains the infomax encoder on the current table, then writes H back (section 3)."""
         try:
             embeddings, info = graph_step.run_graph_phase(
                 self.graph_train_step, tf.convert_to_tensor(self.model.item_embeddings),
-                self.inputs.adjacency, max_steps=self.config.graph_steps,
-                patience=self.config.graph_patience, seed=self.config.seed * 100003 + epoch)
+                self.inputs.adjacency, max_steps=self.settings.graph_steps,
+                patience=self.settings.graph_patience, seed=self.settings.seed * 100003 + epoch)
         except TrainingDivergedError as error:
             raise self.diverged(epoch, str(error)) from None
-        write_back(self.model, embeddings, self.inputs.has_edge, self.config.graph_writeback,
-                   self.config.graph_mix)
+        write_back(self.model, embeddings, self.inputs.has_edge,
+                   self.config.model.graph_writeback, self.config.model.graph_mix)
         tf.summary.scalar("loss/co", info["loss/co"], step=self.state.step)
         tf.summary.scalar("graph/steps", info["steps"], step=self.state.step)
         logging.info("epoch %d graph step: L_co %.4f after %d steps", epoch + 1,
@@ -229,8 +183,8 @@ class Trainer:
     def session_pass(self, epoch, pass_index):
         """One pass of L_in over the training samples; returns the mean loss and the
         pass's `PassProgress` (its timings)."""
-        limit = self.config.max_train_batches
-        num_batches = pipeline.num_batches(self.inputs.train, self.config.batch_size)
+        limit = self.settings.max_train_batches
+        num_batches = pipeline.num_batches(self.inputs.train, self.settings.batch_size)
         num_batches = min(num_batches, limit) if limit else num_batches
         progress = PassProgress(f"epoch {epoch + 1} pass {pass_index + 1}/{self.frequency}",
                                 num_batches)
@@ -256,11 +210,13 @@ class Trainer:
         local = self.strategy.experimental_local_results(batch[1])
         return sum(int(tf.shape(t)[0]) for t in local)
 
-    def evaluate(self, samples):
-        """P@K, MRR@K, NDCG@K (percent) of a split; see `scoring` for prefixes with no known id."""
+    def evaluate(self, samples, description):
+        """P@K, MRR@K, NDCG@K (percent) of a split, with the popularity fallback of
+        `serving.retrieval` for prefixes with no known id."""
         return session_step.evaluate(
             self.rank_step, self.strategy, self._distribute(samples, shuffle=False),
-            metrics.REPORT_KS)
+            pipeline.num_batches(samples, self.settings.batch_size), metrics.REPORT_KS,
+            description=description)
 
     def restore_best(self):
         """Loads the weights of the best validation epoch recorded in the run state.
@@ -273,7 +229,7 @@ class Trainer:
                      if path.endswith(f"-{best_epoch}")), None)
         if path is None:
             raise MTDError(f"{self.best_manager.directory}: the checkpoint of the best epoch "
-                           f"({best_epoch}) is missing; delete {self.config.model_dir} and "
+                           f"({best_epoch}) is missing; delete {self.settings.model_dir} and "
                            "train again")
         checkpoints.restore_all(self.best_checkpoint, path)
 
@@ -282,61 +238,52 @@ class Trainer:
 
         An epoch restored part-way (`restore`) skips its graph step and the passes done.
         """
-        clock = _clock()
-        self.session_optimizer.learning_rate = self.config.learning_rate(epoch)
+        self._tell("on_epoch_begin", epoch)
+        self.session_optimizer.learning_rate = self.settings.learning_rate(epoch)
         passes_done = self.mid_epoch.passes_done(epoch)
         if passes_done is None:
             passes_done = 0
             if self.infomax is not None:
                 self.graph_phase(epoch)
-                clock = self._save_mid_epoch(epoch, 0, clock)
+                self._save_mid_epoch(epoch, 0)
         for pass_index in range(passes_done, self.frequency):
             mean_loss, progress = self.session_pass(epoch, pass_index)
             logging.info("epoch %d pass %d: mean L_in %.4f in %.1f s", epoch + 1,
                          pass_index + 1, mean_loss, progress.seconds)
-            steady_seconds, steady_batches = progress.steady
-            self.state.steady_batch_seconds.assign_add(steady_seconds)
-            self.state.steady_batches.assign_add(steady_batches)
+            self._tell("on_pass_end", progress)
             if pass_index + 1 < self.frequency:
-                clock = self._save_mid_epoch(epoch, pass_index + 1, clock)
-        valid = None if self.config.refit_epochs else self.evaluate(self.inputs.valid)
-        self._charge_time(clock)
+                self._save_mid_epoch(epoch, pass_index + 1)
+        valid = (None if self.settings.refit_epochs
+                 else self.evaluate(self.inputs.valid, f"epoch {epoch + 1} validation"))
+        self._tell("on_epoch_trained", epoch)
         step = self.state.step
-        tf.summary.scalar("learning_rate", self.config.learning_rate(epoch), step=step)
+        tf.summary.scalar("learning_rate", self.settings.learning_rate(epoch), step=step)
         tf.summary.histogram("embeddings/items", self.model.item_embeddings, step=step)
         if valid is None:  # refit: the last epoch is the model
             logging.info("epoch %d of %d (refit on all training sessions)", epoch + 1,
-                         self.config.refit_epochs)
+                         self.settings.refit_epochs)
             self.state.best_epoch.assign(epoch + 1)
             self.best_manager.save(checkpoint_number=epoch + 1)
         else:
             self._track_validation(epoch, valid)
         self.state.epoch.assign(epoch + 1)
-        if (int(self.state.bad_epochs) >= self.config.patience
-                or epoch + 1 >= self.config.max_epochs):
+        if (int(self.state.bad_epochs) >= self.settings.patience
+                or epoch + 1 >= self.settings.max_epochs):
             self.state.finished.assign(True)
         self.manager.save(checkpoint_number=epoch + 1)
+        self._tell("on_checkpoint_saved")
         self.mid_epoch.restart_interval()
         self.writer.flush()
 
-    def _save_mid_epoch(self, epoch, passes_done, clock):
-        """Saves the unfinished epoch when due; the time so far is charged first, so that a
-        resumed run's timings count it. Returns the clock to charge from next."""
-        if not self.mid_epoch.due():
-            return clock
-        clock = self._charge_time(clock)
-        self.mid_epoch.save(epoch, passes_done)
-        return clock
+    def _save_mid_epoch(self, epoch, passes_done):
+        """Saves the unfinished epoch when due."""
+        if self.mid_epoch.due():
+            self.mid_epoch.save(epoch, passes_done)
+            self._tell("on_checkpoint_saved")
 
-    def _charge_time(self, clock):
-        """Adds the wall and CPU seconds and machine ticks since `clock` to the run state."""
-        now = _clock()
-        self.state.train_seconds.assign_add(now.wall - clock.wall)
-        self.state.train_cpu_seconds.assign_add(now.cpu - clock.cpu)
-        if clock.ticks is not None and now.ticks is not None:
-            self.state.train_stolen_ticks.assign_add(now.ticks[0] - clock.ticks[0])
-            self.state.train_machine_ticks.assign_add(now.ticks[1] - clock.ticks[1])
-        return now
+    def _tell(self, hook, *args):
+        for observer in self.observers:
+            getattr(observer, hook)(*args)
 
     def _track_validation(self, epoch, valid):
         """Summaries, the best epoch so far and its weights, the early-stopping count."""
@@ -353,51 +300,39 @@ class Trainer:
             self.state.bad_epochs.assign_add(1)
 
     def train(self):
-        """Runs (or resumes) epochs until early stopping or `config.max_epochs`."""
+        """Runs (or resumes) epochs until early stopping or `max_epochs`; a finished run
+        keeps no mid-epoch checkpoint (it is older than the last epoch's)."""
         self.restore()
         with self.writer.as_default():
             while (not bool(self.state.finished)
-                   and int(self.state.epoch) < self.config.max_epochs):
+                   and int(self.state.epoch) < self.settings.max_epochs):
                 self.run_epoch(int(self.state.epoch))
+        shutil.rmtree(self.mid_epoch.manager.directory, ignore_errors=True)
 
-    def final_report(self):
-        """Restores the best validation epoch (a refit's last), reads the test split once,
-        exports, reports; a refit run's "valid" is None (it has no validation split)."""
+    def test_report(self):
+        """Restores the best validation epoch (a refit's last), reads the test split once
+        and returns the run's report for metrics.json (a refit's "valid" is None: it has no
+        validation split). The weights stay those of the reported epoch."""
         self.restore_best()
-        valid = None if self.config.refit_epochs else self.evaluate(self.inputs.valid)
-        test = self.evaluate(self.inputs.test)
-        export.export_saved_model(
-            self.model, os.path.join(self.config.model_dir, "export"),
-            top_k=self.config.export_top_k, item_popularity=self.inputs.item_popularity)
+        valid = (None if self.settings.refit_epochs
+                 else self.evaluate(self.inputs.valid, "validation (best epoch)"))
+        test = self.evaluate(self.inputs.test, "test")
         epochs_run = int(self.state.epoch)
         report = {
             "dataset": self.inputs.dataset_name,
-            "variant": self.config.variant,
+            "variant": self.config.model.variant,
             "epochs_run": epochs_run,
             "best_epoch": int(self.state.best_epoch),
             "valid": valid,
             "test": test,
-            "seconds_per_epoch": float(self.state.train_seconds) / max(epochs_run, 1),
-            "cpu_seconds_per_epoch": float(self.state.train_cpu_seconds) / max(epochs_run, 1),
-            "steal_fraction": _ratio_or_none(self.state.train_stolen_ticks,
-                                             self.state.train_machine_ticks),
-            "seconds_per_train_batch": _ratio_or_none(self.state.steady_batch_seconds,
-                                                      self.state.steady_batches),
             "train_batches_per_pass": pipeline.num_batches(self.inputs.train,
-                                                           self.config.batch_size),
+                                                           self.settings.batch_size),
             **self.inputs.unknown_test_ids,
             "flags": dict(self.config.to_dict(), frequency=self.frequency),
         }
-        atomic_write_text(os.path.join(self.config.model_dir, "metrics.json"),
-                          json.dumps(report, indent=2, sort_keys=True) + "\n")
+        for observer in self.observers:
+            report.update(observer.report(epochs_run))
         logging.info("test (%s epoch %d): P@20 %.2f MRR@20 %.2f",
-                     "refit, last" if self.config.refit_epochs else "best",
+                     "refit, last" if self.settings.refit_epochs else "best",
                      report["best_epoch"], test["P@20"], test["MRR@20"])
         return report
-
-
-def train_and_evaluate(config, strategy=None):
-    """The whole job of `main.py`: train or resume, then test, export and write metrics.json."""
-    trainer = Trainer(config, strategy=strategy)
-    trainer.train()
-    return trainer.final_report()

@@ -22,6 +22,7 @@ from mtd_tf.errors import ConfigError
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.training.config import DEFAULTS
 from mtd_tf.training.config import changed_settings
+from mtd_tf.training.config import complete_record
 
 SETTINGS_FILE = "settings.json"
 # Paths; `lr` (a diverged run resumes with a lower one, see `Trainer.restore`); `epochs`,
@@ -58,7 +59,7 @@ def check_or_record(config, frequency, data=None):
       ConfigError: `config.model_dir` is not a folder, its settings file is unreadable,
         or it was started with settings or data this start changes.
     """
-    model_dir = config.model_dir
+    model_dir = config.trainer.model_dir
     if os.path.exists(model_dir) and not os.path.isdir(model_dir):
         raise ConfigError(f"--model_dir {model_dir} exists and is not a folder")
     settings = dict(config.to_dict(), frequency=frequency)
@@ -84,6 +85,7 @@ def check_or_record(config, frequency, data=None):
     changed = [name for name in changed_settings(recorded, settings)
                if name not in MAY_CHANGE_ON_RESUME + ("data",)]
     if changed:
+        recorded = complete_record(recorded)
         was = ", ".join(f"{name}={recorded.get(name, DEFAULTS.get(name))!r}" for name in changed)
         now = ", ".join(f"{name}={settings[name]!r}" for name in changed)
         raise ConfigError(f"{model_dir} holds a run started with {was}, not {now}: use another "
@@ -98,7 +100,8 @@ def _check_data(model_dir, config, recorded, data):
     if was == now:
         now = "as many, but other sessions"
     raise ConfigError(f"{model_dir} holds a run started on other data than --dataset="
-                      f"{config.dataset} in {config.data_dir} gives now ({was}; now {now}): "
+                      f"{config.trainer.dataset} in {config.trainer.data_dir} gives now "
+                      f"({was}; now {now}): "
                       f"use another --model_dir, or the data it was trained on")
 
 

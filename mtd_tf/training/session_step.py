@@ -9,14 +9,15 @@ import tensorflow as tf
 
 from mtd_tf import losses
 from mtd_tf import metrics
-from mtd_tf import scoring
+from mtd_tf.serving.retrieval import TopKRetrieval
+from mtd_tf.training.progress import PassProgress
 
 
 def make_session_train_step(model, optimizer, strategy, l2, element_spec,
                             matmul_dtype=tf.float32):
     """Returns `step(batch) -> {"loss/in", "loss/total"}` for batches of (item_ids, targets).
 
-    L_in is softmax cross-entropy over all M items (the reference's choice, SPEC section 2);
+    L_in is softmax cross-entropy over all M items (the reference's choice, DESIGN.md section 2);
     the L2 term covers every recommendation variable, embedding table included.
     `matmul_dtype` is the dtype of L_in's three full-softmax matmuls.
     """
@@ -49,11 +50,10 @@ def make_rank_step(model, strategy, element_spec, item_popularity):
 
     Sessions with no known item are ranked by `item_popularity` (float [M]), as served.
     """
-    popularity = tf.constant(np.asarray(item_popularity, dtype=np.float32))  # [M]
+    retrieval = TopKRetrieval(model, item_popularity)
 
     def replica_step(item_ids, targets):
-        scores = scoring.scores_with_popularity_fallback(model, item_ids, popularity)
-        return metrics.target_ranks(scores, targets)
+        return retrieval.target_ranks(item_ids, targets)
 
     @tf.function(input_signature=[element_spec])
     def step(batch):
@@ -63,10 +63,15 @@ def make_rank_step(model, strategy, element_spec, item_popularity):
     return step
 
 
-def evaluate(rank_step, strategy, distributed_dataset, ks=(5, 10, 20)):
-    """Full-ranking P@K, MRR@K and NDCG@K in percent over a whole split (SPEC section 5)."""
+def evaluate(rank_step, strategy, distributed_dataset, num_batches, ks=(5, 10, 20),
+             description="evaluation"):
+    """Full-ranking P@K, MRR@K and NDCG@K in percent over a whole split (DESIGN.md
+    section 5), with progress shown as `description` over `num_batches`."""
     accumulator = metrics.RankingMetrics(ks=ks)
+    progress = PassProgress(description, num_batches)
     for batch in distributed_dataset:
-        for ranks in strategy.experimental_local_results(rank_step(batch)):
+        batch_ranks = strategy.experimental_local_results(rank_step(batch))
+        for ranks in batch_ranks:
             accumulator.update(np.asarray(ranks))
+        progress.update(sum(len(ranks) for ranks in batch_ranks))
     return accumulator.result()

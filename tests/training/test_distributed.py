@@ -21,7 +21,7 @@ PRELUDE = textwrap.dedent("""
 
 SAME_STEP = PRELUDE + textwrap.dedent("""
     import keras
-    from mtd_tf.model import MTDModel
+    from mtd_tf.models.mtd import MTDModel
     from mtd_tf.training import session_step
     from mtd_tf.training.fused_adam import FusedAdam
 

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from mtd_tf import graph
 from mtd_tf.errors import TrainingDivergedError
-from mtd_tf.training.graph_step import GraphInfomax, make_graph_train_step, run_graph_phase
+from mtd_tf.models.graph_infomax import GraphInfomax
+from mtd_tf.training.graph_step import make_graph_train_step, run_graph_phase
 from tests.layers.test_sparse_gcn import numpy_gcn
 
 DIM = 16

@@ -13,16 +13,16 @@ from mtd_tf import metrics
 from mtd_tf.baselines.pop import Pop
 from mtd_tf.data import pipeline
 from mtd_tf.data import registry
-from mtd_tf.model import MTDModel
 from mtd_tf.training import inputs as inputs_lib
 from mtd_tf.training import loop
 from mtd_tf.training.config import TrainConfig
+from mtd_tf.training.timing import RunTimer
 from tests import helpers
 
 METRIC_KEYS = {"P@5", "MRR@5", "P@10", "MRR@10", "P@20", "MRR@20", "NDCG@20"}
 REPORT_KEYS = {"dataset", "variant", "epochs_run", "best_epoch", "valid", "test",
                "seconds_per_epoch", "flags"}
-# Added beside SPEC section 6's keys by the loop: how many test ids were unknown to training,
+# Added beside DESIGN.md section 6's keys by the job and its timer: how many test ids were unknown to training,
 # and the CPU time per epoch (Table 4 on a shared machine).
 UNKNOWN_ID_KEYS = {"test_unknown_prefix_ids", "test_emptied_prefixes", "test_unknown_targets"}
 EXTRA_KEYS = UNKNOWN_ID_KEYS | {"cpu_seconds_per_epoch", "steal_fraction",
@@ -38,7 +38,7 @@ def data_dir(tmp_path_factory):
 def finished_run(data_dir, tmp_path_factory):
     """(config, report) of one complete two-epoch run of the full model."""
     config = helpers.tiny_config(data_dir, tmp_path_factory.mktemp("finished") / "run")
-    return config, loop.train_and_evaluate(config)
+    return config, helpers.train_and_evaluate(config)
 
 
 def record_evaluated_splits(monkeypatch):
@@ -46,9 +46,9 @@ def record_evaluated_splits(monkeypatch):
     evaluated = []
     original = loop.Trainer.evaluate
 
-    def recording_evaluate(self, samples):
+    def recording_evaluate(self, samples, description):
         evaluated.append(samples)
-        return original(self, samples)
+        return original(self, samples, description)
 
     monkeypatch.setattr(loop.Trainer, "evaluate", recording_evaluate)
     return evaluated
@@ -95,9 +95,9 @@ def test_lo_variant_runs_no_graph_step(data_dir, tmp_path, monkeypatch):
 def test_dataset_default_frequency_is_used(tmp_path):
     # The tiny split, stored under the name "diginetica": f defaults to 4 there (SPEC 4).
     helpers.write_tiny_dataset(tmp_path, name="diginetica")
-    config = TrainConfig(dataset="diginetica", data_dir=str(tmp_path), model_dir=str(tmp_path))
+    config = TrainConfig.from_settings(dataset="diginetica", data_dir=str(tmp_path), model_dir=str(tmp_path))
     assert inputs_lib.build_inputs(config).frequency == 4
-    config = TrainConfig(dataset="diginetica", data_dir=str(tmp_path), frequency=2)
+    config = TrainConfig.from_settings(dataset="diginetica", data_dir=str(tmp_path), frequency=2)
     assert inputs_lib.build_inputs(config).frequency == 2
 
 
@@ -133,7 +133,7 @@ def test_early_stopping_checkpoints_and_best_epoch(data_dir, tmp_path, monkeypat
         ("ckpt-1", 1), ("ckpt-2", 2), ("ckpt-3", 3), ("ckpt-4", 4)]
     assert int(trainer.state.best_epoch) == 2 and bool(trainer.state.finished)
     assert os.path.basename(trainer.best_manager.latest_checkpoint) == "ckpt-2"
-    report = trainer.final_report()
+    report = trainer.test_report()
     assert (report["epochs_run"], report["best_epoch"]) == (4, 2)
     # The test split is read once, after training; the report's weights are epoch 2's.
     assert evaluated == ["valid"] * 4 + ["valid", "test"]
@@ -142,12 +142,12 @@ def test_early_stopping_checkpoints_and_best_epoch(data_dir, tmp_path, monkeypat
 
 
 @pytest.mark.slow
-def test_test_split_is_evaluated_only_in_final_report(data_dir, tmp_path, monkeypatch):
+def test_test_split_is_evaluated_only_in_the_test_report(data_dir, tmp_path, monkeypatch):
     evaluated = record_evaluated_splits(monkeypatch)
     trainer = loop.Trainer(helpers.tiny_config(data_dir, tmp_path / "run", max_train_batches=1))
     trainer.train()
     assert len(evaluated) == 2 and all(s is trainer.inputs.valid for s in evaluated)
-    trainer.final_report()
+    trainer.test_report()
     assert len(evaluated) == 4
     assert evaluated[2] is trainer.inputs.valid and evaluated[3] is trainer.inputs.test
 
@@ -155,7 +155,7 @@ def test_test_split_is_evaluated_only_in_final_report(data_dir, tmp_path, monkey
 @pytest.mark.slow
 def test_metrics_json_has_the_spec_keys(finished_run):
     config, report = finished_run
-    with open(os.path.join(config.model_dir, "metrics.json")) as handle:
+    with open(os.path.join(config.trainer.model_dir, "metrics.json")) as handle:
         written = json.load(handle)
     assert written == json.loads(json.dumps(report))
     assert set(written) - EXTRA_KEYS == REPORT_KEYS
@@ -167,7 +167,7 @@ def test_metrics_json_has_the_spec_keys(finished_run):
     assert written["steal_fraction"] is None or 0.0 <= written["steal_fraction"] <= 1.0
     assert written["seconds_per_train_batch"] > 0
     assert written["train_batches_per_pass"] == pipeline.num_batches(
-        inputs_lib.build_inputs(config).train, config.batch_size) > config.max_train_batches
+        inputs_lib.build_inputs(config).train, config.trainer.batch_size) > config.trainer.max_train_batches
     for split in ("valid", "test"):
         values = written[split]
         assert METRIC_KEYS <= set(values)
@@ -178,18 +178,16 @@ def test_metrics_json_has_the_spec_keys(finished_run):
     assert set(written["flags"]) == set(config.to_dict())
     assert written["flags"]["frequency"] == 1 and written["flags"]["seed"] == 0
     for name in ("checkpoints", "best", "logs", "export"):
-        assert os.path.isdir(os.path.join(config.model_dir, name)), name
+        assert os.path.isdir(os.path.join(config.trainer.model_dir, name)), name
 
 
 @pytest.mark.slow
 def test_reported_test_metrics_are_the_best_checkpoints_full_ranking(finished_run):
     """Recomputes test P@20 and MRR@20 from the best checkpoint with NumPy ranking."""
     config, report = finished_run
-    dataset = registry.load_dataset("tiny", config.data_dir)
-    model = MTDModel(num_items=dataset.num_items, embedding_dim=config.embedding_dim,
-                     max_len=config.max_len, dropout=config.dropout, variant=config.variant)
-    model.build()
-    best = os.path.join(config.model_dir, "best", f"ckpt-{report['best_epoch']}")
+    dataset = registry.load_dataset("tiny", config.trainer.data_dir)
+    model = config.model.build(dataset.num_items)
+    best = os.path.join(config.trainer.model_dir, "best", f"ckpt-{report['best_epoch']}")
     tf.train.Checkpoint(model=model).restore(best).expect_partial()
     lengths = dataset.test_prefixes.lengths
     ids = np.zeros((len(lengths), int(lengths.max())), np.int32)
@@ -214,22 +212,22 @@ def test_finished_run_does_not_train_again(finished_run, monkeypatch):
     trainer.train()
     assert events == []
     assert int(trainer.state.epoch) == 2
-    again = trainer.final_report()
+    again = trainer.test_report()
     assert again == report
 
 
 @pytest.mark.slow
 def test_same_seed_gives_identical_metrics(finished_run, tmp_path):
     config, report = finished_run
-    second = loop.train_and_evaluate(
-        helpers.tiny_config(config.data_dir, tmp_path / "again"))
+    second = helpers.train_and_evaluate(
+        helpers.tiny_config(config.trainer.data_dir, tmp_path / "again"))
     assert second["test"] == report["test"]
     assert second["valid"] == report["valid"]
 
 
 @pytest.mark.slow
 def test_two_epochs_beat_popularity_by_three_times(tmp_path):
-    """SPEC section 7's calibration in small: POP ~9% P@20, MTD ~47% after 2 epochs.
+    """DESIGN.md section 7's calibration in small: POP ~9% P@20, MTD ~47% after 2 epochs.
 
     8,000 sessions over 2,000 items (the default generator has 20,000 sessions) keep
     the run near 15 s; measured ratio 5.2.
@@ -240,9 +238,9 @@ def test_two_epochs_beat_popularity_by_three_times(tmp_path):
     ranking.update(metrics.target_ranks(Pop(dataset.train, dataset.num_items).score(
         dataset.test_prefixes), dataset.test_targets))
     pop_p20 = ranking.result()["P@20"]
-    config = TrainConfig(dataset="synth", data_dir=str(tmp_path), model_dir=str(tmp_path / "run"),
+    config = TrainConfig.from_settings(dataset="synth", data_dir=str(tmp_path), model_dir=str(tmp_path / "run"),
                          epochs=2, embedding_dim=64, batch_size=512)
-    report = loop.train_and_evaluate(config)
+    report = helpers.train_and_evaluate(config)
     assert 5.0 < pop_p20 < 15.0
     assert report["test"]["P@20"] >= 3 * pop_p20, (report["test"], pop_p20)
 
@@ -256,7 +254,7 @@ def test_bfloat16_scoring_option_reaches_the_training_step(data_dir, tmp_path, m
         return original(*args, matmul_dtype=matmul_dtype)
 
     monkeypatch.setattr(losses, "full_softmax_cross_entropy", spy)
-    report = loop.train_and_evaluate(helpers.tiny_config(
+    report = helpers.train_and_evaluate(helpers.tiny_config(
         data_dir, tmp_path / "run", epochs=1, scoring_precision="bfloat16"))
     assert matmul_dtypes == [tf.bfloat16]
     assert report["flags"]["scoring_precision"] == "bfloat16"
@@ -265,11 +263,14 @@ def test_bfloat16_scoring_option_reaches_the_training_step(data_dir, tmp_path, m
 
 @pytest.mark.slow
 def test_steady_batch_time_counts_every_batch_after_each_pass_first(data_dir, tmp_path):
+    timer = RunTimer()
     trainer = loop.Trainer(helpers.tiny_config(data_dir, tmp_path / "run", epochs=2,
-                                               frequency=2, max_train_batches=3))
+                                               frequency=2, max_train_batches=3),
+                           observers=[timer])
     trainer.train()
-    assert int(trainer.state.steady_batches) == 2 * 2 * (3 - 1)  # epochs x f x (K - 1)
-    assert 0 < float(trainer.state.steady_batch_seconds) < float(trainer.state.train_seconds)
+    totals = timer.totals
+    assert int(totals["steady_batches"]) == 2 * 2 * (3 - 1)  # epochs x f x (K - 1)
+    assert 0 < totals["steady_batch_seconds"] < totals["train_seconds"]
 
 
 def test_learning_rate_decays_per_epoch(data_dir, tmp_path, monkeypatch):
@@ -281,7 +282,7 @@ def test_learning_rate_decays_per_epoch(data_dir, tmp_path, monkeypatch):
         return original(self, epoch, pass_index)
 
     monkeypatch.setattr(loop.Trainer, "session_pass", recording_pass)
-    loop.train_and_evaluate(helpers.tiny_config(
+    helpers.train_and_evaluate(helpers.tiny_config(
         data_dir, tmp_path / "run", epochs=3, lr=0.004, lr_decay=0.5, lr_decay_every=2,
         patience=5))
     np.testing.assert_allclose(rates, [0.004, 0.004, 0.002])
@@ -304,10 +305,11 @@ def test_refit_trains_on_every_session_for_the_given_epochs_then_tests_the_last(
     assert (int(trainer.state.epoch), int(trainer.state.best_epoch)) == (3, 3)
     assert not evaluated  # nothing is read during training
     after_training = trainer.model.item_embeddings.numpy().copy()
-    report = trainer.final_report()
+    report = trainer.test_report()
     assert evaluated == [trainer.inputs.test]
     assert report["valid"] is None and (report["epochs_run"], report["best_epoch"]) == (3, 3)
     assert report["flags"]["refit_epochs"] == 3
     np.testing.assert_array_equal(trainer.model.item_embeddings.numpy(), after_training)
-    with open(os.path.join(config.model_dir, "metrics.json"), encoding="utf-8") as handle:
+    helpers.train_and_evaluate(config)  # the finished run: reports and writes metrics.json
+    with open(os.path.join(config.trainer.model_dir, "metrics.json"), encoding="utf-8") as handle:
         assert json.load(handle)["valid"] is None

@@ -16,7 +16,7 @@ from mtd_tf.training.config import TrainConfig
 
 
 def _config(tmp_path, **overrides):
-    return TrainConfig(model_dir=str(tmp_path / "run"), **overrides)
+    return TrainConfig.from_settings(model_dir=str(tmp_path / "run"), **overrides)
 
 
 def _save_checkpoint(tmp_path, folder="checkpoints"):
@@ -82,7 +82,7 @@ def test_a_setting_missing_from_an_older_record_counts_as_its_default(tmp_path):
 
 def test_a_run_from_before_settings_json_is_checked_against_its_metrics(tmp_path, caplog):
     config = _config(tmp_path, dropout=0.3)
-    os.makedirs(config.model_dir)
+    os.makedirs(config.trainer.model_dir)
     metrics = tmp_path / "run" / "metrics.json"
     metrics.write_text(json.dumps({"flags": dict(config.to_dict(), frequency=1)}))
     run_settings.check_or_record(config, frequency=1)
@@ -100,7 +100,7 @@ def test_a_run_from_before_settings_json_is_checked_against_its_metrics(tmp_path
 def test_unusable_model_dir_or_record_is_one_config_error(tmp_path):
     (tmp_path / "afile").write_text("x")
     with pytest.raises(ConfigError, match=r"--model_dir .*afile exists and is not a folder"):
-        run_settings.check_or_record(TrainConfig(model_dir=str(tmp_path / "afile")), 1)
+        run_settings.check_or_record(TrainConfig.from_settings(model_dir=str(tmp_path / "afile")), 1)
     _start(tmp_path)
     for text in ("{not json", "[1, 2]", "\udcff"):
         (tmp_path / "run" / run_settings.SETTINGS_FILE).write_text(text, errors="surrogateescape")

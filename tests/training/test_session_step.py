@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from mtd_tf import losses
-from mtd_tf.model import MTDModel
+from mtd_tf.models.mtd import MTDModel
 from mtd_tf.training import session_step
 from tests.test_model import numpy_scores
 

@@ -1,6 +1,6 @@
 """Next-item recommendations from an exported model for one session typed on the command line.
 
-`python -m mtd_tf.predict --export_dir=runs/x/export --session="214 7 99"` prints one JSON
+`python -m mtd_tf.serving.predict --export_dir=runs/x/export --session="214 7 99"` prints one JSON
 line: the session, the top-K item ids (best first) and their scores.
 """
 
@@ -11,7 +11,10 @@ import sys
 from absl import flags
 
 from mtd_tf import cli
-from mtd_tf import export
+
+cli.import_tensorflow_quietly()
+
+from mtd_tf.serving import export
 from mtd_tf.errors import MTDError
 
 flags.DEFINE_string("export_dir", None, "Folder of the SavedModel written by main.py.")

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtd_tf.model import MTDModel
+from mtd_tf.models.mtd import VARIANTS
+from mtd_tf.models.mtd import MTDModel
 
 NUM_ITEMS = 40
 DIM = 8
@@ -79,8 +80,8 @@ def _attention_block(x, weights, prefix, num_heads):
     return out, np.stack(heads)
 
 
-def numpy_session(weights, session, variant="mtd", num_blocks=1, num_heads=1, decay=0.75,
-                  max_len=MAX_LEN, use_product=False):
+def numpy_session(weights, session, session_encoder="self_attention", num_blocks=1,
+                  num_heads=1, decay=0.75, max_len=MAX_LEN, use_product=False):
     """q and the attention weights for one session given as its real items (oldest first)."""
     table = weights["item_embeddings"]  # [M, d], row m-1 = item m
     items = np.asarray(session)
@@ -88,7 +89,7 @@ def numpy_session(weights, session, variant="mtd", num_blocks=1, num_heads=1, de
     from_end = length - np.arange(length)  # I - i + 1 for i = 1..I: [I, I-1, ..., 1]
     x = table[items - 1]  # [I, d]
     attention = {}
-    if variant in FULL_VARIANTS:
+    if session_encoder == "self_attention":
         x = x + weights["position_embeddings"][np.minimum(from_end, max_len)]
         for block in range(num_blocks):
             x, attention[f"self_attention_{block}"] = _attention_block(
@@ -101,7 +102,7 @@ def numpy_session(weights, session, variant="mtd", num_blocks=1, num_heads=1, de
     alpha = _softmax(gate @ weights["aggregation/score_vector"])  # eq. 3
     attention["aggregation"] = alpha
     parts = [last, alpha @ x]
-    if variant != "va":
+    if session_encoder != "vanilla":
         omega = _softmax(-decay * from_end)  # eq. 4
         attention["decay_pooling"] = omega
         parts.append(omega @ x)
@@ -117,7 +118,7 @@ def numpy_queries(model, item_ids, **settings):
     """
     weights = model_weights(model)
     return np.stack([
-        numpy_session(weights, row[row > 0], model.variant, model.num_blocks,
+        numpy_session(weights, row[row > 0], model.session_encoder, model.num_blocks,
                       model.num_heads, **settings)[0]
         for row in np.asarray(item_ids)])
 
@@ -133,7 +134,7 @@ def make_model(seed, variant="mtd", num_blocks=1, num_heads=1, dropout=0.0, **kw
     keras.utils.set_random_seed(seed)
     model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN,
                      num_blocks=num_blocks, num_heads=num_heads, dropout=dropout,
-                     variant=variant, **kwargs)
+                     session_encoder=VARIANTS[variant][0], **kwargs)
     model.build()
     rng = np.random.default_rng(seed)
     for weight in model.weights:
@@ -253,7 +254,7 @@ def test_encode_session_returns_attention_weights(variant):
     for row, ids in enumerate(SESSIONS):
         real = ids[ids > 0]
         length = len(real)
-        q, numpy_weights = numpy_session(reference, real, variant)
+        q, numpy_weights = numpy_session(reference, real, VARIANTS[variant][0])
         np.testing.assert_allclose(session[row].numpy(), q, rtol=1e-4, atol=1e-4)
         for name in ("aggregation", "decay_pooling"):
             if name in weights:
@@ -285,10 +286,11 @@ def test_decay_pooling_weights_are_the_documented_numbers():
 def test_get_config_round_trip(variant):
     model = make_model(7, variant, decay=0.5, aggregation_product=True, score_scale=4.0)
     config = model.get_config()
-    assert {k: config[k] for k in ("num_items", "embedding_dim", "max_len", "variant", "decay",
-                                   "aggregation_product", "score_scale")} == {
-        "num_items": NUM_ITEMS, "embedding_dim": DIM, "max_len": MAX_LEN, "variant": variant,
-        "decay": 0.5, "aggregation_product": True, "score_scale": 4.0}
+    assert {k: config[k] for k in ("num_items", "embedding_dim", "max_len", "session_encoder",
+                                   "decay", "aggregation_product", "score_scale")} == {
+        "num_items": NUM_ITEMS, "embedding_dim": DIM, "max_len": MAX_LEN,
+        "session_encoder": VARIANTS[variant][0], "decay": 0.5, "aggregation_product": True,
+        "score_scale": 4.0}
     clone = MTDModel.from_config(config)
     clone.build()
     assert clone.get_config() == config
@@ -332,7 +334,7 @@ def test_dropout_only_in_training():
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(num_items=0), dict(variant="xx"), dict(dropout=1.0), dict(embedding_dim=0),
+    dict(num_items=0), dict(session_encoder="xx"), dict(dropout=1.0), dict(embedding_dim=0),
     dict(num_blocks=-1), dict(max_len=0),
 ])
 def test_constructor_rejects_bad_arguments(kwargs):

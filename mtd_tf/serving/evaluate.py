@@ -1,9 +1,9 @@
 """Evaluates an exported model on a dataset's test split, as a deployment would see it.
 
-`python -m mtd_tf.evaluate --export_dir=DIR --dataset=NAME --data_dir=DIR` prints one JSON
+`python -m mtd_tf.serving.evaluate --export_dir=DIR --dataset=NAME --data_dir=DIR` prints one JSON
 line with P@K, MRR@K and NDCG@K for every K in (5, 10, 20) up to the export's top-K (K =
 top-K alone when that is below 5), and each one's standard error over the test pairs
-(`mtd_tf.export_evaluation`). With
+(`mtd_tf.serving.evaluation`). With
 `--baseline_export_dir=OTHER` it also evaluates OTHER on the same pairs and reports, per
 metric, the gap (DIR - OTHER) and its paired standard error, which tells whether a gap
 between two runs is more than test sampling alone would give.
@@ -15,8 +15,11 @@ import sys
 from absl import flags
 
 from mtd_tf import cli
-from mtd_tf import export
-from mtd_tf import export_evaluation
+
+cli.import_tensorflow_quietly()
+
+from mtd_tf.serving import export
+from mtd_tf.serving import evaluation
 from mtd_tf.data import registry
 
 cli.define_data_flags()
@@ -46,10 +49,10 @@ def main(argv):
               "test_pairs": len(dataset.test_targets)}
     if baseline:
         report["baseline_export_dir"] = FLAGS.baseline_export_dir
-        report.update(export_evaluation.compare_exports(recommender, baseline, dataset,
+        report.update(evaluation.compare_exports(recommender, baseline, dataset,
                                                         FLAGS.batch_size))
     else:
-        report.update(export_evaluation.evaluate_export(recommender, dataset, FLAGS.batch_size))
+        report.update(evaluation.evaluate_export(recommender, dataset, FLAGS.batch_size))
     print(json.dumps(report))
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mtd_tf import export_evaluation
+from mtd_tf.serving import evaluation
 from mtd_tf.data import sessions
 
 TOP_K = 10
@@ -42,7 +42,7 @@ BASELINE_RANKS = np.array([2, 2, 4, 11, 6, 8, 11, 11, 1])
 
 
 def test_a_single_export_reports_each_metric_and_its_standard_error(dataset):
-    report = export_evaluation.evaluate_export(
+    report = evaluation.evaluate_export(
         ListedRecommender(RANKS, dataset.test_targets), dataset, batch_size=4)
     hits_at_5 = (RANKS <= 5).astype(float)  # 1, 1, 0, 1, 0, 1, 0, 0, 1
     reciprocal_at_10 = np.where(RANKS <= 10, 1.0 / RANKS, 0.0)
@@ -56,7 +56,7 @@ def test_a_single_export_reports_each_metric_and_its_standard_error(dataset):
 
 
 def test_the_gap_of_two_exports_has_a_paired_standard_error(dataset):
-    report = export_evaluation.compare_exports(
+    report = evaluation.compare_exports(
         ListedRecommender(RANKS, dataset.test_targets),
         ListedRecommender(BASELINE_RANKS, dataset.test_targets), dataset, batch_size=4)
     hits = (RANKS <= 10).astype(float)
@@ -74,7 +74,7 @@ def test_the_gap_of_two_exports_has_a_paired_standard_error(dataset):
 
 
 def test_an_export_compared_with_itself_has_no_gap_and_no_noise(dataset):
-    report = export_evaluation.compare_exports(
+    report = evaluation.compare_exports(
         ListedRecommender(RANKS, dataset.test_targets),
         ListedRecommender(RANKS, dataset.test_targets), dataset, batch_size=5)
     assert set(report["gap"].values()) == {0.0}

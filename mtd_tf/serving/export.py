@@ -1,6 +1,6 @@
 """The deployable artefact: a SavedModel whose `serving_default` returns the top-K items.
 
-It serves raw click sequences as clients send them (SPEC section 6): ids unknown to the
+It serves raw click sequences as clients send them (DESIGN.md section 6): ids unknown to the
 catalogue are dropped, real ids are packed left in order, only the last `max_len` count,
 and a session with no known id falls back to the most popular items. It loads with plain
 `tf.saved_model.load` (no mtd_tf import) and with `saved_model_cli run`.
@@ -9,12 +9,11 @@ and a session with no known id falls back to the most popular items. It loads wi
 import os
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from mtd_tf import scoring
 from mtd_tf.errors import MTDError
 from mtd_tf.io_utils import atomic_output_dir
+from mtd_tf.serving.retrieval import TopKRetrieval
 
 SIGNATURE_KEY = "serving_default"
 
@@ -49,15 +48,14 @@ def clean_sessions(item_ids, num_items, max_len):
 
 
 def make_serving_fn(model, top_k, item_popularity):
-    """Builds `serve(item_ids) -> {"top_items", "scores"}` over `model` (SPEC section 6)."""
-    k = min(top_k, model.num_items)
-    popularity = tf.constant(np.asarray(item_popularity, dtype=np.float32))  # [M]
+    """Builds `serve(item_ids) -> {"top_items", "scores"}` over `model` (DESIGN.md
+    section 6), any model of `mtd_tf.models`."""
+    retrieval = TopKRetrieval(model, item_popularity)
 
     def serve(item_ids):
         ids, _ = clean_sessions(item_ids, model.num_items, model.max_len)
-        scores = scoring.scores_with_popularity_fallback(model, ids, popularity)  # [batch, M]
-        values, indices = tf.math.top_k(scores, k=k)
-        return {"top_items": tf.cast(indices, tf.int64) + 1, "scores": values}
+        top_items, scores = retrieval.top_k(ids, top_k)
+        return {"top_items": top_items, "scores": scores}
 
     return serve
 
