@@ -33,12 +33,12 @@ from absl import logging
 
 from experiments import published
 from mtd_tf import cli
+from mtd_tf import settings as settings_lib
 from mtd_tf.data import registry
 from mtd_tf.errors import ConfigError
 from mtd_tf.errors import MTDError
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.metrics import REPORTED_METRICS
-from mtd_tf import settings as settings_lib
 from mtd_tf.models.mtd import VARIANTS
 from mtd_tf.training.config import DEFAULTS as CONFIG_DEFAULTS
 from mtd_tf.training.config import FIELDS as CONFIG_FIELDS

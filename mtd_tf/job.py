@@ -26,11 +26,16 @@ def train_and_evaluate(config, strategy=None, observers=()):
     """
     trainer = Trainer(config, strategy=strategy, observers=observers)
     trainer.train()
+    return finish(trainer)
+
+
+def finish(trainer):
+    """Tests a trained `Trainer`'s reported epoch, exports it and writes metrics.json."""
     report = trainer.test_report()
-    model_dir = config.trainer.model_dir
+    settings = trainer.settings
     export.export_saved_model(
-        trainer.model, os.path.join(model_dir, "export"), top_k=config.trainer.export_top_k,
+        trainer.model, os.path.join(settings.model_dir, "export"), top_k=settings.export_top_k,
         item_popularity=trainer.inputs.item_popularity)
-    atomic_write_text(os.path.join(model_dir, METRICS_FILE),
+    atomic_write_text(os.path.join(settings.model_dir, METRICS_FILE),
                       json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report

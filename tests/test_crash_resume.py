@@ -18,12 +18,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtd_tf.serving import export
 from mtd_tf import io_utils
+from mtd_tf import job
 from mtd_tf.data import formats
 from mtd_tf.data import synthetic
 from mtd_tf.errors import TrainingDivergedError
 from mtd_tf.models.mtd import MTDModel
+from mtd_tf.serving import export
 from mtd_tf.training import loop
 from mtd_tf.training.config import TrainConfig
 from tests.conftest import REPO_ROOT
@@ -284,7 +285,7 @@ def test_nan_loss_keeps_the_last_good_checkpoint(data_dir, tmp_path):
     assert float(resumed.session_optimizer.learning_rate) == pytest.approx(1e-4)
     # The finished run reports the rate it resumed with; settings.json keeps the first.
     resumed.train()
-    resumed.final_report()
+    job.finish(resumed)
     assert json.loads((model_dir / "metrics.json").read_text())["flags"]["lr"] == 1e-4
     assert json.loads((model_dir / "settings.json").read_text())["lr"] == 1e-3
 

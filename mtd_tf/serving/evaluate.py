@@ -18,9 +18,9 @@ from mtd_tf import cli
 
 cli.import_tensorflow_quietly()
 
-from mtd_tf.serving import export
-from mtd_tf.serving import evaluation
 from mtd_tf.data import registry
+from mtd_tf.serving import evaluation
+from mtd_tf.serving import export
 
 cli.define_data_flags()
 flags.DEFINE_string("export_dir", None, "Folder of the SavedModel written by main.py.")

@@ -14,8 +14,8 @@ from mtd_tf import cli
 
 cli.import_tensorflow_quietly()
 
-from mtd_tf.serving import export
 from mtd_tf.errors import MTDError
+from mtd_tf.serving import export
 
 flags.DEFINE_string("export_dir", None, "Folder of the SavedModel written by main.py.")
 flags.DEFINE_string("session", None, "Item ids of the session, oldest first, space-separated.")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtd_tf.models.mtd import VARIANTS
 from mtd_tf.models.mtd import MTDModel
+from mtd_tf.models.mtd import VARIANTS
 
 NUM_ITEMS = 40
 DIM = 8

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from mtd_tf.serving import evaluation
 from mtd_tf.data import sessions
+from mtd_tf.serving import evaluation
 
 TOP_K = 10
 

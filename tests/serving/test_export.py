@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtd_tf.serving import export
 from mtd_tf.models.mtd import MTDModel
+from mtd_tf.serving import export
 from tests import helpers
 
 NUM_ITEMS = 30

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtd_tf.serving import export
 from mtd_tf.models.mtd import MTDModel
+from mtd_tf.serving import export
 
 NUM_ITEMS = 30
 MAX_LEN = 6

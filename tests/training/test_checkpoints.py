@@ -12,6 +12,7 @@ from mtd_tf.errors import MTDError
 from mtd_tf.errors import TrainingDivergedError
 from mtd_tf.training import checkpoints
 from mtd_tf.training import loop
+from mtd_tf.training.timing import RunTimer
 from tests import helpers
 
 PASSES = 3
@@ -70,27 +71,39 @@ def assert_same_state(values, expected):
         np.testing.assert_allclose(value, want, rtol=0, atol=1e-5)
 
 
-def saved_seconds(path):
-    return tf.train.load_checkpoint(path).get_tensor(
-        "state/train_seconds/.ATTRIBUTES/VARIABLE_VALUE")
+class RecordingTimer(RunTimer):
+    """A `RunTimer` that remembers the seconds it had counted at each checkpoint."""
+
+    def __init__(self):
+        super().__init__()
+        self.saved_seconds = []
+
+    def on_checkpoint_saved(self):
+        super().on_checkpoint_saved()
+        self.saved_seconds.append(self.totals["train_seconds"])
 
 
 @pytest.mark.slow
 def test_a_run_stopped_mid_epoch_resumes_after_its_last_saved_pass(
         data_dir, uninterrupted, tmp_path, monkeypatch, save_every_time):
     model_dir = tmp_path / "run"
+    crashed_timer = RecordingTimer()
     with monkeypatch.context() as patch:
         crash_at(patch, "session_pass", (1, 2))  # epoch 2, pass 3 of 3
         with pytest.raises(Crash):
-            loop.Trainer(config(data_dir, model_dir)).train()
+            loop.Trainer(config(data_dir, model_dir), observers=[crashed_timer]).train()
 
     events = []
     helpers.spy(monkeypatch, "graph_phase", events)
     helpers.spy(monkeypatch, "session_pass", events)
-    resumed = loop.Trainer(config(data_dir, model_dir))
+    timer = RunTimer()
+    resumed = loop.Trainer(config(data_dir, model_dir), observers=[timer])
     resumed.restore()
-    # The seconds of epoch 2's graph step and first two passes are charged, not lost.
-    assert float(resumed.state.train_seconds) > saved_seconds(resumed.manager.latest_checkpoint)
+    # The seconds of epoch 2's graph step and first two passes are charged at each save,
+    # not lost: the resumed timer starts from the last one.
+    saved = crashed_timer.saved_seconds
+    assert len(saved) == 2 * (PASSES + 1) - 1 and saved == sorted(set(saved))
+    assert timer.totals["train_seconds"] == saved[-1]
     resumed.train()
 
     assert events == [("session_pass", (1, 2))]  # no graph step, no pass trained twice

@@ -58,11 +58,10 @@ SAME_STEP = PRELUDE + textwrap.dedent("""
 
 TRAINER_RUN = PRELUDE + textwrap.dedent("""
     import sys
-    from mtd_tf.training import loop
     from tests import helpers
     data_dir = helpers.write_tiny_dataset(sys.argv[1])
     config = helpers.tiny_config(data_dir, sys.argv[1] + "/run", epochs=2)
-    report = loop.train_and_evaluate(config, strategy=two_cpus)
+    report = helpers.train_and_evaluate(config, strategy=two_cpus)
     assert report["epochs_run"] == 2 and 0.0 < report["test"]["P@20"] <= 100.0, report
     print("TRAINED")
 """)

@@ -8,7 +8,7 @@ import tensorflow as tf
 from mtd_tf import losses
 from mtd_tf.models.mtd import MTDModel
 from mtd_tf.training import session_step
-from tests.test_model import numpy_scores
+from tests.models.test_mtd import numpy_scores
 
 NUM_ITEMS = 30
 DIM = 8
@@ -136,6 +136,6 @@ def test_rank_step_and_evaluate_match_numpy_ranks():
         all_ranks.append(1 + (scores > target_scores[:, None]).sum(axis=1))
     ranks = np.concatenate(all_ranks)
     dataset = [(tf.constant(ids), tf.constant(targets)) for ids, targets in batches]
-    result = session_step.evaluate(rank_step, strategy, dataset, ks=(1, 5, 10))
+    result = session_step.evaluate(rank_step, strategy, dataset, len(dataset), ks=(1, 5, 10))
     for k in (1, 5, 10):
         np.testing.assert_allclose(result[f"P@{k}"], 100 * np.mean(ranks <= k))
