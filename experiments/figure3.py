@@ -3,7 +3,7 @@
     python experiments/figure3.py --data_dir=../shared/data
 
 `va`: attention over plain item embeddings; `at`: va + positional decay; `lo`: no graph
-module; `ga`: graph attention instead of the GCN; `mtd`: the full model (SPEC section 4).
+module; `ga`: graph attention instead of the GCN; `mtd`: the full model (DESIGN.md section 4).
 Improvements beyond the paper are measured the same way, as extra bars (--option).
 Writes `figure3.json` ({dataset: {variant: test metrics}}, plus "runs" and "stamp"),
 `figure3.md` and `figure3.png` (P@20 and MRR@20 bars) under --results_dir. The runs are the

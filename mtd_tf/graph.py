@@ -1,4 +1,4 @@
-"""The global item-transition graph of SPEC section 3 (paper eq. 6), built once from training sessions.
+"""The global item-transition graph of DESIGN.md section 3 (paper eq. 6), built once from training sessions.
 
 Built with SciPy on the host: the graph is fixed for a whole run, so building it is a one-off
 cost, and a sparse matrix never materialises the M x M dense adjacency (the reference's did:

@@ -1,4 +1,4 @@
-"""L_in: softmax cross-entropy of the next item over the whole catalogue (SPEC section 2.7),
+"""L_in: softmax cross-entropy of the next item over the whole catalogue (DESIGN.md section 2.7),
 and the L2 term that both L_in and L_co (eq. 8) add.
 
 The three full-softmax matmuls (scores q E^T and the two gradients) and the softmax over

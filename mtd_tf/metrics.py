@@ -1,6 +1,6 @@
 """Full-ranking evaluation: the rank of each target among all M items, and P/MRR/NDCG@K.
 
-SPEC.md section 5: every item 1..M is ranked (never a sampled subset), and the rank of a
+DESIGN.md section 5: every item 1..M is ranked (never a sampled subset), and the rank of a
 target is `1 + #items scoring strictly higher`, so ties are resolved in the target's
 favour. Ranks are computed where the scores are (NumPy for the baselines, TensorFlow inside
 a `tf.function` for the model); the metrics are accumulated on the host from ranks alone,
@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 # The cut-offs every split is reported at, and the metrics of metrics.json's "test" block
-# (SPEC.md sections 5-6) in the paper's column order.
+# (DESIGN.md sections 5-6) in the paper's column order.
 REPORT_KS = (5, 10, 20)
 REPORTED_METRICS = ("P@5", "P@10", "P@20", "MRR@5", "MRR@10", "MRR@20", "NDCG@20")
 

@@ -4,7 +4,7 @@ Each baseline is fit on all training sessions (it has no hyper-parameters to sel
 no validation split) and scores every item 1..M for a batch of test prefixes:
 `score(prefixes: Sessions) -> float [len(prefixes), M]`, column j = item j + 1.
 `evaluate` ranks the targets among those scores exactly as the model is evaluated
-(`mtd_tf.metrics`, SPEC.md section 5), so the numbers are comparable.
+(`mtd_tf.metrics`, DESIGN.md section 5), so the numbers are comparable.
 """
 
 import numpy as np

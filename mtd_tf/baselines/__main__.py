@@ -1,7 +1,7 @@
 """Evaluates a Table 2 baseline: `python -m mtd_tf.baselines --method=pop|spop|itemknn`.
 
 Fits the baseline on all training sessions of --dataset, ranks every test target among all
-M items (SPEC.md section 5) and prints one JSON line:
+M items (DESIGN.md section 5) and prints one JSON line:
 {"method", "dataset", "test": {"P@5", "P@10", "P@20", "MRR@5", "MRR@10", "MRR@20", "NDCG@20"}}
 with metrics in percent, under the keys of the "test" block of the model's metrics.json.
 """

@@ -1,7 +1,7 @@
 """Prefix augmentation and padding: sessions -> right-padded (prefix, target) samples.
 
 Every session `s` yields one training sample per cut `t` (input `s[:t]`, target `s[t]`),
-as in SR-GNN/MTD's preprocessing (SPEC.md section 1). The work is done with whole-array
+as in SR-GNN/MTD's preprocessing (DESIGN.md section 1). The work is done with whole-array
 NumPy index arithmetic, never a Python loop over sessions or samples: Diginetica's
 719,470 samples are built in a fraction of a second, so augmentation can run at every
 start instead of being cached on disk.
@@ -13,7 +13,7 @@ import numpy as np
 
 from mtd_tf.data.sessions import Sessions
 
-# Share of the training sessions, the most recent, held out for validation (SPEC section 1).
+# Share of the training sessions, the most recent, held out for validation (DESIGN.md section 1).
 VALIDATION_FRACTION = 0.1
 
 

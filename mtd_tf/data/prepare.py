@@ -4,7 +4,7 @@
         --raw=FILE --out=DIR [--fraction=64|4] [--skip_bad_rows]
 
 writes, atomically (a failed run leaves no output folder behind), DIR/ with
-  train_sessions.txt, test_pairs.txt  the split in the project's text format (SPEC section 1);
+  train_sessions.txt, test_pairs.txt  the split in the project's text format (DESIGN.md section 1);
   items.tsv    header `item_id<TAB>raw_item_id`, then one line per internal id 1..M;
   stats.json   the Table 1 figures and how they were reached.
 Use it as any dataset folder: `--dataset=<basename of DIR> --data_dir=<parent of DIR>`.

@@ -32,9 +32,9 @@ class DatasetDefaults:
 
     Attributes:
       min_prefix_len: shortest training prefix in prefix augmentation (RetailRocket's
-        published split was built with 2, the others with 1; SPEC.md section 1).
+        published split was built with 2, the others with 1; DESIGN.md section 1).
       frequency: `f`, session passes per graph step in each epoch (paper's training
-        frequency; SPEC.md section 4).
+        frequency; DESIGN.md section 4).
     """
 
     min_prefix_len: int

@@ -13,7 +13,7 @@ defeat popularity alone:
   the last item), or an item from anywhere by global popularity (0.10, a topic jump).
 - Session lengths: 1 + Geometric(1/4.5), i.e. mean 5.5, at least 2, clipped at 50.
 
-The split follows the published protocol (SPEC.md section 1): sessions are chronological,
+The split follows the published protocol (DESIGN.md section 1): sessions are chronological,
 the last 10% are test sessions; test items unseen in training are removed, test sessions
 then shorter than 2 dropped, and each remaining session of length L gives the L - 1 pairs
 (s[:t], s[t]), longest prefix first as in the SR-GNN preprocessing. Items are renumbered

@@ -1,4 +1,4 @@
-"""Single-head graph attention over the item-transition graph (the `ga` ablation of SPEC section 4)."""
+"""Single-head graph attention over the item-transition graph (the `ga` ablation of DESIGN.md section 4)."""
 
 import keras
 import tensorflow as tf

@@ -87,7 +87,7 @@ class GraphInfomax(keras.Model):
         Positives are the rows of `H = encoder(H_0, A)`, negatives the rows of
         `encoder(H_0[permutation], A)` (corruption: each item gets another item's
         embedding on the same graph); both are scored against the summary
-        `z = sigmoid(mean_m H_m)` (readout of SPEC section 3, step 3).
+        `z = sigmoid(mean_m H_m)` (readout of DESIGN.md section 3, step 3).
 
             L_co = -1/(2M) sum_m [log xi(h_m, z) + log(1 - xi(h~_m, z))] + l2 ||Theta_co||^2
 

@@ -1,6 +1,6 @@
 """MTDModel: the whole forward pass against NumPy, padding, variants, serialisation.
 
-The NumPy reference below is written from SPEC section 2 alone and reads only the model's
+The NumPy reference below is written from DESIGN.md section 2 alone and reads only the model's
 weights (by their paths) and its shape (variant, blocks, heads); the settings under test
 (decay, product gate, max_len) are handed to it by the tests, never read back from the
 model. It works on each session's real items, one session at a time, so it never sees

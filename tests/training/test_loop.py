@@ -93,7 +93,7 @@ def test_lo_variant_runs_no_graph_step(data_dir, tmp_path, monkeypatch):
 
 
 def test_dataset_default_frequency_is_used(tmp_path):
-    # The tiny split, stored under the name "diginetica": f defaults to 4 there (SPEC 4).
+    # The tiny split, stored under the name "diginetica": f defaults to 4 there (DESIGN.md section 4).
     helpers.write_tiny_dataset(tmp_path, name="diginetica")
     config = TrainConfig.from_settings(dataset="diginetica", data_dir=str(tmp_path), model_dir=str(tmp_path))
     assert inputs_lib.build_inputs(config).frequency == 4
