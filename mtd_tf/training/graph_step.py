@@ -6,6 +6,7 @@ back into the item table (`mtd_tf.models.graph_infomax.write_back`).
 """
 
 import math
+import time
 
 from absl import logging
 import numpy as np
@@ -13,7 +14,8 @@ import tensorflow as tf
 
 from mtd_tf.errors import TrainingDivergedError
 
-LOG_EVERY = 50
+# A progress line at least this often: a graph step on a large catalogue takes seconds.
+LOG_SECONDS = 10.0
 
 
 def make_graph_train_step(infomax, optimizer):
@@ -85,6 +87,7 @@ def run_graph_phase(train_step, features, adjacency, max_steps=1000, patience=10
     steps_without_improvement = 0
     stopped_early = False
     step = 0
+    last_line = time.monotonic()
     for step in range(1, max_steps + 1):
         permutation = rng.permutation(num_items).astype(np.int32)
         outputs = train_step(features, adjacency, permutation)
@@ -96,7 +99,8 @@ def run_graph_phase(train_step, features, adjacency, max_steps=1000, patience=10
             steps_without_improvement = 0
         else:
             steps_without_improvement += 1
-        if step % LOG_EVERY == 0:
+        if time.monotonic() - last_line >= LOG_SECONDS:
+            last_line = time.monotonic()
             logging.info("graph step %d: loss/co %.4f (best %.4f at step %d)",
                          step, loss, best_loss, best_step)
         if steps_without_improvement >= patience:
