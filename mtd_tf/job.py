@@ -8,6 +8,9 @@ same command finishes.
 import json
 import os
 
+from absl import logging
+
+from mtd_tf.data import pipeline
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.serving import export
 from mtd_tf.training.loop import Trainer
@@ -31,11 +34,40 @@ def train_and_evaluate(config, strategy=None, observers=()):
 
 def finish(trainer):
     """Tests a trained `Trainer`'s reported epoch, exports it and writes metrics.json."""
-    report = trainer.test_report()
+    report = final_report(trainer)
     settings = trainer.settings
     export.export_saved_model(
         trainer.model, os.path.join(settings.model_dir, "export"), top_k=settings.export_top_k,
         item_popularity=trainer.inputs.item_popularity)
     atomic_write_text(os.path.join(settings.model_dir, METRICS_FILE),
                       json.dumps(report, indent=2, sort_keys=True) + "\n")
+    return report
+
+
+def final_report(trainer):
+    """Restores the best validation epoch (a refit's last), reads the test split once and
+    returns the run's report for metrics.json (a refit's "valid" is None: it has no
+    validation split). The trainer's weights stay those of the reported epoch."""
+    trainer.restore_best()
+    settings, inputs = trainer.settings, trainer.inputs
+    valid = (None if settings.refit_epochs
+             else trainer.evaluate(inputs.valid, "validation (best epoch)"))
+    test = trainer.evaluate(inputs.test, "test")
+    epochs_run = int(trainer.state.epoch)
+    report = {
+        "dataset": inputs.dataset_name,
+        "variant": trainer.config.model.variant,
+        "epochs_run": epochs_run,
+        "best_epoch": int(trainer.state.best_epoch),
+        "valid": valid,
+        "test": test,
+        "train_batches_per_pass": pipeline.num_batches(inputs.train, settings.batch_size),
+        **inputs.unknown_test_ids,
+        "flags": dict(trainer.config.to_dict(), frequency=trainer.frequency),
+    }
+    for observer in trainer.observers:
+        report.update(observer.report(epochs_run))
+    logging.info("test (%s epoch %d): P@20 %.2f MRR@20 %.2f",
+                 "refit, last" if settings.refit_epochs else "best", report["best_epoch"],
+                 test["P@20"], test["MRR@20"])
     return report

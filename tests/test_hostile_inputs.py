@@ -332,7 +332,7 @@ def test_trainer_ranks_unknown_targets_as_misses_and_empty_prefixes_by_popularit
         dataset="unknown", data_dir=str(unknown_ids_dir), model_dir=str(tmp_path / "run"),
         embedding_dim=8, batch_size=2, graph_steps=0))
     test = trainer.inputs.test
-    result = trainer.evaluate(test)
+    result = trainer.evaluate(test, "test")
 
     # Expected ranks, pair by pair, from the model's own scores and the popularity counts.
     scores = trainer.model(test.item_ids, training=False).numpy()  # [5, 10]

@@ -1,6 +1,7 @@
 """Everything a run reads from data, built once: splits, samples and the transition graph."""
 
 import dataclasses
+import os
 
 from absl import logging
 import numpy as np
@@ -9,6 +10,7 @@ import tensorflow as tf
 from mtd_tf import graph
 from mtd_tf.data import augment
 from mtd_tf.data import registry
+from mtd_tf.errors import MTDError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +60,7 @@ def build_inputs(config):
         "%s: %d items, %d train / %d valid / %d test samples, %d graph edges",
         dataset.name, dataset.num_items, len(train.targets), len(valid.targets),
         len(test.targets), adjacency.nnz)
-    return TrainingInputs(
+    inputs = TrainingInputs(
         dataset_name=dataset.name,
         num_items=dataset.num_items,
         frequency=settings.frequency or defaults.frequency,
@@ -67,3 +69,18 @@ def build_inputs(config):
         has_edge=has_edge,
         item_popularity=popularity.astype(np.int64),
         unknown_test_ids=dataset.unknown_id_counts())
+    _check_samples(inputs, settings)
+    return inputs
+
+
+def _check_samples(inputs, settings):
+    """A split too small to train on is the data's fault: say so in one line."""
+    folder = os.path.join(settings.data_dir, inputs.dataset_name)
+    if not len(inputs.train):
+        raise MTDError(f"{folder}: no training samples: every training session is too "
+                       "short to give a (prefix, target) pair")
+    if not len(inputs.valid) and not settings.refit_epochs:
+        raise MTDError(f"{folder}: no validation samples: the validation split (the last "
+                       "10% of the training sessions) is empty or holds only sessions "
+                       "too short to give a (prefix, target) pair; it needs at least 6 "
+                       "training sessions")

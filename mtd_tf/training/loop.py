@@ -56,7 +56,6 @@ class Trainer:
         self.observers = tuple(observers)
         keras.utils.set_random_seed(self.settings.seed)
         self.inputs = inputs_lib.build_inputs(config)
-        self._check_samples()
         self.frequency = self.inputs.frequency
         run_settings.check_or_record(config, self.frequency,
                                      data=run_settings.data_fingerprint(self.inputs))
@@ -76,18 +75,6 @@ class Trainer:
         self._make_checkpoints()
         self.writer = tf.summary.create_file_writer(
             os.path.join(self.settings.model_dir, "logs"))
-
-    def _check_samples(self):
-        """A split too small to train on is the data's fault: say so in one line."""
-        folder = os.path.join(self.settings.data_dir, self.inputs.dataset_name)
-        if not len(self.inputs.train):
-            raise MTDError(f"{folder}: no training samples: every training session is too "
-                           "short to give a (prefix, target) pair")
-        if not len(self.inputs.valid) and not self.settings.refit_epochs:
-            raise MTDError(f"{folder}: no validation samples: the validation split (the last "
-                           "10% of the training sessions) is empty or holds only sessions "
-                           "too short to give a (prefix, target) pair; it needs at least 6 "
-                           "training sessions")
 
     def _distribute(self, samples, shuffle, epoch=0, limit=None):
         dataset = pipeline.make_dataset(samples, self.settings.batch_size, shuffle=shuffle,
@@ -308,31 +295,3 @@ class Trainer:
                    and int(self.state.epoch) < self.settings.max_epochs):
                 self.run_epoch(int(self.state.epoch))
         shutil.rmtree(self.mid_epoch.manager.directory, ignore_errors=True)
-
-    def test_report(self):
-        """Restores the best validation epoch (a refit's last), reads the test split once
-        and returns the run's report for metrics.json (a refit's "valid" is None: it has no
-        validation split). The weights stay those of the reported epoch."""
-        self.restore_best()
-        valid = (None if self.settings.refit_epochs
-                 else self.evaluate(self.inputs.valid, "validation (best epoch)"))
-        test = self.evaluate(self.inputs.test, "test")
-        epochs_run = int(self.state.epoch)
-        report = {
-            "dataset": self.inputs.dataset_name,
-            "variant": self.config.model.variant,
-            "epochs_run": epochs_run,
-            "best_epoch": int(self.state.best_epoch),
-            "valid": valid,
-            "test": test,
-            "train_batches_per_pass": pipeline.num_batches(self.inputs.train,
-                                                           self.settings.batch_size),
-            **self.inputs.unknown_test_ids,
-            "flags": dict(self.config.to_dict(), frequency=self.frequency),
-        }
-        for observer in self.observers:
-            report.update(observer.report(epochs_run))
-        logging.info("test (%s epoch %d): P@20 %.2f MRR@20 %.2f",
-                     "refit, last" if self.settings.refit_epochs else "best",
-                     report["best_epoch"], test["P@20"], test["MRR@20"])
-        return report

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mtd_tf import job
 from mtd_tf import losses
 from mtd_tf import metrics
 from mtd_tf.baselines.pop import Pop
@@ -133,7 +134,7 @@ def test_early_stopping_checkpoints_and_best_epoch(data_dir, tmp_path, monkeypat
         ("ckpt-1", 1), ("ckpt-2", 2), ("ckpt-3", 3), ("ckpt-4", 4)]
     assert int(trainer.state.best_epoch) == 2 and bool(trainer.state.finished)
     assert os.path.basename(trainer.best_manager.latest_checkpoint) == "ckpt-2"
-    report = trainer.test_report()
+    report = job.final_report(trainer)
     assert (report["epochs_run"], report["best_epoch"]) == (4, 2)
     # The test split is read once, after training; the report's weights are epoch 2's.
     assert evaluated == ["valid"] * 4 + ["valid", "test"]
@@ -142,12 +143,12 @@ def test_early_stopping_checkpoints_and_best_epoch(data_dir, tmp_path, monkeypat
 
 
 @pytest.mark.slow
-def test_test_split_is_evaluated_only_in_the_test_report(data_dir, tmp_path, monkeypatch):
+def test_test_split_is_evaluated_only_in_the_final_report(data_dir, tmp_path, monkeypatch):
     evaluated = record_evaluated_splits(monkeypatch)
     trainer = loop.Trainer(helpers.tiny_config(data_dir, tmp_path / "run", max_train_batches=1))
     trainer.train()
     assert len(evaluated) == 2 and all(s is trainer.inputs.valid for s in evaluated)
-    trainer.test_report()
+    job.final_report(trainer)
     assert len(evaluated) == 4
     assert evaluated[2] is trainer.inputs.valid and evaluated[3] is trainer.inputs.test
 
@@ -212,7 +213,7 @@ def test_finished_run_does_not_train_again(finished_run, monkeypatch):
     trainer.train()
     assert events == []
     assert int(trainer.state.epoch) == 2
-    again = trainer.test_report()
+    again = job.final_report(trainer)
     assert again == report
 
 
@@ -305,7 +306,7 @@ def test_refit_trains_on_every_session_for_the_given_epochs_then_tests_the_last(
     assert (int(trainer.state.epoch), int(trainer.state.best_epoch)) == (3, 3)
     assert not evaluated  # nothing is read during training
     after_training = trainer.model.item_embeddings.numpy().copy()
-    report = trainer.test_report()
+    report = job.final_report(trainer)
     assert evaluated == [trainer.inputs.test]
     assert report["valid"] is None and (report["epochs_run"], report["best_epoch"]) == (3, 3)
     assert report["flags"]["refit_epochs"] == 3
