@@ -1,7 +1,6 @@
 """The command lines as a user runs them, each in a fresh process: main (--helpfull,
 --flagfile, python -m), predict and evaluate, and their one-line errors."""
 
-import dataclasses
 import json
 import math
 import os
@@ -15,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from mtd_tf.data import registry
-from mtd_tf.training.config import TrainConfig
+from mtd_tf.training import config
 from tests import helpers
 
 pytestmark = pytest.mark.slow
@@ -51,9 +50,10 @@ def test_helpfull_lists_every_flag():
     # absl's help flags print the usage to stdout and exit with status 1.
     assert result.returncode == 1, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
-    # ... and one for every TrainConfig field, so no setting is reachable from code only.
-    for name in MAIN_FLAGS + tuple(field.name for field in dataclasses.fields(TrainConfig)):
-        assert re.search(rf"--{name}\b", result.stdout), name
+    # ... and one for every setting of the trainer and the model, so none is reachable from
+    # code only.
+    for name in MAIN_FLAGS + tuple(config.FIELDS):
+        assert re.search(rf"--(\[no\])?{name}\b", result.stdout), name
 
 
 @pytest.mark.parametrize("program", [["mtd_tf/main.py"], ["-m", "mtd_tf.serving.evaluate"],

@@ -27,14 +27,17 @@ def restore_all(checkpoint, path):
     A checkpoint written by a version of this code with other state (say, before the run
     state kept CPU time) leaves objects unmatched; resuming it half-restored would be wrong.
     """
+    status = checkpoint.restore(path)
     try:
-        checkpoint.restore(path).assert_existing_objects_matched()
+        status.assert_existing_objects_matched()
     except AssertionError:
         raise MTDError(
             f"{path}: the checkpoint does not hold all of this version's training state; it "
             f"was written by another version of mtd_tf: delete "
             f"{os.path.dirname(os.path.dirname(path))} and train again, or finish it with the "
             "version that started it") from None
+    # Values this version no longer keeps (older run states held their timers) are unused.
+    status.expect_partial()
 
 
 class EpochProgress(tf.Module):

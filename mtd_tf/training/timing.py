@@ -13,6 +13,7 @@ import os
 import time
 
 from absl import logging
+import tensorflow as tf
 
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.training import machine_load
@@ -80,9 +81,23 @@ class RunTimer(TrainingObserver):
                 recorded = json.load(handle)
             self.totals.update({key: float(recorded.get(key, 0.0)) for key in _TOTALS})
         elif has_progress:
-            logging.warning("%s: no timing record; this run's timings are not reported",
-                            model_dir)
-            self.complete = False
+            self.complete = self._read_legacy_totals(model_dir)
+            if not self.complete:
+                logging.warning("%s: no timing record; this run's timings are not reported",
+                                model_dir)
+
+    def _read_legacy_totals(self, model_dir):
+        """Runs started before the timer was an observer kept its totals in the run state of
+        their epoch checkpoints; reads them from the newest one. Whether that worked."""
+        path = tf.train.latest_checkpoint(os.path.join(model_dir, "checkpoints"))
+        if path is None:
+            return False
+        reader = tf.train.load_checkpoint(path)
+        keys = {key: f"state/{key}/.ATTRIBUTES/VARIABLE_VALUE" for key in _TOTALS}
+        if not all(reader.has_tensor(name) for name in keys.values()):
+            return False
+        self.totals.update({key: float(reader.get_tensor(name)) for key, name in keys.items()})
+        return True
 
     def on_epoch_begin(self, epoch):
         self.clock = _clock()
