@@ -1,4 +1,4 @@
-"""Tests for mtd_tf.data.prepare (raw logs -> dataset folder), raw_logs and csv_blocks.
+"""Tests for mtd_tf.data.prepare (raw logs -> dataset folder), protocol, raw_logs, csv_blocks.
 
 Faithfulness is checked two ways: against `_reference_protocol`, a plain loop transliteration
 of SR-GNN's datasets/preprocess.py (plus the RetailRocket cut and the documented 1/F rule),
@@ -21,6 +21,7 @@ import pytest
 from mtd_tf.data import csv_blocks
 from mtd_tf.data import formats
 from mtd_tf.data import prepare
+from mtd_tf.data import protocol
 from mtd_tf.data import registry
 from mtd_tf.errors import DataError
 from mtd_tf.errors import DatasetMissingError
@@ -539,8 +540,8 @@ def test_folder_must_be_named_for_its_dataset_settings(tmp_path):
             prepare.prepare("yoochoose", yoochoose_raw, str(tmp_path / folder),
                             fraction=fraction)
     # The registry's settings are the ones each protocol built its split with.
-    for dataset, protocol in prepare.PROTOCOLS.items():
-        assert registry.defaults_for(dataset).min_prefix_len == protocol.min_prefix_len
+    for dataset, dataset_protocol in protocol.PROTOCOLS.items():
+        assert registry.defaults_for(dataset).min_prefix_len == dataset_protocol.min_prefix_len
 
 
 # --------------------------------------------------------------------------------------
