@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from mtd_tf.data import formats
+from mtd_tf.data import record_checks
 from mtd_tf.data import registry
 from mtd_tf.data.sessions import Sessions
 from mtd_tf.errors import DataError
@@ -395,7 +396,7 @@ def _assert_valid_sessions(sessions):
     assert isinstance(sessions, Sessions)
     assert (sessions.lengths >= 1).all()
     assert len(sessions.values) == 0 or (
-        sessions.values.min() >= 1 and sessions.values.max() <= formats.MAX_ITEM_ID)
+        sessions.values.min() >= 1 and sessions.values.max() <= record_checks.MAX_ITEM_ID)
 
 
 @_SETTINGS

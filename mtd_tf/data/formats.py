@@ -10,20 +10,27 @@ Text format (what the project writes and prefers to read):
                      target id.
 
 Every id must be a positive integer no larger than int32's maximum (0 is padding) and every
-session and prefix non-empty; the first bad record is reported as a `DataError` naming the
-file, the 1-based record (= line) number and the problem. Parsing and checking work on whole
-arrays (one regular expression over the file, one numeric parse), and a slow per-record scan
-runs only to describe a record already known to be bad.
+session and prefix non-empty (`record_checks`); the first bad record is reported as a
+`DataError` naming the file, the 1-based record (= line) number and the problem. Parsing and
+checking work on whole arrays (one regular expression over the file, one numeric parse), and
+a slow per-record scan runs only to describe a record already known to be bad.
 """
 
 import itertools
 import os
 import re
-import reprlib
 
 import numpy as np
 
 from mtd_tf import io_utils
+from mtd_tf.data.record_checks import MAX_ITEM_ID
+from mtd_tf.data.record_checks import SEQUENCE_TYPES
+from mtd_tf.data.record_checks import describe_bad_id
+from mtd_tf.data.record_checks import sessions_from_records
+from mtd_tf.data.record_checks import short_repr
+from mtd_tf.data.record_checks import targets_from_records
+from mtd_tf.data.record_checks import type_phrase
+from mtd_tf.data.record_checks import validated_sessions
 from mtd_tf.data.safe_pickle import load_restricted_pickle
 from mtd_tf.data.sessions import Sessions
 from mtd_tf.data.sessions import row_splits_from_lengths
@@ -35,8 +42,6 @@ TEST_PICKLE = "test.txt"
 TRAIN_TEXT = "train_sessions.txt"
 TEST_TEXT = "test_pairs.txt"
 
-MAX_ITEM_ID = int(np.iinfo(np.int32).max)
-
 # At most 10 digits: anything longer exceeds MAX_ITEM_ID, and the bound keeps int64 parsing
 # safe before the range check.
 _ID = r"[0-9]{1,10}"
@@ -46,16 +51,12 @@ _TEST_LINE = re.compile(rf"{_IDS}\t{_ID}", re.ASCII)
 _TRAIN_FILE = re.compile(rf"(?:{_IDS}\n)*", re.ASCII)
 _TEST_FILE = re.compile(rf"(?:{_IDS}\t{_ID}\n)*", re.ASCII)
 
-_SEQUENCE_TYPES = (list, tuple, np.ndarray)
-_BRIEF_REPR = reprlib.Repr()
-_BRIEF_REPR.maxlevel = 3
-
 
 def read_train_pickle(path):
     """Training sessions from a restricted pickle of list[list[int]]."""
     records = load_restricted_pickle(path)
     if not isinstance(records, (list, tuple)):
-        raise DataError(path, f"expected a list of sessions, found {_type_phrase(records)}")
+        raise DataError(path, f"expected a list of sessions, found {type_phrase(records)}")
     _refuse_shared_expansion(path, records)
     return sessions_from_records(records, path, "session")
 
@@ -64,14 +65,14 @@ def read_test_pickle(path):
     """(prefixes `Sessions`, int32 targets) from a restricted pickle of (prefixes, targets)."""
     records = load_restricted_pickle(path)
     if not isinstance(records, (list, tuple)):
-        raise DataError(path, f"expected a pair (prefixes, targets), found {_type_phrase(records)}")
+        raise DataError(path, f"expected a pair (prefixes, targets), found {type_phrase(records)}")
     if len(records) != 2:
         raise DataError(path, f"expected a pair (prefixes, targets), found "
-                              f"{_type_phrase(records)} of {len(records)} items")
+                              f"{type_phrase(records)} of {len(records)} items")
     prefix_records, target_records = records
     for part, what in ((prefix_records, "prefixes"), (target_records, "targets")):
         if not isinstance(part, (list, tuple)):
-            raise DataError(path, f"expected the {what} to be a list, found {_type_phrase(part)}")
+            raise DataError(path, f"expected the {what} to be a list, found {type_phrase(part)}")
     if len(prefix_records) != len(target_records):
         raise DataError(path, f"the pair's parts differ in length: {len(prefix_records)} "
                               f"prefixes but {len(target_records)} targets")
@@ -87,7 +88,7 @@ def _refuse_shared_expansion(path, records):
     one list object referenced many times: a small file that would expand into a huge
     array (a memory bomb), never a dataset written by the field's scripts.
     """
-    total_ids = sum(len(record) for record in records if isinstance(record, _SEQUENCE_TYPES))
+    total_ids = sum(len(record) for record in records if isinstance(record, SEQUENCE_TYPES))
     file_bytes = os.path.getsize(path)
     if total_ids > file_bytes:
         raise DataError(path, f"pickle expands to {total_ids} ids from {file_bytes} bytes "
@@ -123,7 +124,7 @@ def read_test_text(path):
 
 def write_train_text(path, sessions):
     """Writes sessions (a `Sessions` or a list of id lists) atomically, one per line."""
-    sessions = _validated_sessions(sessions, path, "session")
+    sessions = validated_sessions(sessions, path, "session")
     separators = np.full(len(sessions.values), " ")
     separators[sessions.row_splits[1:] - 1] = "\n"
     _write_ids(path, sessions.values, separators)
@@ -131,7 +132,7 @@ def write_train_text(path, sessions):
 
 def write_test_text(path, prefixes, targets):
     """Writes (prefix, target) pairs atomically as `prefix ids<TAB>target` lines."""
-    prefixes = _validated_sessions(prefixes, path, "prefix")
+    prefixes = validated_sessions(prefixes, path, "prefix")
     targets = targets_from_records(targets, path)
     if len(prefixes) != len(targets):
         raise DataError(path, f"{len(prefixes)} prefixes but {len(targets)} targets")
@@ -148,107 +149,6 @@ def write_text_split(folder, train, test_prefixes, test_targets):
     """Writes TRAIN_TEXT and TEST_TEXT into `folder` (each file atomically)."""
     write_train_text(os.path.join(folder, TRAIN_TEXT), train)
     write_test_text(os.path.join(folder, TEST_TEXT), test_prefixes, test_targets)
-
-
-def sessions_from_records(records, path, kind):
-    """Validated `Sessions` from a sequence of id sequences (lists, tuples or 1-D arrays).
-
-    Args:
-      records: the sequences, e.g. a list of lists of ints.
-      path: the file they came from (or are going to), for error messages.
-      kind: "session" or "prefix", for error messages.
-
-    Raises:
-      DataError: for the first record that is not a non-empty sequence of valid ids.
-    """
-    if not _all_types_in(records, _SEQUENCE_TYPES):
-        _raise_for_first_bad_record(path, records, kind)
-    lengths = np.fromiter(map(len, records), dtype=np.int64, count=len(records))
-    flat = list(itertools.chain.from_iterable(records))
-    values = _int64_array_or_none(flat)
-    if values is None or (lengths == 0).any() or not _ids_in_range(values):
-        _raise_for_first_bad_record(path, records, kind)
-    return Sessions(values.astype(np.int32), row_splits_from_lengths(lengths))
-
-
-def targets_from_records(records, path):
-    """Validated int32 targets from a sequence of ids; the record number is the pair's."""
-    values = _int64_array_or_none(list(records))
-    if values is None or not _ids_in_range(values):
-        for record, item in enumerate(records, start=1):
-            problem = _describe_bad_id(item)
-            if problem:
-                raise DataError(path, f"target {problem}", record=record)
-    return values.astype(np.int32)
-
-
-def _validated_sessions(sessions, path, kind):
-    if not isinstance(sessions, Sessions):
-        return sessions_from_records(sessions, path, kind)
-    if len(sessions.values) and not _ids_in_range(sessions.values):
-        _raise_for_first_bad_record(path, sessions.to_lists(), kind)
-    empty = np.flatnonzero(sessions.lengths == 0)
-    if len(empty):
-        raise DataError(path, f"empty {kind}", record=int(empty[0]) + 1)
-    return sessions
-
-
-def _all_types_in(items, allowed_types):
-    return all(issubclass(item_type, allowed_types) for item_type in set(map(type, items)))
-
-
-def _int64_array_or_none(items):
-    """int64 array of `items` if every one is an int (Python or NumPy, not bool) fitting int64."""
-    if not all(_is_integer_type(item_type) for item_type in set(map(type, items))):
-        return None
-    try:
-        return np.array(items, dtype=np.int64).reshape(len(items))
-    except OverflowError:
-        return None
-
-
-def _is_integer_type(item_type):
-    return issubclass(item_type, (int, np.integer)) and not issubclass(item_type, bool)
-
-
-def _ids_in_range(values):
-    return len(values) == 0 or (values.min() >= 1 and values.max() <= MAX_ITEM_ID)
-
-
-def _raise_for_first_bad_record(path, records, kind):
-    """Scans record by record (only once something is known to be wrong) and raises."""
-    for record, sequence in enumerate(records, start=1):
-        if not isinstance(sequence, _SEQUENCE_TYPES):
-            raise DataError(path, f"{kind} is {_type_phrase(sequence)}, not a list of ids",
-                            record=record)
-        if len(sequence) == 0:
-            raise DataError(path, f"empty {kind}", record=record)
-        for item in sequence:
-            problem = _describe_bad_id(item)
-            if problem:
-                raise DataError(path, problem, record=record)
-
-
-def _describe_bad_id(item):
-    """Why `item` is not a valid id, or None if it is one."""
-    if not _is_integer_type(type(item)):
-        return f"{_short_repr(item)} ({_type_phrase(item)}) is not a positive integer id"
-    if item < 1:
-        return f"{item!r} is not a positive integer id"
-    if item > MAX_ITEM_ID:
-        return f"id {item} is larger than the largest allowed id {MAX_ITEM_ID}"
-    return None
-
-
-def _type_phrase(value):
-    name = type(value).__name__
-    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
-
-
-def _short_repr(value, limit=40):
-    # reprlib stops at a few levels and items: a pickle's nesting can outrun the stack.
-    text = repr(value) if isinstance(value, str) else _BRIEF_REPR.repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _read_text(path):
@@ -274,10 +174,10 @@ def _describe_train_line(line):
 def _describe_test_line(line):
     if line.count("\t") != 1:
         return (f"expected prefix ids, one tab, then the target id; found "
-                f"{line.count(chr(9))} tabs in {_short_repr(line)}")
+                f"{line.count(chr(9))} tabs in {short_repr(line)}")
     prefix, target = line.split("\t")
     if " " in target:
-        return f"expected one target id after the tab, found {_short_repr(target)}"
+        return f"expected one target id after the tab, found {short_repr(target)}"
     return _describe_ids_field(prefix, "prefix") or _describe_ids_field(target, "target")
 
 
@@ -289,7 +189,7 @@ def _describe_ids_field(field, kind):
         if not token:
             return "ids must be separated by single spaces (found an empty id)"
         if not (token.isascii() and token.isdigit()):
-            return f"{_short_repr(token)} is not a positive integer id"
+            return f"{short_repr(token)} is not a positive integer id"
         if len(token) > 10:
             return f"id {token} is larger than the largest allowed id {MAX_ITEM_ID}"
     return None
@@ -315,7 +215,7 @@ def _check_id_range(path, values, ids_per_line):
     bad = np.flatnonzero((values < 1) | (values > MAX_ITEM_ID))
     if len(bad):
         line_number = int(np.searchsorted(np.cumsum(ids_per_line), bad[0], side="right")) + 1
-        raise DataError(path, _describe_bad_id(int(values[bad[0]])), record=line_number)
+        raise DataError(path, describe_bad_id(int(values[bad[0]])), record=line_number)
 
 
 def _write_ids(path, values, separators):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from mtd_tf.data import formats
+from mtd_tf.data import record_checks
 from mtd_tf.data.sessions import Sessions
 from mtd_tf.errors import DataError
 
@@ -58,8 +59,8 @@ def test_writers_accept_numpy_ids_and_arrays(tmp_path):
 
 def test_largest_id_round_trips(tmp_path):
     path = tmp_path / formats.TRAIN_TEXT
-    formats.write_train_text(path, [[formats.MAX_ITEM_ID, 1]])
-    assert formats.read_train_text(path).to_lists() == [[formats.MAX_ITEM_ID, 1]]
+    formats.write_train_text(path, [[record_checks.MAX_ITEM_ID, 1]])
+    assert formats.read_train_text(path).to_lists() == [[record_checks.MAX_ITEM_ID, 1]]
 
 
 @pytest.mark.parametrize("protocol", [0, 2, 4])
@@ -74,7 +75,7 @@ def test_pickle_pair_reads(tmp_path, protocol, container):
     assert targets.tolist() == TARGETS
 
 
-_ids = st.integers(min_value=1, max_value=formats.MAX_ITEM_ID)
+_ids = st.integers(min_value=1, max_value=record_checks.MAX_ITEM_ID)
 _id_lists = st.lists(st.lists(_ids, min_size=1, max_size=6), max_size=8)
 
 

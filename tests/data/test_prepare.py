@@ -1,4 +1,4 @@
-"""Tests for mtd_tf.data.prepare (raw logs -> dataset folder) and mtd_tf.data.raw_logs.
+"""Tests for mtd_tf.data.prepare (raw logs -> dataset folder), protocol, raw_logs, csv_blocks.
 
 Faithfulness is checked two ways: against `_reference_protocol`, a plain loop transliteration
 of SR-GNN's datasets/preprocess.py (plus the RetailRocket cut and the documented 1/F rule),
@@ -18,9 +18,10 @@ import time
 
 import pytest
 
+from mtd_tf.data import csv_blocks
 from mtd_tf.data import formats
 from mtd_tf.data import prepare
-from mtd_tf.data import raw_logs
+from mtd_tf.data import protocol
 from mtd_tf.data import registry
 from mtd_tf.errors import DataError
 from mtd_tf.errors import DatasetMissingError
@@ -413,7 +414,7 @@ def test_random_logs_equal_reference_loop(tmp_path, dataset, fraction, seed):
 def test_small_blocks_give_the_same_output(tmp_path, monkeypatch):
     raw = _write(tmp_path, "raw.log", _random_log("yoochoose", 3))
     expected = _prepare(tmp_path, "yoochoose", raw, fraction=4)[:3]
-    monkeypatch.setattr(raw_logs, "_BLOCK_BYTES", 100)  # about 3 lines per block
+    monkeypatch.setattr(csv_blocks, "_BLOCK_BYTES", 100)  # about 3 lines per block
     assert _prepare(tmp_path, "yoochoose", raw, fraction=4)[:3] == expected
 
 
@@ -461,7 +462,7 @@ def test_malformed_row_names_file_line_and_problem(tmp_path, bad_line, problem):
 
 
 def test_malformed_row_found_in_a_later_block(tmp_path, monkeypatch):
-    monkeypatch.setattr(raw_logs, "_BLOCK_BYTES", 64)
+    monkeypatch.setattr(csv_blocks, "_BLOCK_BYTES", 64)
     raw = _write(tmp_path, "clicks.dat", _with_bad_line(27, "10,2014-04-03T11:30:00.000Z,4x4,0"))
     with pytest.raises(DataError, match=r"clicks\.dat: record 27: bad item_id"):
         prepare.prepare("yoochoose", raw, str(tmp_path / "out"))
@@ -539,8 +540,8 @@ def test_folder_must_be_named_for_its_dataset_settings(tmp_path):
             prepare.prepare("yoochoose", yoochoose_raw, str(tmp_path / folder),
                             fraction=fraction)
     # The registry's settings are the ones each protocol built its split with.
-    for dataset, protocol in prepare.PROTOCOLS.items():
-        assert registry.defaults_for(dataset).min_prefix_len == protocol.min_prefix_len
+    for dataset, dataset_protocol in protocol.PROTOCOLS.items():
+        assert registry.defaults_for(dataset).min_prefix_len == dataset_protocol.min_prefix_len
 
 
 # --------------------------------------------------------------------------------------
