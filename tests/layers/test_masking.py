@@ -74,6 +74,18 @@ def test_masked_softmax_matches_numpy(seed):
     np.testing.assert_allclose(weights.numpy(), expected, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("dtype, unit_roundoff", [(tf.bfloat16, 2.0**-8), (tf.float16, 2.0**-11)])
+def test_masked_softmax_of_16_bit_logits_rounds_only_the_weights(dtype, unit_roundoff):
+    # Quarters in [-4, 4) are exact in both 16-bit types, so the logits are not rounded;
+    # normalised in float32, each weight is the float32 one rounded once.
+    logits = np.random.default_rng(3).integers(-16, 16, size=MASK.shape) / 4.0
+    exact = masked_softmax(tf.constant(logits, tf.float32), tf.constant(MASK)).numpy()
+    weights = masked_softmax(tf.constant(logits, dtype), tf.constant(MASK))
+    assert weights.dtype == dtype
+    np.testing.assert_allclose(tf.cast(weights, tf.float32).numpy(), exact, rtol=unit_roundoff)
+    np.testing.assert_array_equal(weights.numpy()[~MASK], 0.0)  # the empty row too, not NaN
+
+
 def test_helpers_trace_once_with_unknown_batch_and_length():
     signature = [tf.TensorSpec([None, None, 2]), tf.TensorSpec([None, None], tf.bool)]
 
