@@ -16,10 +16,10 @@ class BilinearDiscriminator(keras.layers.Layer):
       **kwargs: passed to `keras.layers.Layer`.
 
     Call arguments:
-      inputs: `(h, summary)`: h float32 `[M, d]` (one row per item), summary float32 `[d]`.
+      inputs: `(h, summary)`: h float `[M, d]` (one row per item), summary float `[d]`.
 
     Returns:
-      float32 `[M]` logits.
+      `[M]` logits in the compute dtype.
     """
 
     def build(self, input_shape):

@@ -3,8 +3,8 @@
 import keras
 import tensorflow as tf
 
+from mtd_tf.layers.precision import at_least_float32, wide_sparse_dense_matmul
 from mtd_tf.layers.sparse_gcn import LAYER_NORM_EPSILON
-from mtd_tf.sparse_matmul import sparse_dense_matmul
 
 
 @keras.saving.register_keras_serializable(package="mtd_tf")
@@ -28,12 +28,13 @@ class GraphAttention(keras.layers.Layer):
       **kwargs: passed to `keras.layers.Layer`.
 
     Call arguments:
-      inputs: `(features, adjacency)`: features float32 `[M, d]`; adjacency
+      inputs: `(features, adjacency)`: features float `[M, d]`; adjacency
         `tf.sparse.SparseTensor` `[M, M]` (any index order; explicit zeros are not edges).
       training: passed to the LayerNorm.
 
     Returns:
-      float32 `[M, d]`.
+      `[M, d]` in the compute dtype (under a mixed-precision policy the softmax over each
+      row's edges and the sparse product run in float32: `mtd_tf.layers.precision`).
     """
 
     def __init__(self, negative_slope=0.2, **kwargs):
@@ -52,7 +53,8 @@ class GraphAttention(keras.layers.Layer):
             name="attention_target", shape=(dim,), initializer="glorot_uniform")
         self.attention_source = self.add_weight(
             name="attention_source", shape=(dim,), initializer="glorot_uniform")
-        self.layer_norm = keras.layers.LayerNormalization(epsilon=LAYER_NORM_EPSILON, name="layer_norm")
+        self.layer_norm = keras.layers.LayerNormalization(
+            epsilon=LAYER_NORM_EPSILON, name="layer_norm", dtype=self.dtype_policy)
         self.layer_norm.build((None, dim))
 
     def call(self, inputs, training=None):
@@ -60,8 +62,12 @@ class GraphAttention(keras.layers.Layer):
         num_nodes = tf.shape(features, out_type=tf.int64)[0]
         rows, cols = _edges_with_self_loops(adjacency, num_nodes)  # [E] each, int64
         transformed = tf.matmul(features, self.kernel)  # [M, d]
-        target_scores = tf.linalg.matvec(transformed, self.attention_target)  # [M]
-        source_scores = tf.linalg.matvec(transformed, self.attention_source)  # [M]
+        # The softmax over a row's edges sums as many terms as the node has neighbours.
+        softmax_dtype = at_least_float32(transformed.dtype)
+        target_scores = tf.cast(
+            tf.linalg.matvec(transformed, self.attention_target), softmax_dtype)  # [M]
+        source_scores = tf.cast(
+            tf.linalg.matvec(transformed, self.attention_source), softmax_dtype)  # [M]
         scores = tf.nn.leaky_relu(
             tf.gather(target_scores, rows) + tf.gather(source_scores, cols),
             alpha=self.negative_slope)  # [E]
@@ -72,7 +78,7 @@ class GraphAttention(keras.layers.Layer):
         alpha = weights / tf.gather(row_sum, rows)  # [E]
         attention = tf.sparse.SparseTensor(
             tf.stack([rows, cols], axis=1), alpha, dense_shape=tf.stack([num_nodes, num_nodes]))
-        aggregated = sparse_dense_matmul(attention, transformed)  # [M, d]
+        aggregated = wide_sparse_dense_matmul(attention, transformed)  # [M, d]
         return tf.tanh(self.layer_norm(aggregated, training=training))
 
     def compute_output_shape(self, input_shape):

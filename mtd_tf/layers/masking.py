@@ -10,6 +10,8 @@ agrees on them.
 
 import tensorflow as tf
 
+from mtd_tf.layers.precision import at_least_float32
+
 
 def positions_from_end(mask):
     """Position of each real item counted from the end of its session: `I - i + 1`.
@@ -61,16 +63,19 @@ def masked_softmax(logits, mask):
     Masked logits are replaced (not offset) by the dtype's lowest value, so their
     weight underflows to exactly 0 and a fully masked row never sees `-inf - -inf`;
     the result is then zeroed where masked, so a fully masked row gets all-zero
-    weights instead of NaN.
+    weights instead of NaN. float16 and bfloat16 logits (mixed-precision policies) are
+    normalised in float32 (`mtd_tf.layers.precision`); only the weights are rounded back.
 
     Args:
       logits: float `[..., n]`.
       mask: bool broadcastable to `logits`, True = may receive weight.
 
     Returns:
-      `[..., n]` weights, summing to 1 over the unmasked positions of each row.
+      `[..., n]` weights in the dtype of `logits`, summing to 1 over the unmasked
+      positions of each row.
     """
     mask = tf.broadcast_to(tf.cast(mask, tf.bool), tf.shape(logits))
-    lowest = tf.constant(logits.dtype.min, dtype=logits.dtype)
-    weights = tf.nn.softmax(tf.where(mask, logits, lowest), axis=-1)
-    return tf.where(mask, weights, tf.zeros_like(weights))
+    wide_logits = tf.cast(logits, at_least_float32(logits.dtype))
+    lowest = tf.constant(wide_logits.dtype.min, dtype=wide_logits.dtype)
+    weights = tf.nn.softmax(tf.where(mask, wide_logits, lowest), axis=-1)
+    return tf.cast(tf.where(mask, weights, tf.zeros_like(weights)), logits.dtype)

@@ -7,6 +7,7 @@ import keras
 import tensorflow as tf
 
 from mtd_tf.layers.masking import masked_softmax, positions_from_end
+from mtd_tf.layers.precision import at_least_float32
 
 
 @keras.saving.register_keras_serializable(package="mtd_tf")
@@ -54,8 +55,10 @@ class PositionalDecayPooling(keras.layers.Layer):
         if mask is None:
             mask = tf.ones(tf.shape(x)[:2], tf.bool)
         mask = tf.cast(mask, tf.bool)  # [B, L]
-        positions = tf.cast(positions_from_end(mask), x.dtype)  # [B, L], last real = 1
-        omega = masked_softmax(-self.decay * positions, mask)
+        # The weights depend on the mask alone: in float32 at least, so that a 16-bit
+        # policy rounds omega once rather than the decay, its products and the softmax.
+        positions = tf.cast(positions_from_end(mask), at_least_float32(x.dtype))  # [B, L]
+        omega = tf.cast(masked_softmax(-self.decay * positions, mask), x.dtype)
         pooled = tf.einsum("bl,bld->bd", omega, x)  # [B, d]
         if return_attention_scores:
             return pooled, omega

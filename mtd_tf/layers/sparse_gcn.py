@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from mtd_tf.sparse_matmul import sparse_dense_matmul
+from mtd_tf.layers.precision import wide_sparse_dense_matmul
 
 # Keras's default (1e-3) is close to the variance of a row of small embeddings (entries
 # about 0.05 give a variance of about 2.5e-3) and would shrink such rows instead of
@@ -27,12 +27,13 @@ class SparseGCN(keras.layers.Layer):
       **kwargs: passed to `keras.layers.Layer`.
 
     Call arguments:
-      inputs: `(features, adjacency)`: features float32 `[M, d]` (`H_0`, row m-1 = item m);
-        adjacency `tf.sparse.SparseTensor` float32 `[M, M]`, normally `A_norm`.
+      inputs: `(features, adjacency)`: features float `[M, d]` (`H_0`, row m-1 = item m);
+        adjacency `tf.sparse.SparseTensor` float `[M, M]`, normally `A_norm`.
       training: passed to the LayerNorms (no effect today; kept for the Keras contract).
 
     Returns:
-      float32 `[M, d]`, `H_L`.
+      `[M, d]`, `H_L`, in the compute dtype (the sparse products run in float32 under a
+      mixed-precision policy: `mtd_tf.layers.precision`).
     """
 
     def __init__(self, num_layers=1, **kwargs):
@@ -50,7 +51,7 @@ class SparseGCN(keras.layers.Layer):
         self.layer_norms = []
         for layer in range(self.num_layers):
             norm = keras.layers.LayerNormalization(
-                epsilon=LAYER_NORM_EPSILON, name=f"layer_norm_{layer}")
+                epsilon=LAYER_NORM_EPSILON, name=f"layer_norm_{layer}", dtype=self.dtype_policy)
             norm.build((None, dim))
             self.layer_norms.append(norm)
         # Keras 3 tracks weights and layers held in Python lists for its own saving, but
@@ -65,7 +66,7 @@ class SparseGCN(keras.layers.Layer):
         hidden = features  # [M, d]
         for kernel, norm in zip(self.kernels, self.layer_norms):
             # A (H W) rather than (A H) W: same cost, and the dense matmul comes first.
-            propagated = sparse_dense_matmul(adjacency, tf.matmul(hidden, kernel))
+            propagated = wide_sparse_dense_matmul(adjacency, tf.matmul(hidden, kernel))
             hidden = tf.tanh(norm(propagated, training=training))  # [M, d]
         return hidden
 

@@ -3,14 +3,11 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from mtd_tf.layers import AttentiveAggregation
-from tests.layers.checks import (LENGTHS, MAX_LEN, assert_keras_serialization,
-                                 padding_mask, with_noisy_padding)
+from tests.layers.harness import LENGTHS, MAX_LEN, padding_mask, run_layer_test, session_batch
 
 DIM = 4
-SIGNATURE = [tf.TensorSpec([None, None, DIM]), tf.TensorSpec([None, None], tf.bool)]
 
 
 def _sigmoid(z):
@@ -87,26 +84,6 @@ def test_uses_last_real_item_not_last_column():
     assert np.abs(pooled[0] - last_column_answer).max() > 1e-2
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_padding_positions_do_not_change_output(seed):
-    rng = np.random.default_rng(seed)
-    mask = padding_mask(LENGTHS)
-    x = rng.normal(size=(len(LENGTHS), MAX_LEN, DIM)).astype(np.float32)
-    garbage = with_noisy_padding(x, mask, rng)
-    layer = _random_layer(seed)
-    np.testing.assert_allclose(
-        layer(x, mask=mask).numpy(), layer(garbage, mask=mask).numpy(), rtol=1e-6, atol=1e-6
-    )
-
-
-def test_full_mask_equals_no_mask():
-    x = np.random.default_rng(2).normal(size=(2, MAX_LEN, DIM)).astype(np.float32)
-    layer = _random_layer(2)
-    np.testing.assert_allclose(
-        layer(x, mask=np.ones((2, MAX_LEN), bool)).numpy(), layer(x).numpy(), rtol=1e-6, atol=1e-6
-    )
-
-
 def test_keras_mask_from_embedding_is_used_and_consumed():
     # Embedding(mask_zero=True) -> aggregation: the Keras mask must act as the explicit one
     # and stop here, since the time axis it describes is pooled away.
@@ -136,46 +113,24 @@ def test_empty_row_gives_zeros_not_nan():
     np.testing.assert_array_equal(alpha.numpy(), np.zeros((1, 3)))
 
 
-def test_default_constructible():
-    x = np.ones((2, 3, DIM), np.float32)
-    pooled = AttentiveAggregation()(x, mask=padding_mask([2, 3], 3))
-    assert pooled.shape == (2, DIM)
-
-
 @pytest.mark.parametrize("use_product", ["yes", 1, None])
 def test_rejects_non_bool_use_product(use_product):
     with pytest.raises(ValueError, match="use_product"):
         AttentiveAggregation(use_product=use_product)
 
 
-@pytest.mark.parametrize("use_product", [False, True])
-def test_config_round_trip_with_weights(use_product):
-    layer = _random_layer(7, use_product)
-    clone = AttentiveAggregation.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    clone.build((None, None, DIM))
-    clone.set_weights(layer.get_weights())
-    x = np.random.default_rng(7).normal(size=(len(LENGTHS), MAX_LEN, DIM)).astype(np.float32)
-    mask = padding_mask(LENGTHS)
-    np.testing.assert_array_equal(clone(x, mask=mask).numpy(), layer(x, mask=mask).numpy())
-
-
-def test_keras_serialization():
-    layer = AttentiveAggregation(use_product=True)
-    assert_keras_serialization(layer)
-
-
-def test_traces_once_with_unknown_batch_and_length():
-    layer = _random_layer(8)
-
-    @tf.function(input_signature=SIGNATURE)
-    def aggregate(x, mask):
-        return layer(x, mask=mask, training=False)
-
+# The defaults (use_product=False) and the other gate, under a name of its own.
+@pytest.mark.parametrize("init_kwargs", [{}, {"use_product": True, "name": "aggregation"}])
+def test_layer_harness(init_kwargs):
     rng = np.random.default_rng(8)
-    for lengths, max_len in [(LENGTHS, MAX_LEN), ([2, 1], 2)]:
-        x = rng.normal(size=(len(lengths), max_len, DIM)).astype(np.float32)
-        expected, _ = _numpy_aggregation(x, lengths, *_weights(layer), use_product=False)
-        pooled = aggregate(x, padding_mask(lengths, max_len)).numpy()
-        np.testing.assert_allclose(pooled, expected, rtol=1e-5, atol=1e-5)
-    assert aggregate.experimental_get_tracing_count() == 1
+
+    def reference(layer, x, mask):
+        pooled, _ = _numpy_aggregation(np.asarray(x), np.sum(mask, axis=1), *_weights(layer),
+                                       layer.use_product)
+        return pooled
+
+    run_layer_test(
+        AttentiveAggregation, init_kwargs, session_batch(rng, DIM),
+        resized_input_data=session_batch(rng, DIM, [2, 1], 2),
+        expected_output_shape=(len(LENGTHS), DIM), expected_num_trainable_weights=3,
+        reference=reference, rtol=1e-5, atol=1e-5)

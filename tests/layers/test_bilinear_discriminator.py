@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from mtd_tf.layers.bilinear_discriminator import BilinearDiscriminator
-from tests.layers.checks import assert_keras_serialization
+from tests.layers.harness import run_layer_test
+
+
+def numpy_logits(layer, h, summary):
+    """h_m^T W_g z, one row at a time."""
+    kernel = layer.kernel.numpy().astype(np.float64)
+    summary = np.asarray(summary, np.float64)
+    return np.array([row @ kernel @ summary for row in np.asarray(h, np.float64)])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -14,10 +21,8 @@ def test_logits_match_numpy(seed):
     summary = rng.uniform(size=5).astype(np.float32)
     layer = BilinearDiscriminator()
     logits = layer((h, summary)).numpy()
-    kernel = layer.kernel.numpy().astype(np.float64)
-    expected = np.array([row @ kernel @ summary for row in h.astype(np.float64)])  # h_m^T W_g z
     assert logits.shape == (7,)
-    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(logits, numpy_logits(layer, h, summary), rtol=1e-5, atol=1e-6)
 
 
 def test_hand_sized_example():
@@ -35,8 +40,15 @@ def test_single_weight_without_bias():
     assert [tuple(w.shape) for w in layer.trainable_weights] == [(4, 4)]
 
 
-def test_config_round_trip():
-    layer = BilinearDiscriminator(name="disc")
-    restored = BilinearDiscriminator.from_config(layer.get_config())
-    assert restored.get_config() == layer.get_config()
-    assert_keras_serialization(layer)
+def test_layer_harness():
+    rng = np.random.default_rng(3)
+
+    def graph_batch(num_nodes):
+        return {"inputs": (rng.normal(size=(num_nodes, 5)).astype(np.float32),
+                           rng.uniform(size=5).astype(np.float32))}
+
+    run_layer_test(
+        BilinearDiscriminator, {"name": "disc"}, graph_batch(7),
+        resized_input_data=graph_batch(3), expected_output_shape=(7,),
+        expected_num_trainable_weights=1,
+        reference=lambda layer, inputs: numpy_logits(layer, *inputs), rtol=1e-5, atol=1e-6)

@@ -7,7 +7,7 @@ import tensorflow as tf
 from mtd_tf import graph
 from mtd_tf.layers.graph_attention import GraphAttention
 from mtd_tf.layers.sparse_gcn import LAYER_NORM_EPSILON
-from tests.layers.checks import assert_keras_serialization
+from tests.layers.harness import run_layer_test
 
 SESSIONS = [[1, 2, 3, 2], [4, 5, 1], [6, 6, 7], [2, 3]]  # item 8 has no edge
 NUM_ITEMS = 8
@@ -75,28 +75,26 @@ def test_only_the_pattern_of_the_adjacency_matters():
     np.testing.assert_allclose(binary, numpy_gat(features, adjacency.toarray(), layer), atol=2e-5)
 
 
-def test_gradients_reach_every_weight():
-    rng = np.random.default_rng(8)
-    sparse = graph.to_sparse_tensor(graph.transition_adjacency(SESSIONS, NUM_ITEMS))
-    layer = built_layer(4, rng)
-    features = rng.normal(size=(NUM_ITEMS, 4)).astype(np.float32)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(layer((features, sparse)) * rng.normal(size=(NUM_ITEMS, 4)))
-    gradients = tape.gradient(loss, layer.trainable_variables)
-    assert len(gradients) == 5
-    for variable, gradient in zip(layer.trainable_variables, gradients):
-        assert gradient is not None and np.abs(gradient.numpy()).sum() > 0, variable.path
-
-
 @pytest.mark.parametrize("negative_slope", [-0.1, "0.2", None, True])
 def test_rejects_bad_negative_slope(negative_slope):
     with pytest.raises(ValueError, match=repr(negative_slope)):
         GraphAttention(negative_slope=negative_slope)
 
 
-def test_config_round_trip():
-    layer = GraphAttention(negative_slope=0.1, name="gat")
-    restored = GraphAttention.from_config(layer.get_config())
-    assert restored.get_config() == layer.get_config()
-    assert restored.negative_slope == 0.1
-    assert_keras_serialization(layer)
+def test_layer_harness():
+    rng = np.random.default_rng(8)
+    adjacency = graph.to_sparse_tensor(graph.transition_adjacency(SESSIONS, NUM_ITEMS))
+    small_adjacency = graph.to_sparse_tensor(graph.transition_adjacency([[1, 2], [3, 1]], 3))
+
+    def reference(layer, inputs):
+        features, adjacency = inputs
+        return numpy_gat(np.asarray(features), tf.sparse.to_dense(adjacency).numpy(), layer,
+                         layer.negative_slope)
+
+    run_layer_test(
+        GraphAttention, {"negative_slope": 0.1, "name": "gat"},
+        {"inputs": (rng.normal(size=(NUM_ITEMS, 4)).astype(np.float32), adjacency)},
+        resized_input_data={"inputs": (rng.normal(size=(3, 4)).astype(np.float32),
+                                       small_adjacency)},
+        expected_output_shape=(NUM_ITEMS, 4), expected_num_trainable_weights=5,
+        reference=reference, rtol=0.0, atol=1e-5)

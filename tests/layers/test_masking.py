@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from mtd_tf.layers.masking import gather_last, last_real_index, masked_softmax, positions_from_end
+from tests.layers.harness import assert_traces_once
 
 # Rows of length 3, 1, 5 and 0 in a batch padded to 5.
 MASK = np.array(
@@ -74,19 +75,33 @@ def test_masked_softmax_matches_numpy(seed):
     np.testing.assert_allclose(weights.numpy(), expected, rtol=1e-5, atol=1e-7)
 
 
-def test_helpers_trace_once_with_unknown_batch_and_length():
-    signature = [tf.TensorSpec([None, None, 2]), tf.TensorSpec([None, None], tf.bool)]
+@pytest.mark.parametrize("dtype, unit_roundoff", [(tf.bfloat16, 2.0**-8), (tf.float16, 2.0**-11)])
+def test_masked_softmax_of_16_bit_logits_rounds_only_the_weights(dtype, unit_roundoff):
+    # Quarters in [-4, 4) are exact in both 16-bit types, so the logits are not rounded;
+    # normalised in float32, each weight is the float32 one rounded once.
+    logits = np.random.default_rng(3).integers(-16, 16, size=MASK.shape) / 4.0
+    exact = masked_softmax(tf.constant(logits, tf.float32), tf.constant(MASK)).numpy()
+    weights = masked_softmax(tf.constant(logits, dtype), tf.constant(MASK))
+    assert weights.dtype == dtype
+    np.testing.assert_allclose(tf.cast(weights, tf.float32).numpy(), exact, rtol=unit_roundoff)
+    np.testing.assert_array_equal(weights.numpy()[~MASK], 0.0)  # the empty row too, not NaN
 
-    @tf.function(input_signature=signature)
+
+def test_helpers_trace_once_with_unknown_batch_and_length():
     def helpers(x, mask):
         return positions_from_end(mask), last_real_index(mask), gather_last(x, mask)
 
     # MASK[:2, :3] keeps rows of length 3 and 1, so their last real columns are 2 and 0.
-    for batch, length, expected_index in [(4, 5, [2, 0, 4, 0]), (2, 3, [2, 0])]:
-        mask = MASK[:batch, :length]
-        x = np.arange(batch * length * 2, dtype=np.float32).reshape(batch, length, 2)
-        positions, index, last = helpers(x, mask)
-        np.testing.assert_array_equal(positions.numpy(), positions_from_end(mask).numpy())
+    cases = [(4, 5, [2, 0, 4, 0]), (2, 3, [2, 0])]
+    argument_sets = [
+        {"x": np.arange(batch * length * 2, dtype=np.float32).reshape(batch, length, 2),
+         "mask": MASK[:batch, :length]}
+        for batch, length, _ in cases]
+    outputs = assert_traces_once(helpers, argument_sets)
+    for (positions, index, last), arguments, (batch, _, expected_index) in zip(
+            outputs, argument_sets, cases):
+        np.testing.assert_array_equal(positions.numpy(),
+                                      positions_from_end(arguments["mask"]).numpy())
         np.testing.assert_array_equal(index.numpy(), expected_index)
-        np.testing.assert_array_equal(last.numpy(), x[np.arange(batch), expected_index])
-    assert helpers.experimental_get_tracing_count() == 1
+        np.testing.assert_array_equal(last.numpy(),
+                                      arguments["x"][np.arange(batch), expected_index])

@@ -2,14 +2,11 @@
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from mtd_tf.layers import PositionalDecayPooling
-from tests.layers.checks import (LENGTHS, MAX_LEN, assert_keras_serialization,
-                                 padding_mask, with_noisy_padding)
+from tests.layers.harness import LENGTHS, MAX_LEN, padding_mask, run_layer_test, session_batch
 
 DIM = 3
-SIGNATURE = [tf.TensorSpec([None, None, DIM]), tf.TensorSpec([None, None], tf.bool)]
 
 
 def _numpy_pooling(x, lengths, decay):
@@ -71,23 +68,10 @@ def test_zero_decay_is_the_mean_of_real_items():
     np.testing.assert_allclose(pooled.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_padding_positions_do_not_change_output(seed):
-    rng = np.random.default_rng(seed)
-    mask = padding_mask(LENGTHS)
-    x = rng.normal(size=(len(LENGTHS), MAX_LEN, DIM)).astype(np.float32)
-    garbage = with_noisy_padding(x, mask, rng)
-    layer = PositionalDecayPooling()
-    np.testing.assert_array_equal(layer(x, mask=mask).numpy(), layer(garbage, mask=mask).numpy())
-
-
-def test_full_mask_equals_no_mask():
+def test_mask_is_consumed():
+    # The pooled vector has no time axis: the mask is not passed on.
     x = np.random.default_rng(2).normal(size=(2, MAX_LEN, DIM)).astype(np.float32)
-    layer = PositionalDecayPooling()
-    full_mask = np.ones((2, MAX_LEN), bool)
-    np.testing.assert_allclose(layer(x, mask=full_mask).numpy(), layer(x).numpy(), rtol=1e-6)
-    # The pooled vector has no time axis: the mask is consumed, not passed on.
-    assert layer.compute_mask(x, full_mask) is None
+    assert PositionalDecayPooling().compute_mask(x, np.ones((2, MAX_LEN), bool)) is None
 
 
 def test_weights_follow_the_last_real_item_not_the_last_column():
@@ -111,29 +95,15 @@ def test_rejects_bad_decay(decay):
         PositionalDecayPooling(decay=decay)
 
 
-def test_config_round_trip_and_serialization():
-    layer = PositionalDecayPooling(decay=1.25, name="decay_pool")
-    clone = PositionalDecayPooling.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    assert clone.decay == 1.25
-    x = np.random.default_rng(3).normal(size=(len(LENGTHS), MAX_LEN, DIM)).astype(np.float32)
-    mask = padding_mask(LENGTHS)
-    np.testing.assert_array_equal(clone(x, mask=mask).numpy(), layer(x, mask=mask).numpy())
-
-    assert_keras_serialization(layer)
-
-
-def test_traces_once_with_unknown_batch_and_length():
-    layer = PositionalDecayPooling()
-
-    @tf.function(input_signature=SIGNATURE)
-    def pool(x, mask):
-        return layer(x, mask=mask, training=False)
-
+def test_layer_harness():
     rng = np.random.default_rng(4)
-    for lengths, max_len in [(LENGTHS, MAX_LEN), ([2, 1], 2)]:
-        x = rng.normal(size=(len(lengths), max_len, DIM)).astype(np.float32)
-        expected, _ = _numpy_pooling(x, lengths, 0.75)
-        pooled = pool(x, padding_mask(lengths, max_len)).numpy()
-        np.testing.assert_allclose(pooled, expected, rtol=1e-5, atol=1e-6)
-    assert pool.experimental_get_tracing_count() == 1
+
+    def reference(layer, x, mask):
+        pooled, _ = _numpy_pooling(np.asarray(x), np.sum(mask, axis=1), layer.decay)
+        return pooled
+
+    run_layer_test(
+        PositionalDecayPooling, {"decay": 1.25, "name": "decay_pool"}, session_batch(rng, DIM),
+        resized_input_data=session_batch(rng, DIM, [2, 1], 2),
+        expected_output_shape=(len(LENGTHS), DIM), expected_num_trainable_weights=0,
+        reference=reference, rtol=1e-5, atol=1e-6)

@@ -6,12 +6,10 @@ import pytest
 import tensorflow as tf
 
 from mtd_tf.layers import PositionalDecayPooling, SelfAttentionBlock
-from tests.layers.checks import (LENGTHS, MAX_LEN, assert_keras_serialization,
-                                 padding_mask, with_noisy_padding)
+from tests.layers.harness import LENGTHS, MAX_LEN, padding_mask, run_layer_test, session_batch
 
 DIM = 4
 EPSILON = 1e-8  # the layer norm's epsilon (the reference's)
-SIGNATURE = [tf.TensorSpec([None, None, DIM]), tf.TensorSpec([None, None], tf.bool)]
 
 
 def _layer_norm(z, gamma, beta):
@@ -121,16 +119,10 @@ def test_length_one_session_attends_to_itself():
 
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("causal", [True, False])
-def test_padding_positions_do_not_change_output(seed, causal):
-    rng = np.random.default_rng(seed)
+def test_padding_rows_are_zero(seed, causal):
     mask = padding_mask(LENGTHS)
-    x = _inputs(seed)
-    garbage = with_noisy_padding(x, mask, rng)
-    layer = _random_layer(seed, num_heads=2, causal=causal)
-    clean_output = layer(x, mask=mask).numpy()
-    garbage_output = layer(garbage, mask=mask).numpy()
-    np.testing.assert_allclose(garbage_output, clean_output, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(clean_output[~mask], 0.0)
+    outputs = _random_layer(seed, num_heads=2, causal=causal)(_inputs(seed), mask=mask).numpy()
+    np.testing.assert_array_equal(outputs[~mask], 0.0)
 
 
 def test_empty_row_gives_zeros_not_nan():
@@ -140,14 +132,6 @@ def test_empty_row_gives_zeros_not_nan():
     assert np.isfinite(outputs.numpy()).all()
     np.testing.assert_array_equal(outputs.numpy()[0], 0.0)
     np.testing.assert_array_equal(attention.numpy()[0], 0.0)
-
-
-def test_full_mask_equals_no_mask():
-    layer = _random_layer(4, num_heads=2)
-    x = _inputs(4, [MAX_LEN, MAX_LEN])
-    np.testing.assert_allclose(
-        layer(x, mask=np.ones((2, MAX_LEN), bool)).numpy(), layer(x).numpy(), rtol=1e-6, atol=1e-6
-    )
 
 
 def test_causal_later_items_do_not_change_earlier_outputs():
@@ -196,40 +180,26 @@ def test_rejects_width_not_divisible_by_heads():
         SelfAttentionBlock(num_heads=3)(_inputs(0))
 
 
-@pytest.mark.parametrize("num_heads", [1, 2])
-def test_config_round_trip_with_weights(num_heads):
-    layer = _random_layer(7, num_heads=num_heads, causal=False, dropout=0.3)
-    config = layer.get_config()
-    assert (config["num_heads"], config["dropout"], config["causal"]) == (num_heads, 0.3, False)
-    clone = SelfAttentionBlock.from_config(config)
-    assert clone.get_config() == config
-    clone.build((None, None, DIM))
-    clone.set_weights(layer.get_weights())
-    x = _inputs(7)
-    np.testing.assert_array_equal(
-        clone(x, mask=padding_mask(LENGTHS), training=False).numpy(),
-        layer(x, mask=padding_mask(LENGTHS), training=False).numpy(),
-    )
+# Every constructor argument away from its default in one run or the other; one head
+# (no output projection) and two.
+@pytest.mark.parametrize("init_kwargs", [
+    {"num_heads": 2, "causal": True, "dropout": 0.1},
+    {"num_heads": 1, "causal": False, "dropout": 0.3, "name": "encoder"},
+])
+def test_layer_harness(init_kwargs):
+    rng = np.random.default_rng(8)
 
+    def reference(layer, x, mask):
+        outputs, _ = _numpy_block(np.asarray(x), np.sum(mask, axis=1), _weights(layer),
+                                  layer.num_heads, layer.causal)
+        return outputs
 
-def test_keras_serialization():
-    layer = SelfAttentionBlock(num_heads=2, dropout=0.1)
-    assert_keras_serialization(layer)
-
-
-def test_traces_once_with_unknown_batch_and_length():
-    layer = _random_layer(8, num_heads=2)
-
-    @tf.function(input_signature=SIGNATURE)
-    def encode(x, mask):
-        return layer(x, mask=mask, training=False)
-
-    for lengths, max_len in [(LENGTHS, MAX_LEN), ([2, 1], 2)]:
-        x = _inputs(8, lengths, max_len)
-        expected, _ = _numpy_block(x, lengths, _weights(layer), 2, True)
-        outputs = encode(x, padding_mask(lengths, max_len)).numpy()
-        np.testing.assert_allclose(outputs, expected, rtol=1e-4, atol=1e-5)
-    assert encode.experimental_get_tracing_count() == 1
+    run_layer_test(
+        SelfAttentionBlock, init_kwargs, session_batch(rng, DIM),
+        resized_input_data=session_batch(rng, DIM, [2, 1], 2),
+        expected_output_shape=(len(LENGTHS), MAX_LEN, DIM),
+        expected_num_trainable_weights=11 + (init_kwargs["num_heads"] > 1),
+        reference=reference, rtol=1e-4, atol=1e-5)
 
 
 def test_keras_mask_from_embedding_is_honoured():

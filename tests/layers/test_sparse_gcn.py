@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from mtd_tf import graph
 from mtd_tf.layers.sparse_gcn import LAYER_NORM_EPSILON, SparseGCN
-from tests.layers.checks import assert_keras_serialization
+from tests.layers.harness import run_layer_test
 
 SESSIONS = [[1, 2, 3, 2], [4, 5, 1], [6, 6, 7], [2, 3]]  # item 8 has no edge
 NUM_ITEMS = 8
@@ -26,9 +26,16 @@ def numpy_gcn(features, dense_adjacency, kernels, gammas, betas):
     return hidden
 
 
-def normalized_graph():
-    normalized = graph.normalized_adjacency(graph.transition_adjacency(SESSIONS, NUM_ITEMS))
+def normalized_graph(sessions=SESSIONS, num_items=NUM_ITEMS):
+    normalized = graph.normalized_adjacency(graph.transition_adjacency(sessions, num_items))
     return normalized.toarray(), graph.to_sparse_tensor(normalized)
+
+
+def layer_weights(layer):
+    """(kernels, gammas, betas) of every convolution, as NumPy."""
+    return ([kernel.numpy() for kernel in layer.kernels],
+            [norm.gamma.numpy() for norm in layer.layer_norms],
+            [norm.beta.numpy() for norm in layer.layer_norms])
 
 
 def randomize_layer_norms(layer, rng):
@@ -47,9 +54,7 @@ def test_matches_numpy(num_layers, seed):
     layer = SparseGCN(num_layers=num_layers)
     layer.build(((None, 6), (None, None)))
     randomize_layer_norms(layer, rng)
-    expected = numpy_gcn(features, dense, [k.numpy() for k in layer.kernels],
-                         [n.gamma.numpy() for n in layer.layer_norms],
-                         [n.beta.numpy() for n in layer.layer_norms])
+    expected = numpy_gcn(features, dense, *layer_weights(layer))
     np.testing.assert_allclose(layer((features, sparse)).numpy(), expected, atol=2e-5)
 
 
@@ -73,30 +78,29 @@ def test_weights_and_shapes():
     assert sorted(tuple(w.shape) for w in layer.trainable_weights) == [(5,)] * 4 + [(5, 5)] * 2
 
 
-def test_runs_in_a_function_with_a_sparse_signature():
-    _, sparse = normalized_graph()
-    features = np.random.default_rng(4).normal(size=(NUM_ITEMS, 3)).astype(np.float32)
-    layer = SparseGCN()
-    eager = layer((features, sparse)).numpy()
-    encode = tf.function(lambda h, a: layer((h, a)), input_signature=[
-        tf.TensorSpec([None, 3], tf.float32), tf.SparseTensorSpec([None, None], tf.float32)])
-    # Eager and graph mode may round differently; the layer norm over only 3 features
-    # can magnify that to a few 1e-6 (3.3e-6 was the largest over 150 random inits).
-    np.testing.assert_allclose(encode(features, sparse).numpy(), eager, atol=1e-5)
-
-
 @pytest.mark.parametrize("num_layers", [0, -1, 1.5, True, "2"])
 def test_rejects_bad_num_layers(num_layers):
     with pytest.raises(ValueError, match=repr(num_layers)):
         SparseGCN(num_layers=num_layers)
 
 
-def test_config_round_trip():
-    layer = SparseGCN(num_layers=3, name="gcn")
-    restored = SparseGCN.from_config(layer.get_config())
-    assert restored.get_config() == layer.get_config()
-    assert restored.num_layers == 3
-    assert_keras_serialization(layer)
+def test_layer_harness():
+    rng = np.random.default_rng(4)
+    _, sparse = normalized_graph()
+    _, small_sparse = normalized_graph([[1, 2], [3, 1]], 3)
+
+    def reference(layer, inputs):
+        features, adjacency = inputs
+        return numpy_gcn(np.asarray(features), tf.sparse.to_dense(adjacency).numpy(),
+                         *layer_weights(layer))
+
+    run_layer_test(
+        SparseGCN, {"num_layers": 3, "name": "gcn"},
+        {"inputs": (rng.normal(size=(NUM_ITEMS, 4)).astype(np.float32), sparse)},
+        resized_input_data={"inputs": (rng.normal(size=(3, 4)).astype(np.float32), small_sparse)},
+        expected_output_shape=(NUM_ITEMS, 4),
+        expected_num_trainable_weights=3 * 3,  # per convolution: W_l, gamma, beta
+        reference=reference, rtol=0.0, atol=1e-5)
 
 
 @pytest.mark.parametrize("num_layers", [1, 2])
