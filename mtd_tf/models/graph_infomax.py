@@ -58,15 +58,17 @@ class GraphInfomax(keras.Model):
         self.encoder = encoder
         self.num_layers = num_layers
         self.l2 = float(l2)
+        policy = self.dtype_policy  # every sublayer computes under this model's policy
         if encoder == "gcn":
-            self.encoder_layers = [SparseGCN(num_layers=num_layers, name="gcn")]
+            self.encoder_layers = [SparseGCN(num_layers=num_layers, name="gcn", dtype=policy)]
         else:
-            self.encoder_layers = [GraphAttention(name=f"gat_{layer}") for layer in range(num_layers)]
+            self.encoder_layers = [GraphAttention(name=f"gat_{layer}", dtype=policy)
+                                   for layer in range(num_layers)]
         # An attribute per layer: `tf.train.Checkpoint(infomax=...)` does not see the weights
         # of layers held only in a Python list (Keras 3; the same fix as in `MTDModel`).
         for layer in self.encoder_layers:
             setattr(self, layer.name, layer)
-        self.discriminator = BilinearDiscriminator(name="discriminator")
+        self.discriminator = BilinearDiscriminator(name="discriminator", dtype=policy)
 
     def build(self, features_shape):
         """Creates every weight for features of shape `[M, d]` (only `d` matters)."""

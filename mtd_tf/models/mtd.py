@@ -184,20 +184,26 @@ class MTDModel(keras.Model):
 
         self.uses_full_encoder = session_encoder == "self_attention"
         self.uses_decay_pooling = session_encoder != "vanilla"
-        self.input_dropout = keras.layers.Dropout(dropout)
-        self.session_dropout = keras.layers.Dropout(dropout)
+        # Every sublayer computes under this model's dtype policy (mixed precision included).
+        policy = self.dtype_policy
+        self.input_dropout = keras.layers.Dropout(dropout, dtype=policy)
+        self.session_dropout = keras.layers.Dropout(dropout, dtype=policy)
         self.attention_blocks = [
-            SelfAttentionBlock(num_heads=num_heads, dropout=dropout, name=f"self_attention_{i}")
+            SelfAttentionBlock(num_heads=num_heads, dropout=dropout, name=f"self_attention_{i}",
+                               dtype=policy)
             for i in range(num_blocks if self.uses_full_encoder else 0)]
         # Keras 3 tracks layers held in a Python list for its own saving, but not as
         # TensorFlow checkpoint dependencies: without an attribute per block,
         # `tf.train.Checkpoint(model=model)` silently skips their weights.
         for block in self.attention_blocks:
             setattr(self, block.name, block)
-        self.aggregation = AttentiveAggregation(use_product=aggregation_product, name="aggregation")
-        self.decay_pooling = (PositionalDecayPooling(decay=decay, name="decay_pooling")
+        self.aggregation = AttentiveAggregation(use_product=aggregation_product,
+                                                name="aggregation", dtype=policy)
+        self.decay_pooling = (PositionalDecayPooling(decay=decay, name="decay_pooling",
+                                                     dtype=policy)
                               if self.uses_decay_pooling else None)
-        self.session_projection = keras.layers.Dense(embedding_dim, use_bias=False, name="w_c")
+        self.session_projection = keras.layers.Dense(embedding_dim, use_bias=False, name="w_c",
+                                                     dtype=policy)
 
     def build(self, input_shape=None):
         d = self.embedding_dim
@@ -265,15 +271,17 @@ class MTDModel(keras.Model):
         return session
 
     def query_vectors(self, item_ids, training=None):
-        """[batch, d]: the left side of the scores, q (or s q/|q| with `score_scale`)."""
+        """[batch, d]: the left side of the scores, q (or s q/|q| with `score_scale`), in
+        the compute dtype."""
         session = self.encode_session(item_ids, training=training)
         if self.score_scale:
             session = self.score_scale * tf.math.l2_normalize(session, axis=-1)
         return session
 
     def candidate_vectors(self):
-        """[M, d]: the right side of the scores, E (or E[m]/|E[m]| with `score_scale`)."""
-        table = tf.convert_to_tensor(self.item_embeddings)
+        """[M, d]: the right side of the scores, E (or E[m]/|E[m]| with `score_scale`), in
+        the compute dtype, as the query vectors."""
+        table = tf.cast(self.item_embeddings, self.compute_dtype)
         return tf.math.l2_normalize(table, axis=-1) if self.score_scale else table
 
     def call(self, item_ids, training=None):

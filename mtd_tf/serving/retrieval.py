@@ -30,6 +30,7 @@ class TopKRetrieval:
         with ids in 0..M."""
         scores = tf.matmul(self.model.query_vectors(item_ids, training=False),
                            self.model.candidate_vectors(), transpose_b=True)  # [batch, M]
+        scores = tf.cast(scores, tf.float32)  # a mixed-precision model ranks in float32 too
         has_items = tf.reduce_any(item_ids > 0, axis=1)  # [batch]
         return tf.where(has_items[:, None], scores, self.popularity[None, :])
 

@@ -70,7 +70,7 @@ def assert_traces_once(function, argument_sets):
 
 def run_layer_test(layer_cls, init_kwargs, input_data, *, resized_input_data,
                    expected_output_shape, expected_num_trainable_weights, reference, rtol,
-                   atol):
+                   atol, weights_not_in_call=(), precision_tolerance_scale=1.0):
     """Builds `layer_cls(**init_kwargs)`, gives it random weights and checks, in order:
 
     - its output shape, its number of trainable weights and its output against
@@ -104,6 +104,10 @@ def run_layer_test(layer_cls, init_kwargs, input_data, *, resized_input_data,
       reference: `reference(layer, **arguments)` -> the expected output as NumPy, read
         from the layer's weights.
       rtol, atol: tolerances against `reference` and between eager and traced outputs.
+      weights_not_in_call: path prefixes of trainable weights that `call` does not read
+        (a model's parts that only its own loss uses), left out of the training step.
+      precision_tolerance_scale: multiplies `PRECISION_TOLERANCES`, for a model that
+        stacks several layers' rounding.
     """
     rng = np.random.default_rng(0)  # the weights, the padding noise, the loss's projection
     input_data, resized_input_data = _as_tensors(input_data), _as_tensors(resized_input_data)
@@ -130,8 +134,9 @@ def run_layer_test(layer_cls, init_kwargs, input_data, *, resized_input_data,
     if {"x", "mask"} <= input_data.keys():
         _check_padding(layer, input_data, output, rng)
     for policy in PRECISION_TOLERANCES:
-        _check_mixed_precision(layer, init_kwargs, input_data, output, policy)
-    _check_training_step(layer, input_data, output, rng)  # last: it changes the weights
+        _check_mixed_precision(layer, init_kwargs, input_data, output, policy,
+                               precision_tolerance_scale)
+    _check_training_step(layer, input_data, output, rng, weights_not_in_call)  # changes weights
 
 
 def _as_tensors(arguments):
@@ -178,7 +183,7 @@ def _check_padding(layer, input_data, output, rng):
                                   layer(**unmasked, training=False))
 
 
-def _check_mixed_precision(layer, init_kwargs, input_data, output, policy):
+def _check_mixed_precision(layer, init_kwargs, input_data, output, policy, tolerance_scale):
     mixed = type(layer)(**init_kwargs, dtype=policy)
     mixed(**input_data)  # builds
     mixed.set_weights(layer.get_weights())
@@ -192,15 +197,18 @@ def _check_mixed_precision(layer, init_kwargs, input_data, output, policy):
         assert sublayer.dtype_policy.name == policy, sublayer.name
     mixed_output = mixed(**input_data, training=False)
     assert mixed_output.dtype.name == mixed.compute_dtype
-    np.testing.assert_allclose(tf.cast(mixed_output, tf.float32), output,
-                               **PRECISION_TOLERANCES[policy])
+    tolerance = {name: tolerance_scale * value
+                 for name, value in PRECISION_TOLERANCES[policy].items()}
+    np.testing.assert_allclose(tf.cast(mixed_output, tf.float32), output, **tolerance)
 
 
-def _check_training_step(layer, input_data, output, rng):
+def _check_training_step(layer, input_data, output, rng, weights_not_in_call):
     float_inputs = [value for value in tf.nest.flatten(input_data)
                     if not isinstance(value, tf.SparseTensor) and value.dtype.is_floating]
-    targets = layer.trainable_weights + float_inputs
-    labels = [weight.path for weight in layer.trainable_weights] + [
+    weights = [weight for weight in layer.trainable_weights
+               if not weight.path.startswith(tuple(weights_not_in_call))]
+    targets = weights + float_inputs
+    labels = [weight.path for weight in weights] + [
         f"float input {index}" for index in range(len(float_inputs))]
     projection = tf.constant(rng.normal(size=output.shape), output.dtype)
 
@@ -215,9 +223,8 @@ def _check_training_step(layer, input_data, output, rng):
         assert gradient is not None, label
         gradient = tf.convert_to_tensor(gradient).numpy()  # an embedding's is IndexedSlices
         assert np.isfinite(gradient).all() and np.abs(gradient).max() > 0, label
-    if layer.trainable_weights:
+    if weights:
         loss_before = loss(training=False)
-        weight_gradients = gradients[:len(layer.trainable_weights)]
-        keras.optimizers.SGD(learning_rate=0.01).apply_gradients(
-            zip(weight_gradients, layer.trainable_weights))
+        weight_gradients = gradients[:len(weights)]
+        keras.optimizers.SGD(learning_rate=0.01).apply_gradients(zip(weight_gradients, weights))
         assert loss(training=False) != loss_before

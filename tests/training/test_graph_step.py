@@ -191,23 +191,6 @@ def test_step_needs_a_built_model():
         make_graph_train_step(GraphInfomax(), keras.optimizers.Adam())
 
 
-@pytest.mark.parametrize("kwargs, bad", [
-    ({"encoder": "gin"}, "'gin'"), ({"num_layers": 0}, "0"), ({"l2": -1.0}, "-1.0")])
-def test_rejects_bad_arguments(kwargs, bad):
-    with pytest.raises(ValueError, match=bad):
-        GraphInfomax(**kwargs)
-
-
-@pytest.mark.parametrize("encoder, num_layers", [("gcn", 2), ("gat", 2)])
-def test_config_round_trip_and_layers(encoder, num_layers):
-    infomax = GraphInfomax(encoder=encoder, num_layers=num_layers, l2=1e-4, name="infomax")
-    restored = GraphInfomax.from_config(infomax.get_config())
-    assert restored.get_config() == infomax.get_config()
-    restored.build((20, DIM))
-    # GCN: 2 kernels + 2 LayerNorms (4) + W_g; GAT: 2 x (kernel, 2 attention vectors, 2 LN) + W_g.
-    assert len(restored.trainable_weights) == {"gcn": 7, "gat": 11}[encoder]
-
-
 def test_checkpoint_restores_weights_and_optimizer_slots(tmp_path):
     features, normalized = two_communities(seed=7)
     adjacency = graph.to_sparse_tensor(normalized)
@@ -222,25 +205,4 @@ def test_checkpoint_restores_weights_and_optimizer_slots(tmp_path):
     np.testing.assert_array_equal(restored(features, adjacency).numpy(),
                                   infomax(features, adjacency).numpy())
     for saved, loaded in zip(optimizer.variables, restored_optimizer.variables):
-        np.testing.assert_array_equal(loaded.numpy(), saved.numpy())
-
-
-@pytest.mark.parametrize("encoder, num_layers", [("gcn", 1), ("gcn", 2), ("gat", 2)])
-def test_plain_checkpoint_round_trips_every_variable(tmp_path, encoder, num_layers):
-    # The encoder layers live in a Python list, which Keras 3 keeps out of TensorFlow's
-    # object graph; only an attribute per layer makes a plain checkpoint see their weights.
-    def built(seed):
-        infomax = GraphInfomax(encoder=encoder, num_layers=num_layers)
-        infomax.build((20, DIM))
-        rng = np.random.default_rng(seed)
-        for variable in infomax.variables:
-            variable.assign(rng.normal(size=variable.shape).astype(np.float32))
-        return infomax
-
-    infomax = built(seed=0)
-    path = tf.train.Checkpoint(infomax=infomax).write(str(tmp_path / "ckpt"))
-    restored = built(seed=1)
-    tf.train.Checkpoint(infomax=restored).read(path).assert_consumed()
-    assert len(restored.variables) == len(infomax.variables)
-    for saved, loaded in zip(infomax.variables, restored.variables):
         np.testing.assert_array_equal(loaded.numpy(), saved.numpy())
