@@ -3,6 +3,7 @@
 import datetime
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -55,3 +56,8 @@ def device_key(machine):
     if machine["gpus"]:
         return "gpu:" + machine["gpus"][0]
     return f"cpu:{machine['cpu_count']} cores {machine['processor']}"
+
+
+def device_slug(device):
+    """A `device_key` as a folder name (Table 4's timing runs are kept per device)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", device).strip("-")

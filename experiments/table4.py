@@ -18,7 +18,6 @@ Writes `table4.json` ({dataset: {variant: {device: {"seconds_per_epoch", ...}}}}
 """
 
 import os
-import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -44,10 +43,6 @@ flags.DEFINE_bool("use_main_runs", True,
 FLAGS = flags.FLAGS
 
 
-def device_slug(device):
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", device).strip("-")
-
-
 def plan(runner, device, machine):
     """({(dataset, variant): main record or timing Cell}): main runs where usable."""
     planned = {}
@@ -65,7 +60,7 @@ def plan(runner, device, machine):
                 capped = ({"max_train_batches": FLAGS.timing_batches}
                           if FLAGS.timing_batches else {})
                 planned[dataset, variant] = runner.cell(
-                    dataset, variant, group=f"table4/{device_slug(device)}",
+                    dataset, variant, group=f"table4/{provenance.device_slug(device)}",
                     epochs=FLAGS.timing_epochs, **capped)
     return planned
 

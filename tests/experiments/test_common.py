@@ -7,7 +7,8 @@ import pytest
 from experiments import common
 from experiments import published
 from mtd_tf.errors import ConfigError
-from mtd_tf.metrics import REPORTED_METRICS
+from tests.experiments.records import metrics
+from tests.experiments.records import published_record
 
 
 def runner(tmp_path, **base):
@@ -71,23 +72,12 @@ def test_a_folder_started_with_other_settings_is_refused(tmp_path):
         other.finished_record(other.cell("yoochoose", "mtd"))
 
 
-def published_record(cells, cell, written="2026-11-23T00:00:00+00:00", **changes):
-    """A record as the results files publish it, for `cell` with its settings changed."""
-    config = {key: value for key, value in cells.config(cell).to_dict().items()
-              if key not in ("data_dir", "model_dir")}
-    config.update(changes)
-    metrics = {key: 10.0 for key in REPORTED_METRICS}
-    return {"method": cell.method, "dataset": cell.dataset,
-            "run_dir": f"main/{cell.dataset}/{cell.name}", "test": metrics,
-            "valid": dict(metrics), "config": config, "metrics_written": written}
-
-
 def test_a_cell_published_in_the_results_files_is_not_trained_again(tmp_path, monkeypatch):
     cells = runner(tmp_path)
     cell = cells.cell("yoochoose", "mtd", gcn_layers=2)
-    older = published_record(cells, cell)
-    newer = published_record(cells, cell, written="2026-11-24T00:00:00+00:00")
-    newer["test"] = {key: 20.0 for key in REPORTED_METRICS}
+    older = published_record(cells, cell, metrics(30.0), metrics(30.0))
+    newer = published_record(cells, cell, metrics(40.0), metrics(30.0),
+                             written="2026-11-24T00:00:00+00:00")
     results = tmp_path / "results"
     results.mkdir()
     (results / "figure4.json").write_text(json.dumps(
@@ -113,8 +103,8 @@ def test_a_cell_published_in_the_results_files_is_not_trained_again(tmp_path, mo
 def test_a_published_record_of_other_settings_or_incomplete_is_not_used(tmp_path):
     cells = runner(tmp_path)
     cell = cells.cell("yoochoose", "mtd")
-    stale = published_record(cells, cell, epochs=5)
-    incomplete = published_record(cells, cell)
+    stale = published_record(cells, cell, metrics(30.0), metrics(30.0), epochs=5)
+    incomplete = published_record(cells, cell, metrics(30.0), metrics(30.0))
     del incomplete["valid"]["MRR@20"]
     for record in (stale, incomplete):
         fresh = common.CellRunner(tmp_path / "runs", str(tmp_path / "data"), cells.base,
