@@ -20,7 +20,6 @@ folder, trained once, whichever script asks first.
 import contextlib
 import dataclasses
 import datetime
-import fcntl
 import hashlib
 import json
 import math
@@ -33,10 +32,12 @@ from absl import logging
 
 from experiments import published
 from mtd_tf import cli
+from mtd_tf import folder_lock
 from mtd_tf import settings as settings_lib
 from mtd_tf.data import registry
 from mtd_tf.errors import ConfigError
 from mtd_tf.errors import MTDError
+from mtd_tf.errors import RunStopped
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.metrics import REPORTED_METRICS
 from mtd_tf.models.mtd import VARIANTS
@@ -267,7 +268,7 @@ class CellRunner:
 
     def _validated(self, cell):
         """Whether the cell's metrics include validation (a baseline or refit has none)."""
-        return not cell.is_baseline and not self.config(cell).refit_epochs
+        return not cell.is_baseline and not self.config(cell).trainer.refit_epochs
 
     def _record(self, cell, metrics, run_dir):
         record = {"method": cell.method, "dataset": cell.dataset,
@@ -312,6 +313,8 @@ class CellRunner:
                     self._run_baseline(cell, run_dir)
                 else:
                     self._train(cell, run_dir)
+            except RunStopped:
+                raise  # a stop signal ends the whole invocation, not just this cell
             except MTDError as error:
                 logging.error("%s failed: %s", run_dir, error)
                 self.failures[run_dir] = str(error)
@@ -373,17 +376,8 @@ def _digest(run_dir):
 @contextlib.contextmanager
 def _cell_lock(run_dir):
     """Yields True while holding the folder's lock, False if another process holds it."""
-    os.makedirs(run_dir, exist_ok=True)
-    descriptor = os.open(os.path.join(run_dir, ".lock"), os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(descriptor)  # closing releases the lock
+    with folder_lock.exclusive_lock(os.path.join(run_dir, ".lock")) as holder:
+        yield holder is None
 
 
 def runner_from_flags(stamp, use_published=True):

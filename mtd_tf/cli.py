@@ -77,7 +77,8 @@ def show_in_help(module_name):
 
 
 def run_app(main):
-    """Runs an absl `main`; an `MTDError` becomes one stderr line and exit status 2."""
+    """Runs an absl `main`; an `MTDError` becomes one stderr line and its exit status (2,
+    or 128 + the signal's number for a run stopped by a signal)."""
 
     def guarded_main(argv):
         if not _ASKS_FOR_VERBOSITY:
@@ -87,7 +88,7 @@ def run_app(main):
             return main(argv)
         except MTDError as error:
             logging.flush()
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)
+            print(f"{error.label}: {error}", file=sys.stderr)
+            sys.exit(error.exit_code)
 
     app.run(guarded_main)

@@ -8,6 +8,9 @@ Every CLI turns these into one line on stderr and a non-zero exit, with no trace
 class MTDError(Exception):
     """Base class for errors caused by the user's input or environment, not by a bug."""
 
+    label = "error"  # the CLI's line starts with it
+    exit_code = 2
+
 
 class DataError(MTDError, ValueError):
     """A data file is malformed; the message names the file, the record and the problem."""
@@ -34,3 +37,21 @@ class ChecksumError(MTDError):
 
 class TrainingDivergedError(MTDError, FloatingPointError):
     """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+class WriteFailedError(MTDError, OSError):
+    """An output could not be written for lack of space; earlier outputs are intact."""
+
+
+class RunInUseError(MTDError):
+    """Another process is training in the same run folder."""
+
+
+class RunStopped(MTDError):
+    """A stop signal ended the run after saving; the same command resumes it."""
+
+    label = "stopped"
+
+    def __init__(self, message, signum):
+        super().__init__(message)
+        self.exit_code = 128 + signum  # the shell's convention for a death by signal

@@ -1,12 +1,44 @@
-"""Atomic writes: a crash never leaves a half-written file or folder behind."""
+"""Atomic writes: a crash never leaves a half-written file or folder behind; a write that
+fails for lack of space stops the run in one line.
+"""
 
 import contextlib
+import errno
 import glob
 import os
 import shutil
 import tempfile
 
 from mtd_tf.errors import DataError
+from mtd_tf.errors import WriteFailedError
+
+# A full disk, a file-size limit, a quota: errno values, and the words TensorFlow's own
+# writers (checkpoints, SavedModels, event files) put in their errors.
+_NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_NO_SPACE_TEXTS = ("No space left", "File too large", "Disk quota exceeded")
+
+
+@contextlib.contextmanager
+def no_space_reported(path):
+    """Turns a write to `path` that fails for lack of space into a `WriteFailedError` line.
+
+    Every output is written whole or not at all (checkpoints by their manager, files and
+    exports atomically), so what was written before stays intact and the same command
+    resumes once space is free.
+    """
+    try:
+        yield
+    except Exception as error:  # pylint: disable=broad-except  # re-raised unless no space
+        if isinstance(error, OSError) and error.errno in _NO_SPACE_ERRNOS:
+            reason = error.strerror
+        else:  # TensorFlow's writers raise their own errors, with the system's words in
+            reason = next((text for text in _NO_SPACE_TEXTS if text in str(error)), None)
+        if reason is None:
+            raise
+        raise WriteFailedError(
+            f"{path}: cannot write ({reason}); the previous checkpoint, export and "
+            "metrics are intact: free some space and run the same command again to "
+            "resume") from None
 
 
 def _default_mode(is_dir):
@@ -24,11 +56,13 @@ def atomic_output_file(path, mode="w", **open_kwargs):
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    with no_space_reported(path):
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.",
+                                        suffix=".tmp")
     try:
         os.chmod(tmp_path, _default_mode(is_dir=False))
-        with os.fdopen(fd, mode, **open_kwargs) as handle:
+        with no_space_reported(path), os.fdopen(fd, mode, **open_kwargs) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -61,7 +95,8 @@ def atomic_output_dir(path):
     tmp_dir = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         os.chmod(tmp_dir, _default_mode(is_dir=True))
-        yield tmp_dir
+        with no_space_reported(path):
+            yield tmp_dir
         old_dir = None
         if os.path.exists(path):
             old_dir = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".old")

@@ -1,4 +1,5 @@
-"""The whole job of `main.py`: train (or resume), test, export, then write metrics.json.
+"""The whole job of `main.py`: train (or resume), test, export, then write metrics.json,
+holding its run folder alone and stopping cleanly on SIGTERM or SIGINT.
 
 metrics.json is written last: a run folder that has it also has the export of the epoch it
 reports, so a crash at any point leaves either a finished run or one that a re-run of the
@@ -10,12 +11,19 @@ import os
 
 from absl import logging
 
+from mtd_tf import folder_lock
 from mtd_tf.data import pipeline
+from mtd_tf.errors import RunInUseError
+from mtd_tf.errors import RunStopped
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.serving import export
+from mtd_tf.training import run_settings
+from mtd_tf.training import stop_signals
 from mtd_tf.training.loop import Trainer
 
 METRICS_FILE = "metrics.json"
+# Held by the job for its whole life: one writer per run folder (`folder_lock`).
+RUN_LOCK_FILE = ".train.lock"
 
 
 def train_and_evaluate(config, strategy=None, observers=()):
@@ -27,9 +35,22 @@ def train_and_evaluate(config, strategy=None, observers=()):
       observers: `training.timing.TrainingObserver`s (e.g. `RunTimer`), whose figures join
         the report.
     """
-    trainer = Trainer(config, strategy=strategy, observers=observers)
-    trainer.train()
-    return finish(trainer)
+    model_dir = config.trainer.model_dir
+    run_settings.check_folder(model_dir)
+    with folder_lock.exclusive_lock(os.path.join(model_dir, RUN_LOCK_FILE)) as holder:
+        if holder is not None:
+            raise RunInUseError(
+                f"{model_dir} is in use by another training process (pid {holder or '?'}): "
+                "wait for it to finish, or use another --model_dir")
+        with stop_signals.GracefulStop() as stop:
+            trainer = Trainer(config, strategy=strategy, observers=observers, stop=stop)
+            trainer.train()
+            try:
+                return finish(trainer)
+            except stop_signals.StopRequested as stopped:
+                raise RunStopped(f"{stopped} received while testing the trained model; "
+                                 "training is finished and saved: run the same command to "
+                                 "test and export it", stopped.signum) from None
 
 
 def finish(trainer):

@@ -14,11 +14,45 @@ from absl import logging
 import tensorflow as tf
 
 from mtd_tf.errors import MTDError
+from mtd_tf.io_utils import no_space_reported
 
 # A mid-epoch checkpoint is written only once the newest checkpoint is this old: a crash
 # then costs at most about this long plus one pass, and fast passes (GPUs, small data) do
 # not spend their time saving.
 MID_EPOCH_INTERVAL_SECONDS = 60.0
+
+
+def damage(path):
+    """Why the checkpoint at `path` cannot be read whole (a truncated or missing data file,
+    a corrupt index), in a few words, or None when every value reads back."""
+    try:
+        reader = tf.train.load_checkpoint(path)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, ValueError, IndexError, OSError, RuntimeError) as error:
+        return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    return None
+
+
+def newest_readable(paths):
+    """The newest of `paths` (oldest first, as a manager lists them) that reads whole, or
+    None; each damaged one newer than it is reported in one warning line. Also returns
+    the damaged ones as "path (why)" descriptions."""
+    damaged = []
+    for path in reversed(list(paths)):
+        why = damage(path)
+        if why is None:
+            return path, damaged
+        logging.warning("%s is damaged (%s); trying the next older checkpoint", path, why)
+        damaged.append(f"{path} ({why})")
+    return None, damaged
+
+
+def save(manager, checkpoint_number):
+    """`manager.save`, with a failure for lack of space reported in one line (the manager
+    lists a checkpoint only once it is written whole, so the previous ones stay usable)."""
+    with no_space_reported(manager.directory):
+        return manager.save(checkpoint_number=checkpoint_number)
 
 
 def restore_all(checkpoint, path):
@@ -49,6 +83,15 @@ class EpochProgress(tf.Module):
         self.passes_done = tf.Variable(0, dtype=tf.int64, trainable=False)
 
 
+class BatchProgress(tf.Module):
+    """Batches of the next pass already trained, when a stop signal saved mid-pass. Its own
+    object, so that mid-epoch checkpoints written before it existed still restore whole."""
+
+    def __init__(self):
+        super().__init__(name="batch_progress")
+        self.batches_done = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+
 class MidEpochCheckpoints:
     """Saves and restores the training state part-way through an epoch.
 
@@ -60,10 +103,16 @@ class MidEpochCheckpoints:
 
     def __init__(self, parts, directory, frequency):
         self.progress = EpochProgress()
+        self.batch_progress = BatchProgress()
         self.frequency = frequency
-        self.checkpoint = tf.train.Checkpoint(**parts, epoch_progress=self.progress)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=1)
+        # Saved with the batch progress; restored whole without it, which is read apart.
+        self.restorable = tf.train.Checkpoint(**parts, epoch_progress=self.progress)
+        self.manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(**parts, epoch_progress=self.progress,
+                                batch_progress=self.batch_progress),
+            directory, max_to_keep=1)
         self.last_save = time.monotonic()
+        self.damaged = None  # "path (why)" of a mid-epoch checkpoint `restore` could not read
 
     def due(self):
         """Whether the newest checkpoint, of either kind, is old enough to save again."""
@@ -73,35 +122,55 @@ class MidEpochCheckpoints:
         """An epoch checkpoint was just saved: the interval counts from now."""
         self.last_save = time.monotonic()
 
-    def save(self, epoch, passes_done):
-        """Saves the whole state: `epoch` has run its graph step and `passes_done` passes."""
+    def save(self, epoch, passes_done, batches_done=0):
+        """Saves the whole state: `epoch` has run its graph step, `passes_done` passes and
+        `batches_done` batches of the next one. Returns the checkpoint's description."""
         self.progress.epoch.assign(epoch)
         self.progress.passes_done.assign(passes_done)
-        path = self.manager.save(checkpoint_number=epoch * (self.frequency + 1) + passes_done)
+        self.batch_progress.batches_done.assign(batches_done)
+        path = save(self.manager, epoch * (self.frequency + 1) + passes_done)
         self.last_save = time.monotonic()
-        logging.info("saved %s", self._describe(path, epoch, passes_done))
+        description = self._describe(path, epoch, passes_done)
+        logging.info("saved %s", description)
+        return description
 
     def restore(self, epoch):
-        """Restores the newest mid-epoch state of `epoch` (the one in progress), if saved.
+        """Restores the newest mid-epoch state of `epoch` (the one in progress) or of a later
+        one, if saved and readable; returns whether it did.
 
         One saved in an epoch that has since been committed to the epoch checkpoints is
-        older than them and ignored.
+        older than them and ignored; one of a later epoch is used when that epoch's own
+        checkpoint was damaged (it holds the whole training state).
         """
         path = self.manager.latest_checkpoint
         if path is None:
-            return
+            return False
+        why = damage(path)
+        if why is not None:
+            logging.warning("%s is damaged (%s); resuming from the epoch checkpoint", path, why)
+            self.damaged = f"{path} ({why})"
+            return False
         probe = EpochProgress()
         tf.train.Checkpoint(epoch_progress=probe).restore(path).expect_partial()
-        if int(probe.epoch) != epoch:
-            return
-        restore_all(self.checkpoint, path)
+        # Newer than the epoch restored only when that epoch's own checkpoint was damaged.
+        if int(probe.epoch) < epoch:
+            return False
+        restore_all(self.restorable, path)
+        tf.train.Checkpoint(batch_progress=self.batch_progress).restore(path).expect_partial()
+        epoch = int(self.progress.epoch)
         logging.info("resumed from %s", self._describe(path, epoch, self.passes_done(epoch)))
+        return True
 
     def passes_done(self, epoch):
         """Passes of `epoch` already trained (restored), or None when it starts afresh."""
         if int(self.progress.epoch) != epoch:
             return None
         return int(self.progress.passes_done)
+
+    def batches_done(self, epoch):
+        """Batches of `epoch`'s next pass already trained (restored; 0 unless a stop signal
+        saved mid-pass)."""
+        return int(self.batch_progress.batches_done) if int(self.progress.epoch) == epoch else 0
 
     def describe_latest(self, epoch):
         """The newest mid-epoch checkpoint of `epoch`, in words, or None."""
@@ -111,4 +180,7 @@ class MidEpochCheckpoints:
         return self._describe(path, epoch, passes_done)
 
     def _describe(self, path, epoch, passes_done):
-        return f"{path} (epoch {epoch + 1} after {passes_done} of {self.frequency} passes)"
+        batches = int(self.batch_progress.batches_done)
+        within = f" and {batches} batches of the next" if batches else ""
+        return (f"{path} (epoch {epoch + 1} after {passes_done} of {self.frequency} passes"
+                f"{within})")

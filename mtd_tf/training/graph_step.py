@@ -54,7 +54,8 @@ def make_graph_train_step(infomax, optimizer):
     return step
 
 
-def run_graph_phase(train_step, features, adjacency, max_steps=1000, patience=10, seed=0):
+def run_graph_phase(train_step, features, adjacency, max_steps=1000, patience=10, seed=0,
+                    check=None):
     """Trains the graph step with early stopping on `L_co` and returns the best `H`.
 
     Step `t` shuffles the rows with `np.random.default_rng(seed)`'s `t`-th permutation, so a
@@ -68,6 +69,7 @@ def run_graph_phase(train_step, features, adjacency, max_steps=1000, patience=10
       max_steps: most steps to take.
       patience: steps without improvement before stopping.
       seed: seed of the permutations.
+      check: called before each step (a stop signal's check raises there), or None.
 
     Returns:
       (best_embeddings float32 `[M, d]` tf.Tensor, info dict with "steps" (steps taken),
@@ -89,6 +91,8 @@ def run_graph_phase(train_step, features, adjacency, max_steps=1000, patience=10
     step = 0
     last_line = time.monotonic()
     for step in range(1, max_steps + 1):
+        if check is not None:
+            check()
         permutation = rng.permutation(num_items).astype(np.int32)
         outputs = train_step(features, adjacency, permutation)
         loss = float(outputs["loss/co"])

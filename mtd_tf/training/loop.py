@@ -21,13 +21,16 @@ from mtd_tf import losses
 from mtd_tf import metrics
 from mtd_tf.data import pipeline
 from mtd_tf.errors import MTDError
+from mtd_tf.errors import RunStopped
 from mtd_tf.errors import TrainingDivergedError
+from mtd_tf.io_utils import no_space_reported
 from mtd_tf.models.graph_infomax import write_back
 from mtd_tf.training import checkpoints
 from mtd_tf.training import graph_step
 from mtd_tf.training import inputs as inputs_lib
 from mtd_tf.training import run_settings
 from mtd_tf.training import session_step
+from mtd_tf.training import stop_signals
 from mtd_tf.training.fused_adam import FusedAdam
 from mtd_tf.training.progress import PassProgress
 
@@ -48,9 +51,11 @@ class RunState(tf.Module):
 class Trainer:
     """Owns the model, optimizers, steps and checkpoints of one run directory."""
 
-    def __init__(self, config, strategy=None, observers=()):
-        """`config`: a `TrainConfig`; `observers`: `timing.TrainingObserver`s to tell."""
+    def __init__(self, config, strategy=None, observers=(), stop=None):
+        """`config`: a `TrainConfig`; `observers`: `timing.TrainingObserver`s to tell;
+        `stop`: a `stop_signals.GracefulStop` to ask between batches (default: never)."""
         self.config = config
+        self.stop = stop or stop_signals.NeverStop()
         self.settings = config.trainer  # how to train; `config.model` is what to train
         self.strategy = strategy or tf.distribute.get_strategy()
         self.observers = tuple(observers)
@@ -73,15 +78,17 @@ class Trainer:
         self.state = RunState()
         self._make_steps()
         self._make_checkpoints()
-        self.writer = tf.summary.create_file_writer(
-            os.path.join(self.settings.model_dir, "logs"))
+        self.writer_dir = os.path.join(self.settings.model_dir, "logs")
+        self.writer = tf.summary.create_file_writer(self.writer_dir)
 
-    def _distribute(self, samples, shuffle, epoch=0, limit=None):
+    def _distribute(self, samples, shuffle, epoch=0, limit=None, skip=0):
         dataset = pipeline.make_dataset(samples, self.settings.batch_size, shuffle=shuffle,
                                         seed=self.settings.seed, epoch=epoch)
         if limit is not None:
             dataset = dataset.take(limit)
-        return self.strategy.experimental_distribute_dataset(dataset)
+        # The order is a function of (seed, epoch, pass): skipping the batches a stopped
+        # pass trained resumes it exactly.
+        return self.strategy.experimental_distribute_dataset(dataset.skip(skip))
 
     def _make_steps(self):
         # Only the element spec is taken (nothing is evaluated), from the test split: loading
@@ -127,13 +134,18 @@ class Trainer:
         The learning rates come from the config, not the checkpoint, so a run that diverged
         can be resumed from its last good checkpoint with a lower --lr.
         """
-        if self.manager.latest_checkpoint:
-            checkpoints.restore_all(self.checkpoint, self.manager.latest_checkpoint)
-            logging.info("resumed from %s after epoch %d", self.manager.latest_checkpoint,
-                         int(self.state.epoch))
-        self.mid_epoch.restore(int(self.state.epoch))
-        has_progress = bool(self.manager.latest_checkpoint
-                            or self.mid_epoch.passes_done(int(self.state.epoch)) is not None)
+        path, damaged = checkpoints.newest_readable(self.manager.checkpoints)
+        if path:
+            checkpoints.restore_all(self.checkpoint, path)
+            logging.info("resumed from %s after epoch %d", path, int(self.state.epoch))
+        resumed_mid_epoch = self.mid_epoch.restore(int(self.state.epoch))
+        damaged += [self.mid_epoch.damaged] if self.mid_epoch.damaged else []
+        if damaged and not path and not resumed_mid_epoch:
+            raise MTDError(
+                f"{self.settings.model_dir}: no checkpoint can be read: {'; '.join(damaged)}. "
+                f"Delete {self.settings.model_dir} and train again (or restore its "
+                "checkpoints/ folder from a copy)")
+        has_progress = bool(path or resumed_mid_epoch)
         self._tell("on_resume", self.settings.model_dir, has_progress)
         self.session_optimizer.learning_rate = self.settings.learning_rate(int(self.state.epoch))
         if self.graph_optimizer is not None:
@@ -156,7 +168,8 @@ class Trainer:
             embeddings, info = graph_step.run_graph_phase(
                 self.graph_train_step, tf.convert_to_tensor(self.model.item_embeddings),
                 self.inputs.adjacency, max_steps=self.settings.graph_steps,
-                patience=self.settings.graph_patience, seed=self.settings.seed * 100003 + epoch)
+                patience=self.settings.graph_patience, seed=self.settings.seed * 100003 + epoch,
+                check=self.stop.check)
         except TrainingDivergedError as error:
             raise self.diverged(epoch, str(error)) from None
         write_back(self.model, embeddings, self.inputs.has_edge,
@@ -168,17 +181,21 @@ class Trainer:
         return info
 
     def session_pass(self, epoch, pass_index):
-        """One pass of L_in over the training samples; returns the mean loss and the
-        pass's `PassProgress` (its timings)."""
+        """One pass of L_in over the training samples (the rest of it, when a stop signal
+        saved it part-way); returns the mean loss and the pass's `PassProgress`."""
         limit = self.settings.max_train_batches
         num_batches = pipeline.num_batches(self.inputs.train, self.settings.batch_size)
         num_batches = min(num_batches, limit) if limit else num_batches
+        resumed = pass_index == self.mid_epoch.passes_done(epoch)
+        self.batches_trained = self.mid_epoch.batches_done(epoch) if resumed else 0
         progress = PassProgress(f"epoch {epoch + 1} pass {pass_index + 1}/{self.frequency}",
-                                num_batches)
+                                num_batches - self.batches_trained)
         losses = []
         dataset = self._distribute(self.inputs.train, shuffle=True,
-                                   epoch=epoch * self.frequency + pass_index, limit=limit)
+                                   epoch=epoch * self.frequency + pass_index, limit=limit,
+                                   skip=self.batches_trained)
         for batch in dataset:
+            self.stop.check()
             result = self.train_step(batch)
             loss = float(result["loss/in"])
             if not np.isfinite(loss):
@@ -187,6 +204,7 @@ class Trainer:
                     epoch, f"loss/in is {loss} at step {int(self.state.step) + 1} (pass "
                            f"{pass_index + 1})")
             self.state.step.assign_add(1)
+            self.batches_trained += 1
             losses.append(loss)
             if int(self.state.step) % 50 == 0:
                 tf.summary.scalar("loss/in", loss, step=self.state.step)
@@ -203,22 +221,33 @@ class Trainer:
         return session_step.evaluate(
             self.rank_step, self.strategy, self._distribute(samples, shuffle=False),
             pipeline.num_batches(samples, self.settings.batch_size), metrics.REPORT_KS,
-            description=description)
+            description=description, check=self.stop.check)
 
     def restore_best(self):
         """Loads the weights of the best validation epoch recorded in the run state.
 
         By number, not as the newest file: a run killed after saving a new best but before
-        committing that epoch leaves a newer best that the committed state never chose.
+        committing that epoch leaves a newer best that the committed state never chose. If
+        that checkpoint is damaged, the previous best (an earlier epoch) is loaded instead,
+        and becomes the reported best epoch.
         """
         best_epoch = int(self.state.best_epoch)
-        path = next((path for path in self.best_manager.checkpoints
-                     if path.endswith(f"-{best_epoch}")), None)
-        if path is None:
+        earlier = [path for path in self.best_manager.checkpoints
+                   if int(path.rsplit("-", 1)[1]) <= best_epoch]
+        if not earlier or not earlier[-1].endswith(f"-{best_epoch}"):
             raise MTDError(f"{self.best_manager.directory}: the checkpoint of the best epoch "
                            f"({best_epoch}) is missing; delete {self.settings.model_dir} and "
                            "train again")
+        path, damaged = checkpoints.newest_readable(earlier)
+        if path is None:
+            raise MTDError(f"{self.best_manager.directory}: no best checkpoint can be read: "
+                           f"{'; '.join(damaged)}. Delete {self.settings.model_dir} and train "
+                           "again")
         checkpoints.restore_all(self.best_checkpoint, path)
+        if damaged:
+            self.state.best_epoch.assign(int(path.rsplit("-", 1)[1]))
+            logging.warning("testing the previous best epoch, %d, instead",
+                            int(self.state.best_epoch))
 
     def run_epoch(self, epoch):
         """Graph step, `frequency` session passes, validation, early-stopping bookkeeping.
@@ -228,20 +257,25 @@ class Trainer:
         self._tell("on_epoch_begin", epoch)
         self.session_optimizer.learning_rate = self.settings.learning_rate(epoch)
         passes_done = self.mid_epoch.passes_done(epoch)
-        if passes_done is None:
-            passes_done = 0
-            if self.infomax is not None:
-                self.graph_phase(epoch)
-                self._save_mid_epoch(epoch, 0)
-        for pass_index in range(passes_done, self.frequency):
-            mean_loss, progress = self.session_pass(epoch, pass_index)
-            logging.info("epoch %d pass %d: mean L_in %.4f in %.1f s", epoch + 1,
-                         pass_index + 1, mean_loss, progress.seconds)
-            self._tell("on_pass_end", progress)
-            if pass_index + 1 < self.frequency:
-                self._save_mid_epoch(epoch, pass_index + 1)
-        valid = (None if self.settings.refit_epochs
-                 else self.evaluate(self.inputs.valid, f"epoch {epoch + 1} validation"))
+        stage = None  # the pass in progress, or "validation"; None in the graph phase
+        try:
+            if passes_done is None:
+                passes_done = 0
+                if self.infomax is not None:
+                    self.graph_phase(epoch)
+                    self._save_mid_epoch(epoch, 0)
+            for stage in range(passes_done, self.frequency):
+                mean_loss, progress = self.session_pass(epoch, stage)
+                logging.info("epoch %d pass %d: mean L_in %.4f in %.1f s", epoch + 1,
+                             stage + 1, mean_loss, progress.seconds)
+                self._tell("on_pass_end", progress)
+                if stage + 1 < self.frequency:
+                    self._save_mid_epoch(epoch, stage + 1)
+            stage = "validation"
+            valid = (None if self.settings.refit_epochs
+                     else self.evaluate(self.inputs.valid, f"epoch {epoch + 1} validation"))
+        except stop_signals.StopRequested as stop:
+            raise self._stopped(stop, epoch, stage) from None
         self._tell("on_epoch_trained", epoch)
         step = self.state.step
         tf.summary.scalar("learning_rate", self.settings.learning_rate(epoch), step=step)
@@ -250,17 +284,34 @@ class Trainer:
             logging.info("epoch %d of %d (refit on all training sessions)", epoch + 1,
                          self.settings.refit_epochs)
             self.state.best_epoch.assign(epoch + 1)
-            self.best_manager.save(checkpoint_number=epoch + 1)
+            checkpoints.save(self.best_manager, epoch + 1)
         else:
             self._track_validation(epoch, valid)
         self.state.epoch.assign(epoch + 1)
         if (int(self.state.bad_epochs) >= self.settings.patience
                 or epoch + 1 >= self.settings.max_epochs):
             self.state.finished.assign(True)
-        self.manager.save(checkpoint_number=epoch + 1)
+        checkpoints.save(self.manager, epoch + 1)
         self._tell("on_checkpoint_saved")
         self.mid_epoch.restart_interval()
-        self.writer.flush()
+        with no_space_reported(self.writer_dir):
+            self.writer.flush()
+
+    def _stopped(self, stop, epoch, stage):
+        """Saves what an epoch stopped by a signal in `stage` has done; the error to end
+        the run with. Stopped in the graph phase, the last checkpoint already holds it all."""
+        if stage is None:
+            saved = self.mid_epoch.describe_latest(epoch)
+            if saved is None and self.manager.latest_checkpoint:
+                saved = f"{self.manager.latest_checkpoint} (epoch {epoch})"
+        else:
+            passes_done, batches_done = ((self.frequency, 0) if stage == "validation"
+                                         else (stage, self.batches_trained))
+            saved = self.mid_epoch.save(epoch, passes_done, batches_done)
+            self._tell("on_checkpoint_saved")
+        where = f"its state is saved in {saved}" if saved else "nothing was saved yet"
+        return RunStopped(f"{stop} received in epoch {epoch + 1}; {where}: run the same "
+                          "command to resume", stop.signum)
 
     def _save_mid_epoch(self, epoch, passes_done):
         """Saves the unfinished epoch when due."""
@@ -282,7 +333,7 @@ class Trainer:
             self.state.best_valid_p20.assign(valid["P@20"])
             self.state.best_epoch.assign(epoch + 1)
             self.state.bad_epochs.assign(0)
-            self.best_manager.save(checkpoint_number=epoch + 1)
+            checkpoints.save(self.best_manager, epoch + 1)
         else:
             self.state.bad_epochs.assign_add(1)
 

@@ -60,8 +60,7 @@ def check_or_record(config, frequency, data=None):
         or it was started with settings or data this start changes.
     """
     model_dir = config.trainer.model_dir
-    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
-        raise ConfigError(f"--model_dir {model_dir} exists and is not a folder")
+    check_folder(model_dir)
     settings = dict(config.to_dict(), frequency=frequency)
     if data is not None:
         settings["data"] = data
@@ -90,6 +89,12 @@ def check_or_record(config, frequency, data=None):
         now = ", ".join(f"{name}={settings[name]!r}" for name in changed)
         raise ConfigError(f"{model_dir} holds a run started with {was}, not {now}: use another "
                           f"--model_dir, or the same settings to resume it")
+
+
+def check_folder(model_dir):
+    """Refuses a --model_dir that exists as something other than a folder."""
+    if os.path.exists(model_dir) and not os.path.isdir(model_dir):
+        raise ConfigError(f"--model_dir {model_dir} exists and is not a folder")
 
 
 def _check_data(model_dir, config, recorded, data):

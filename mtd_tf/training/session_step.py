@@ -64,12 +64,15 @@ def make_rank_step(model, strategy, element_spec, item_popularity):
 
 
 def evaluate(rank_step, strategy, distributed_dataset, num_batches, ks=(5, 10, 20),
-             description="evaluation"):
+             description="evaluation", check=None):
     """Full-ranking P@K, MRR@K and NDCG@K in percent over a whole split (DESIGN.md
-    section 5), with progress shown as `description` over `num_batches`."""
+    section 5), with progress shown as `description` over `num_batches`; `check` is called
+    before each batch (a stop signal's check raises there)."""
     accumulator = metrics.RankingMetrics(ks=ks)
     progress = PassProgress(description, num_batches)
     for batch in distributed_dataset:
+        if check is not None:
+            check()
         batch_ranks = strategy.experimental_local_results(rank_step(batch))
         for ranks in batch_ranks:
             accumulator.update(np.asarray(ranks))

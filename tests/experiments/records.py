@@ -36,7 +36,7 @@ def write_run(runner, cell, test, valid, **figures):
         report = {"dataset": cell.dataset, "method": cell.method, "test": test, "seconds": 0.5}
     else:
         config = runner.config(cell)
-        report = {"dataset": config.dataset, "variant": cell.method, "epochs_run": 1,
+        report = {"dataset": config.trainer.dataset, "variant": cell.method, "epochs_run": 1,
                   "best_epoch": 1, "valid": valid, "test": test, "seconds_per_epoch": 2.0,
                   "cpu_seconds_per_epoch": 3.0, "steal_fraction": 0.05,
                   "seconds_per_train_batch": 0.25, "train_batches_per_pass": 7,

@@ -36,9 +36,9 @@ def test_cells_equal_to_the_base_share_one_folder(tmp_path):
     assert cells.cell("yoochoose", "lo", lr=0.01, gcn_layers=2).name == "lo-gcn_layers=2-lr=0.01"
     assert cells.cell("yoochoose", "pop", lr=0.01).name == "pop"
     config = cells.config(cells.cell("yoochoose", "mtd", gcn_layers=3))
-    assert (config.dataset, config.gcn_layers, config.frequency, config.epochs) == (
-        "yoochoose1_64", 3, 1, 1)
-    assert config.model_dir == str(tmp_path / "runs" / "main" / "yoochoose" / "mtd-gcn_layers=3")
+    assert (config.trainer.dataset, config.model.gcn_layers, config.trainer.frequency,
+            config.trainer.epochs) == ("yoochoose1_64", 3, 1, 1)
+    assert config.trainer.model_dir == str(tmp_path / "runs" / "main" / "yoochoose" / "mtd-gcn_layers=3")
     with pytest.raises(ConfigError):
         cells.cell("yoochoose", "sasrec")
 
