@@ -20,7 +20,6 @@ import tensorflow as tf
 from mtd_tf import losses
 from mtd_tf import metrics
 from mtd_tf.data import pipeline
-from mtd_tf.errors import MTDError
 from mtd_tf.errors import RunStopped
 from mtd_tf.errors import TrainingDivergedError
 from mtd_tf.io_utils import no_space_reported
@@ -29,6 +28,7 @@ from mtd_tf.training import checkpoints
 from mtd_tf.training import graph_step
 from mtd_tf.training import inputs as inputs_lib
 from mtd_tf.training import run_settings
+from mtd_tf.training.run_checkpoints import RunCheckpoints
 from mtd_tf.training import session_step
 from mtd_tf.training import stop_signals
 from mtd_tf.training.fused_adam import FusedAdam
@@ -116,17 +116,9 @@ class Trainer:
         if self.infomax is not None:
             parts.update(infomax=self.infomax, infomax_variables=list(self.infomax.variables),
                          graph_optimizer=self.graph_optimizer)
-        self.checkpoint = tf.train.Checkpoint(**parts)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, os.path.join(self.settings.model_dir, "checkpoints"), max_to_keep=2)
-        self.best_checkpoint = tf.train.Checkpoint(
-            model=self.model, model_variables=list(self.model.variables))
-        # Two kept: a run killed between saving a new best and committing its epoch to
-        # `checkpoints/` re-runs that epoch, and the committed best must still be there.
-        self.best_manager = tf.train.CheckpointManager(
-            self.best_checkpoint, os.path.join(self.settings.model_dir, "best"), max_to_keep=2)
-        self.mid_epoch = checkpoints.MidEpochCheckpoints(
-            parts, os.path.join(self.settings.model_dir, "mid_epoch"), self.frequency)
+        self.checkpoints = RunCheckpoints(self.settings.model_dir, self.model, parts,
+                                          self.frequency)
+        self.mid_epoch = self.checkpoints.mid_epoch
 
     def restore(self):
         """Continues after the last finished epoch when the run directory has a checkpoint.
@@ -134,18 +126,7 @@ class Trainer:
         The learning rates come from the config, not the checkpoint, so a run that diverged
         can be resumed from its last good checkpoint with a lower --lr.
         """
-        path, damaged = checkpoints.newest_readable(self.manager.checkpoints)
-        if path:
-            checkpoints.restore_all(self.checkpoint, path)
-            logging.info("resumed from %s after epoch %d", path, int(self.state.epoch))
-        resumed_mid_epoch = self.mid_epoch.restore(int(self.state.epoch))
-        damaged += [self.mid_epoch.damaged] if self.mid_epoch.damaged else []
-        if damaged and not path and not resumed_mid_epoch:
-            raise MTDError(
-                f"{self.settings.model_dir}: no checkpoint can be read: {'; '.join(damaged)}. "
-                f"Delete {self.settings.model_dir} and train again (or restore its "
-                "checkpoints/ folder from a copy)")
-        has_progress = bool(path or resumed_mid_epoch)
+        has_progress = self.checkpoints.restore_latest(self.state)
         self._tell("on_resume", self.settings.model_dir, has_progress)
         self.session_optimizer.learning_rate = self.settings.learning_rate(int(self.state.epoch))
         if self.graph_optimizer is not None:
@@ -153,9 +134,7 @@ class Trainer:
 
     def diverged(self, epoch, what):
         """The error for a NaN or Inf loss: what happened and which checkpoint is kept."""
-        latest = self.mid_epoch.describe_latest(epoch) or (
-            f"{self.manager.latest_checkpoint} (epoch {int(self.state.epoch)})"
-            if self.manager.latest_checkpoint else None)
+        latest = self.checkpoints.latest(epoch, self.state)
         kept = (f"the last good checkpoint, {latest}, is kept and a re-run resumes from it"
                 if latest else "no checkpoint had been written yet")
         return TrainingDivergedError(
@@ -224,30 +203,8 @@ class Trainer:
             description=description, check=self.stop.check)
 
     def restore_best(self):
-        """Loads the weights of the best validation epoch recorded in the run state.
-
-        By number, not as the newest file: a run killed after saving a new best but before
-        committing that epoch leaves a newer best that the committed state never chose. If
-        that checkpoint is damaged, the previous best (an earlier epoch) is loaded instead,
-        and becomes the reported best epoch.
-        """
-        best_epoch = int(self.state.best_epoch)
-        earlier = [path for path in self.best_manager.checkpoints
-                   if int(path.rsplit("-", 1)[1]) <= best_epoch]
-        if not earlier or not earlier[-1].endswith(f"-{best_epoch}"):
-            raise MTDError(f"{self.best_manager.directory}: the checkpoint of the best epoch "
-                           f"({best_epoch}) is missing; delete {self.settings.model_dir} and "
-                           "train again")
-        path, damaged = checkpoints.newest_readable(earlier)
-        if path is None:
-            raise MTDError(f"{self.best_manager.directory}: no best checkpoint can be read: "
-                           f"{'; '.join(damaged)}. Delete {self.settings.model_dir} and train "
-                           "again")
-        checkpoints.restore_all(self.best_checkpoint, path)
-        if damaged:
-            self.state.best_epoch.assign(int(path.rsplit("-", 1)[1]))
-            logging.warning("testing the previous best epoch, %d, instead",
-                            int(self.state.best_epoch))
+        """Loads the weights of the best validation epoch (`RunCheckpoints.restore_best`)."""
+        self.checkpoints.restore_best(self.state)
 
     def run_epoch(self, epoch):
         """Graph step, `frequency` session passes, validation, early-stopping bookkeeping.
@@ -284,14 +241,14 @@ class Trainer:
             logging.info("epoch %d of %d (refit on all training sessions)", epoch + 1,
                          self.settings.refit_epochs)
             self.state.best_epoch.assign(epoch + 1)
-            checkpoints.save(self.best_manager, epoch + 1)
+            checkpoints.save(self.checkpoints.best_manager, epoch + 1)
         else:
             self._track_validation(epoch, valid)
         self.state.epoch.assign(epoch + 1)
         if (int(self.state.bad_epochs) >= self.settings.patience
                 or epoch + 1 >= self.settings.max_epochs):
             self.state.finished.assign(True)
-        checkpoints.save(self.manager, epoch + 1)
+        checkpoints.save(self.checkpoints.manager, epoch + 1)
         self._tell("on_checkpoint_saved")
         self.mid_epoch.restart_interval()
         with no_space_reported(self.writer_dir):
@@ -301,9 +258,7 @@ class Trainer:
         """Saves what an epoch stopped by a signal in `stage` has done; the error to end
         the run with. Stopped in the graph phase, the last checkpoint already holds it all."""
         if stage is None:
-            saved = self.mid_epoch.describe_latest(epoch)
-            if saved is None and self.manager.latest_checkpoint:
-                saved = f"{self.manager.latest_checkpoint} (epoch {epoch})"
+            saved = self.checkpoints.latest(epoch, self.state)
         else:
             passes_done, batches_done = ((self.frequency, 0) if stage == "validation"
                                          else (stage, self.batches_trained))
@@ -333,7 +288,7 @@ class Trainer:
             self.state.best_valid_p20.assign(valid["P@20"])
             self.state.best_epoch.assign(epoch + 1)
             self.state.bad_epochs.assign(0)
-            checkpoints.save(self.best_manager, epoch + 1)
+            checkpoints.save(self.checkpoints.best_manager, epoch + 1)
         else:
             self.state.bad_epochs.assign_add(1)
 

@@ -8,10 +8,6 @@ import json
 import os
 import pathlib
 import shutil
-import signal
-import subprocess
-import sys
-import time
 
 import keras
 import numpy as np
@@ -20,98 +16,25 @@ import tensorflow as tf
 
 from mtd_tf import io_utils
 from mtd_tf import job
-from mtd_tf.data import formats
-from mtd_tf.data import synthetic
 from mtd_tf.errors import TrainingDivergedError
 from mtd_tf.models.mtd import MTDModel
 from mtd_tf.serving import export
 from mtd_tf.training import loop
 from mtd_tf.training.config import TrainConfig
-from tests.conftest import REPO_ROOT
-
-TRAINING_FLAGS = ["--dataset=tiny", "--epochs=3", "--graph_steps=5", "--batch_size=64",
-                  "--embedding_dim=16", "--seed=7"]
-POLL_SECONDS = 0.01
-
-
-@pytest.fixture(name="data_dir", scope="module")
-def fixture_data_dir(tmp_path_factory):
-    data_dir = tmp_path_factory.mktemp("data")
-    train, prefixes, targets = synthetic.generate_synthetic_split(
-        seed=0, num_items=150, num_sessions=1500)
-    formats.write_text_split(data_dir / "tiny", train, prefixes, targets)
-    return data_dir
-
-
-def _command(data_dir, model_dir, *extra):
-    return [sys.executable, "mtd_tf/main.py", *TRAINING_FLAGS, f"--data_dir={data_dir}",
-            f"--model_dir={model_dir}", *extra]
-
-
-def _env():
-    return {key: value for key, value in os.environ.items() if key != "MTD_DATA_DIR"}
-
-
-def _run(command):
-    return subprocess.run(command, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True,
-                          timeout=300, check=False)
-
-
-def _kill_when(command, ready, timeout=240):
-    """Starts `command`, polls `ready()`, then SIGKILLs it; fails if it ends by itself."""
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            assert process.poll() is None, "the run ended before it could be killed"
-            assert time.monotonic() < deadline, "timed out waiting for the moment to kill"
-            time.sleep(POLL_SECONDS)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
-
-
-def _checkpoint_numbers(folder):
-    return sorted(int(path.name[len("ckpt-"):-len(".index")])
-                  for path in pathlib.Path(folder).glob("ckpt-*.index"))
-
-
-def _leftovers(model_dir):
-    """Temp folders of an export (`.export.*.tmp` / `.old`) beside `export/`."""
-    return sorted(path.name for path in pathlib.Path(model_dir).glob(".export.*"))
-
-
-def _serve(export_dir, item_ids):
-    signature = tf.saved_model.load(str(export_dir)).signatures[export.SIGNATURE_KEY]
-    outputs = signature(item_ids=tf.constant(item_ids, tf.int64))
-    return outputs["top_items"].numpy(), outputs["scores"].numpy()
-
-
-@pytest.fixture(name="uninterrupted", scope="module")
-def fixture_uninterrupted(data_dir, tmp_path_factory):
-    """(model_dir, metrics.json) of the 3-epoch run nobody killed."""
-    model_dir = tmp_path_factory.mktemp("uninterrupted")
-    completed = _run(_command(data_dir, model_dir))
-    assert completed.returncode == 0, completed.stderr
-    return model_dir, json.loads((model_dir / "metrics.json").read_text())
-
+from tests.faults import runs
 
 @pytest.mark.slow
 def test_kill_mid_epoch_then_same_command_equals_uninterrupted_run(
         data_dir, uninterrupted, tmp_path):
     model_dir = tmp_path / "run"
-    command = _command(data_dir, model_dir)
+    command = runs.command(data_dir, model_dir)
     # `checkpoint` (the manager's index) is written last, once epoch 1 is fully saved;
     # epoch 2 then takes about a second (graph step, 85 batches, validation).
-    _kill_when(command, lambda: (model_dir / "checkpoints" / "checkpoint").exists())
-    assert _checkpoint_numbers(model_dir / "checkpoints") == [1], "killed outside epoch 2"
+    runs.kill_when(command, lambda: (model_dir / "checkpoints" / "checkpoint").exists())
+    assert runs.checkpoint_numbers(model_dir / "checkpoints") == [1], "killed outside epoch 2"
     assert not (model_dir / "metrics.json").exists()
 
-    completed = _run(command)
+    completed = runs.run(command)
 
     assert completed.returncode == 0, completed.stderr
     assert "resumed from" in completed.stderr and "after epoch 1" in completed.stderr
@@ -120,7 +43,7 @@ def test_kill_mid_epoch_then_same_command_equals_uninterrupted_run(
     expected = uninterrupted[1]
     for key in ("test", "valid", "epochs_run", "best_epoch", "dataset", "variant"):
         assert resumed[key] == expected[key], key
-    assert _leftovers(model_dir) == []
+    assert runs.leftovers(model_dir) == []
     assert (model_dir / "export" / "saved_model.pb").is_file()
 
 
@@ -132,25 +55,25 @@ def test_kill_during_export_keeps_the_previous_export_whole(data_dir, uninterrup
     for name in ("checkpoints", "best", "export"):
         shutil.copytree(source_dir / name, model_dir / name)
     session = [[5, 17, 3, 0], [42, 0, 0, 0]]
-    before = _serve(model_dir / "export", session)
+    before = runs.serve(model_dir / "export", session)
     saved_model_pb = (model_dir / "export" / "saved_model.pb").read_bytes()
 
     def export_half_written():
         # Kill once the temp folder has content: the new SavedModel is being written.
         return any(any(path.iterdir()) for path in model_dir.glob(".export.*.tmp"))
 
-    _kill_when(_command(data_dir, model_dir), export_half_written)
+    runs.kill_when(runs.command(data_dir, model_dir), export_half_written)
 
     assert (model_dir / "export" / "saved_model.pb").read_bytes() == saved_model_pb
-    np.testing.assert_array_equal(_serve(model_dir / "export", session)[0], before[0])
+    np.testing.assert_array_equal(runs.serve(model_dir / "export", session)[0], before[0])
     assert not (model_dir / "metrics.json").exists()
 
-    completed = _run(_command(data_dir, model_dir))
+    completed = runs.run(runs.command(data_dir, model_dir))
 
     assert completed.returncode == 0, completed.stderr
-    assert _leftovers(model_dir) == []  # the killed export's temp folder is cleaned up
+    assert runs.leftovers(model_dir) == []  # the killed export's temp folder is cleaned up
     assert json.loads((model_dir / "metrics.json").read_text())["test"] == expected["test"]
-    after = _serve(model_dir / "export", session)
+    after = runs.serve(model_dir / "export", session)
     np.testing.assert_array_equal(after[0], before[0])
     np.testing.assert_allclose(after[1], before[1], rtol=1e-6)
 
@@ -188,7 +111,7 @@ def test_failed_export_keeps_the_previous_export(tmp_path, monkeypatch):
     export_dir = tmp_path / "export"
     export.export_saved_model(_tiny_model(), str(export_dir), top_k=5,
                               item_popularity=np.arange(12))
-    before = _serve(export_dir, [[1, 2, 3]])
+    before = runs.serve(export_dir, [[1, 2, 3]])
     files_before = {path.relative_to(export_dir): path.read_bytes()
                     for path in export_dir.rglob("*") if path.is_file()}
 
@@ -200,7 +123,7 @@ def test_failed_export_keeps_the_previous_export(tmp_path, monkeypatch):
     assert [path.name for path in tmp_path.iterdir()] == ["export"]
     assert {path.relative_to(export_dir): path.read_bytes()
             for path in export_dir.rglob("*") if path.is_file()} == files_before
-    np.testing.assert_array_equal(_serve(export_dir, [[1, 2, 3]])[0], before[0])
+    np.testing.assert_array_equal(runs.serve(export_dir, [[1, 2, 3]])[0], before[0])
 
 
 def test_export_removes_temp_folders_of_a_killed_export(tmp_path):
@@ -231,7 +154,7 @@ def test_folder_moved_aside_by_a_killed_write_is_put_back(tmp_path):
 @pytest.mark.slow
 def test_diverging_run_exits_with_one_clear_line(data_dir, tmp_path):
     model_dir = tmp_path / "run"
-    completed = _run(_command(data_dir, model_dir, "--lr=1e30"))
+    completed = runs.run(runs.command(data_dir, model_dir, "--lr=1e30"))
     assert completed.returncode == 2
     assert "Traceback" not in completed.stderr
     errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
@@ -274,7 +197,7 @@ def test_nan_loss_keeps_the_last_good_checkpoint(data_dir, tmp_path):
         f"training diverged in epoch 2: loss/in is nan at step 11 (pass 1); the last good "
         f"checkpoint, {checkpoint} (epoch 1), is kept and a re-run resumes from it. Try a "
         f"lower --lr (now 0.001)")
-    assert _checkpoint_numbers(model_dir / "checkpoints") == [1]
+    assert runs.checkpoint_numbers(model_dir / "checkpoints") == [1]
 
     # A fresh run of the same folder, with a lower learning rate, starts from epoch 1's end.
     resumed = loop.Trainer(_config(data_dir, model_dir, lr=1e-4))
@@ -301,7 +224,7 @@ def test_checkpoints_hold_every_variable_and_dropout_state(data_dir, tmp_path):
     assert seed_states and any(np.array(v)[1] > 0 for v in seed_states)
 
     other = loop.Trainer(_config(data_dir, tmp_path / "other", epochs=1, seed=8))
-    other.best_checkpoint.restore(
-        trainer.best_manager.latest_checkpoint).assert_existing_objects_matched()
+    other.checkpoints.best_checkpoint.restore(
+        trainer.checkpoints.best_manager.latest_checkpoint).assert_existing_objects_matched()
     for restored, expected in zip(_values(other.model.variables), saved):
         np.testing.assert_array_equal(restored, expected)

@@ -111,6 +111,30 @@ def test_a_run_stopped_mid_epoch_resumes_after_its_last_saved_pass(
 
 
 @pytest.mark.slow
+def test_a_damaged_mid_epoch_checkpoint_falls_back_to_the_epoch_checkpoint(
+        data_dir, uninterrupted, tmp_path, monkeypatch, save_every_time):
+    model_dir = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        crash_at(patch, "session_pass", (1, 2))  # epoch 2 saved after its pass 2
+        with pytest.raises(Crash):
+            loop.Trainer(config(data_dir, model_dir)).train()
+    [data_file] = glob.glob(str(model_dir / "mid_epoch" / "ckpt-*.data-*"))
+    with open(data_file, "r+b") as handle:
+        handle.truncate(os.path.getsize(data_file) // 2)
+
+    events = []
+    helpers.spy(monkeypatch, "graph_phase", events)
+    helpers.spy(monkeypatch, "session_pass", events)
+    resumed = loop.Trainer(config(data_dir, model_dir))
+    resumed.train()
+
+    # Epoch 2 again from epoch 1's checkpoint: its graph step and every pass.
+    assert events == [("graph_phase", (1,))] + [("session_pass", (1, index))
+                                                for index in range(PASSES)]
+    assert_same_state(state_of(resumed), uninterrupted)
+
+
+@pytest.mark.slow
 def test_a_mid_epoch_checkpoint_of_a_committed_epoch_is_ignored(
         data_dir, uninterrupted, tmp_path, monkeypatch, save_every_time):
     model_dir = tmp_path / "run"

@@ -119,8 +119,8 @@ def test_early_stopping_checkpoints_and_best_epoch(data_dir, tmp_path, monkeypat
 
     def recording_run_epoch(self, epoch):
         original_run_epoch(self, epoch)
-        reader = tf.train.load_checkpoint(self.manager.latest_checkpoint)
-        after_epoch.append((os.path.basename(self.manager.latest_checkpoint),
+        reader = tf.train.load_checkpoint(self.checkpoints.manager.latest_checkpoint)
+        after_epoch.append((os.path.basename(self.checkpoints.manager.latest_checkpoint),
                             int(reader.get_tensor("state/epoch/.ATTRIBUTES/VARIABLE_VALUE")),
                             self.model.item_embeddings.numpy().copy()))
 
@@ -133,7 +133,7 @@ def test_early_stopping_checkpoints_and_best_epoch(data_dir, tmp_path, monkeypat
     assert [(name, epoch) for name, epoch, _ in after_epoch] == [
         ("ckpt-1", 1), ("ckpt-2", 2), ("ckpt-3", 3), ("ckpt-4", 4)]
     assert int(trainer.state.best_epoch) == 2 and bool(trainer.state.finished)
-    assert os.path.basename(trainer.best_manager.latest_checkpoint) == "ckpt-2"
+    assert os.path.basename(trainer.checkpoints.best_manager.latest_checkpoint) == "ckpt-2"
     report = job.final_report(trainer)
     assert (report["epochs_run"], report["best_epoch"]) == (4, 2)
     # The test split is read once, after training; the report's weights are epoch 2's.

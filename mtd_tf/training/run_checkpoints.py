@@ -1,0 +1,89 @@
+"""The checkpoints of one run folder: finished epochs (`checkpoints/`), the best epoch
+(`best/`) and unfinished epochs (`mid_epoch/`), and how a restart chooses among them.
+
+A restart takes the newest checkpoint that reads whole: a damaged one (truncated by a full
+disk, a corrupt index, a missing shard) is reported in one warning line and the next older
+one used; only when none is usable does it stop, in one line naming the damaged files.
+"""
+
+import os
+
+from absl import logging
+import tensorflow as tf
+
+from mtd_tf.errors import MTDError
+from mtd_tf.training import checkpoints
+
+
+class RunCheckpoints:
+    """Saves and restores a trainer's state in `model_dir`.
+
+    Args:
+      model_dir: the run folder.
+      model: the next-item model (the best checkpoint holds it alone).
+      parts: every object of the training state by name (model, optimizers, run state,
+        graph module), as an epoch checkpoint holds them.
+      frequency: session passes per epoch, to number mid-epoch checkpoints.
+    """
+
+    def __init__(self, model_dir, model, parts, frequency):
+        self.model_dir = model_dir
+        self.checkpoint = tf.train.Checkpoint(**parts)
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, os.path.join(model_dir, "checkpoints"), max_to_keep=2)
+        self.best_checkpoint = tf.train.Checkpoint(
+            model=model, model_variables=list(model.variables))
+        # Two kept: a run killed between saving a new best and committing its epoch to
+        # `checkpoints/` re-runs that epoch, and the committed best must still be there.
+        self.best_manager = tf.train.CheckpointManager(
+            self.best_checkpoint, os.path.join(model_dir, "best"), max_to_keep=2)
+        self.mid_epoch = checkpoints.MidEpochCheckpoints(
+            parts, os.path.join(model_dir, "mid_epoch"), frequency)
+
+    def restore_latest(self, state):
+        """Restores the newest readable epoch checkpoint, then a newer mid-epoch one if
+        there is one; returns whether anything was restored. `state` is the run state."""
+        path, damaged = checkpoints.newest_readable(self.manager.checkpoints)
+        if path:
+            checkpoints.restore_all(self.checkpoint, path)
+            logging.info("resumed from %s after epoch %d", path, int(state.epoch))
+        resumed_mid_epoch = self.mid_epoch.restore(int(state.epoch))
+        damaged += [self.mid_epoch.damaged] if self.mid_epoch.damaged else []
+        if damaged and not path and not resumed_mid_epoch:
+            raise MTDError(
+                f"{self.model_dir}: no checkpoint can be read: {'; '.join(damaged)}. Delete "
+                f"{self.model_dir} and train again (or restore its checkpoints/ folder from "
+                "a copy)")
+        return bool(path or resumed_mid_epoch)
+
+    def restore_best(self, state):
+        """Loads the weights of the best validation epoch recorded in `state`.
+
+        By number, not as the newest file: a run killed after saving a new best but before
+        committing that epoch leaves a newer best that the committed state never chose. If
+        that checkpoint is damaged, the previous best (an earlier epoch) is loaded instead,
+        and becomes the state's best epoch.
+        """
+        best_epoch = int(state.best_epoch)
+        earlier = [path for path in self.best_manager.checkpoints
+                   if int(path.rsplit("-", 1)[1]) <= best_epoch]
+        if not earlier or not earlier[-1].endswith(f"-{best_epoch}"):
+            raise MTDError(f"{self.best_manager.directory}: the checkpoint of the best epoch "
+                           f"({best_epoch}) is missing; delete {self.model_dir} and train "
+                           "again")
+        path, damaged = checkpoints.newest_readable(earlier)
+        if path is None:
+            raise MTDError(f"{self.best_manager.directory}: no best checkpoint can be read: "
+                           f"{'; '.join(damaged)}. Delete {self.model_dir} and train again")
+        checkpoints.restore_all(self.best_checkpoint, path)
+        if damaged:
+            state.best_epoch.assign(int(path.rsplit("-", 1)[1]))
+            logging.warning("testing the previous best epoch, %d, instead",
+                            int(state.best_epoch))
+
+    def latest(self, epoch, state):
+        """The newest checkpoint a re-run would resume from, in words, or None."""
+        mid_epoch = self.mid_epoch.describe_latest(epoch)
+        if mid_epoch is None and self.manager.latest_checkpoint:
+            return f"{self.manager.latest_checkpoint} (epoch {int(state.epoch)})"
+        return mid_epoch

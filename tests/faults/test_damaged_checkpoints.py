@@ -1,0 +1,148 @@
+"""A damaged checkpoint (truncated data file, corrupt index, missing shard) is reported in
+one warning line and the next older one is used; when none is usable the run stops with
+one error line naming the damaged files, exit status 2 and no traceback."""
+
+import json
+import shutil
+
+import pytest
+import tensorflow as tf
+
+from mtd_tf import job
+from mtd_tf.training import checkpoints
+from mtd_tf.training import loop
+from tests import helpers
+from tests.faults import runs
+
+
+def _data_file(prefix):
+    return prefix.parent / f"{prefix.name}.data-00000-of-00001"
+
+
+def _truncate(prefix):
+    data = _data_file(prefix)
+    data.write_bytes(data.read_bytes()[:data.stat().st_size // 2])
+
+
+def _corrupt_index(prefix):
+    (prefix.parent / f"{prefix.name}.index").write_bytes(b"not a checkpoint index" * 10)
+
+
+def _remove_shard(prefix):
+    _data_file(prefix).unlink()
+
+
+DAMAGES = {"truncated data file": _truncate, "corrupt index": _corrupt_index,
+           "missing shard": _remove_shard}
+
+
+@pytest.fixture(name="two_checkpoints")
+def fixture_two_checkpoints(tmp_path):
+    """Prefixes of two small checkpoints (oldest first), as a manager lists them."""
+    variable = tf.Variable(tf.range(1000, dtype=tf.float32))
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(v=variable), str(tmp_path),
+                                         max_to_keep=2)
+    return [tmp_path / path.rsplit("/", 1)[1]
+            for path in (manager.save(checkpoint_number=1), manager.save(checkpoint_number=2))]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_each_damage_is_found_and_the_older_checkpoint_chosen(two_checkpoints, damage):
+    older, newer = two_checkpoints
+    assert checkpoints.damage(str(newer)) is None
+    DAMAGES[damage](newer)
+    assert checkpoints.damage(str(newer))  # a few words on why
+    path, damaged = checkpoints.newest_readable([str(older), str(newer)])
+    assert path == str(older) and len(damaged) == 1 and damaged[0].startswith(str(newer))
+
+
+@pytest.fixture(name="after_two_epochs", scope="module")
+def fixture_after_two_epochs(data_dir, tmp_path_factory):
+    """A run folder killed once epoch 2's checkpoint was saved (epoch 3 unfinished)."""
+    model_dir = tmp_path_factory.mktemp("killed") / "run"
+
+    def two_saved():
+        state = tf.train.get_checkpoint_state(str(model_dir / "checkpoints"))
+        return state is not None and state.model_checkpoint_path.endswith("ckpt-2")
+
+    runs.kill_when(runs.command(data_dir, model_dir), two_saved)
+    return model_dir
+
+
+@pytest.mark.slow
+def test_a_truncated_newest_checkpoint_falls_back_and_loses_nothing(
+        data_dir, uninterrupted, after_two_epochs, tmp_path):
+    model_dir = tmp_path / "run"
+    shutil.copytree(after_two_epochs, model_dir)
+    _truncate(model_dir / "checkpoints" / "ckpt-2")
+
+    completed = runs.run(runs.command(data_dir, model_dir))
+
+    assert completed.returncode == 0, completed.stderr
+    warnings = [line for line in completed.stderr.splitlines() if "is damaged" in line]
+    assert len(warnings) == 1 and "ckpt-2" in warnings[0], completed.stderr
+    assert "after epoch 1" in completed.stderr  # epoch 2 was trained again, from ckpt-1
+    resumed = json.loads((model_dir / "metrics.json").read_text())
+    for key in ("test", "valid", "epochs_run", "best_epoch"):
+        assert resumed[key] == uninterrupted[1][key], key
+
+
+@pytest.mark.slow
+def test_no_usable_checkpoint_is_one_error_line(data_dir, after_two_epochs, tmp_path):
+    model_dir = tmp_path / "run"
+    shutil.copytree(after_two_epochs, model_dir)
+    _truncate(model_dir / "checkpoints" / "ckpt-2")
+    _corrupt_index(model_dir / "checkpoints" / "ckpt-1")
+
+    completed = runs.run(runs.command(data_dir, model_dir))
+
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, completed.stderr
+    assert "no checkpoint can be read" in errors[0] and "ckpt-1" in errors[0]
+    assert "ckpt-2" in errors[0] and f"Delete {model_dir}" in errors[0]
+
+
+@pytest.mark.slow
+def test_a_damaged_best_checkpoint_is_one_error_line_before_testing(
+        data_dir, uninterrupted, tmp_path):
+    # Re-running a finished run's command restores its best epoch to test and export it.
+    source_dir, expected = uninterrupted
+    model_dir = tmp_path / "run"
+    for name in ("checkpoints", "best", "export", "settings.json"):
+        copy = shutil.copytree if (source_dir / name).is_dir() else shutil.copy
+        copy(source_dir / name, model_dir / name)
+    best = model_dir / "best" / f"ckpt-{expected['best_epoch']}"
+    earlier = [number for number in runs.checkpoint_numbers(model_dir / "best")
+               if number < expected["best_epoch"]]
+    for number in earlier:  # no earlier best to fall back on
+        _remove_shard(model_dir / "best" / f"ckpt-{number}")
+    _truncate(best)
+
+    completed = runs.run(runs.command(data_dir, model_dir))
+
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no best checkpoint can be read" in errors[0], completed.stderr
+    assert not (model_dir / "metrics.json").exists()
+
+
+def test_a_damaged_best_checkpoint_falls_back_to_the_previous_best(tmp_path, monkeypatch):
+    data_dir = helpers.write_tiny_dataset(tmp_path / "data")
+    trainer = loop.Trainer(helpers.tiny_config(data_dir, tmp_path / "run", max_train_batches=1))
+    valid_p20 = iter([10.0, 20.0])  # epoch 2 improves: best/ keeps epochs 1 and 2
+    with monkeypatch.context() as patch:
+        patch.setattr(loop.Trainer, "evaluate", lambda self, samples, description: {
+            "P@20": next(valid_p20), "MRR@20": 1.0})
+        trainer.train()
+    assert int(trainer.state.best_epoch) == 2
+    assert runs.checkpoint_numbers(tmp_path / "run" / "best") == [1, 2]
+    epoch_1 = tf.train.load_checkpoint(str(tmp_path / "run" / "best" / "ckpt-1")).get_tensor(
+        "model/item_embeddings/.ATTRIBUTES/VARIABLE_VALUE")
+    _truncate(tmp_path / "run" / "best" / "ckpt-2")
+
+    report = job.final_report(trainer)
+
+    assert report["best_epoch"] == 1
+    assert (trainer.model.item_embeddings.numpy() == epoch_1).all()

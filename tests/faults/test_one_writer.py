@@ -1,0 +1,46 @@
+"""One writer per run folder: a second training process on the same folder exits with one
+line naming the first; read-only commands keep working beside a running job."""
+
+import json
+import os
+import shutil
+import sys
+
+from mtd_tf import folder_lock
+from mtd_tf import job
+from tests.faults import runs
+
+
+def test_a_second_process_on_a_folder_in_use_exits_with_one_line(data_dir, tmp_path):
+    model_dir = tmp_path / "run"
+    with folder_lock.exclusive_lock(str(model_dir / job.RUN_LOCK_FILE)) as holder:
+        assert holder is None  # this test process stands for the first run
+        completed = runs.run(runs.command(data_dir, model_dir))
+
+    assert completed.returncode == 2 and "Traceback" not in completed.stderr
+    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {model_dir} is in use by another training process (pid "
+                      f"{os.getpid()}): wait for it to finish, or use another --model_dir"]
+    assert sorted(os.listdir(model_dir)) == [job.RUN_LOCK_FILE]  # it wrote nothing
+
+
+def test_the_lock_is_free_again_when_its_holder_ends(tmp_path):
+    path = str(tmp_path / "run" / job.RUN_LOCK_FILE)
+    with folder_lock.exclusive_lock(path) as holder:
+        assert holder is None
+    with folder_lock.exclusive_lock(path) as holder:
+        assert holder is None
+
+
+def test_evaluate_reads_an_export_while_a_run_holds_its_folder(data_dir, uninterrupted,
+                                                             tmp_path):
+    source_dir, expected = uninterrupted
+    model_dir = tmp_path / "run"
+    shutil.copytree(source_dir / "export", model_dir / "export")
+    with folder_lock.exclusive_lock(str(model_dir / job.RUN_LOCK_FILE)):
+        completed = runs.run([sys.executable, "-m", "mtd_tf.serving.evaluate",
+                              f"--export_dir={model_dir / 'export'}", "--dataset=tiny",
+                              f"--data_dir={data_dir}"])
+    assert completed.returncode == 0, completed.stderr
+    served = json.loads(completed.stdout)["test"]
+    assert served["P@20"] == expected["test"]["P@20"]  # the export serves what was tested
