@@ -60,6 +60,13 @@ def kill_when(arguments, ready, timeout=240):
     assert returncode == -signal.SIGKILL
 
 
+def kill_after_epoch_1(arguments, model_dir):
+    """Kills the run of `arguments` once epoch 1 is saved: the manager writes its index
+    (`checkpoint`) last; epoch 2 then takes about a second."""
+    kill_when(arguments, lambda: (model_dir / "checkpoints" / "checkpoint").exists())
+    assert checkpoint_numbers(model_dir / "checkpoints") == [1], "killed outside epoch 2"
+
+
 def checkpoint_numbers(folder):
     return sorted(int(path.name[len("ckpt-"):-len(".index")])
                   for path in pathlib.Path(folder).glob("ckpt-*.index"))
@@ -74,3 +81,9 @@ def serve(export_dir, item_ids):
     signature = tf.saved_model.load(str(export_dir)).signatures[export.SIGNATURE_KEY]
     outputs = signature(item_ids=tf.constant(item_ids, tf.int64))
     return outputs["top_items"].numpy(), outputs["scores"].numpy()
+
+
+def assert_same_report(resumed, expected):
+    """What an interrupted run must reproduce of an uninterrupted one's metrics.json."""
+    for key in ("test", "valid", "epochs_run", "best_epoch", "dataset", "variant"):
+        assert resumed[key] == expected[key], key

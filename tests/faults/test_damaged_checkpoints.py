@@ -83,8 +83,7 @@ def test_a_truncated_newest_checkpoint_falls_back_and_loses_nothing(
     assert len(warnings) == 1 and "ckpt-2" in warnings[0], completed.stderr
     assert "after epoch 1" in completed.stderr  # epoch 2 was trained again, from ckpt-1
     resumed = json.loads((model_dir / "metrics.json").read_text())
-    for key in ("test", "valid", "epochs_run", "best_epoch"):
-        assert resumed[key] == uninterrupted[1][key], key
+    runs.assert_same_report(resumed, uninterrupted[1])
 
 
 @pytest.mark.slow

@@ -52,8 +52,7 @@ def test_a_checkpoint_that_does_not_fit_stops_the_run_and_the_same_command_resum
         data_dir, uninterrupted, tmp_path):
     model_dir = tmp_path / "run"
     command = runs.command(data_dir, model_dir)
-    runs.kill_when(command, lambda: (model_dir / "checkpoints" / "checkpoint").exists())
-    assert runs.checkpoint_numbers(model_dir / "checkpoints") == [1]
+    runs.kill_after_epoch_1(command, model_dir)
 
     limited = runs.run(command, preexec_fn=_limit_file_size)
 
@@ -69,5 +68,4 @@ def test_a_checkpoint_that_does_not_fit_stops_the_run_and_the_same_command_resum
 
     assert completed.returncode == 0, completed.stderr
     resumed = json.loads((model_dir / "metrics.json").read_text())
-    for key in ("test", "valid", "epochs_run", "best_epoch"):
-        assert resumed[key] == uninterrupted[1][key], key
+    runs.assert_same_report(resumed, uninterrupted[1])

@@ -86,8 +86,7 @@ def test_a_signal_mid_pass_saves_the_batches_done_and_the_resume_equals_the_unin
 
     expected, expected_steps = reference
     assert steps[0] == ("session_pass", (0, 1))  # the stopped pass, from its 4th batch
-    for key in ("test", "valid", "epochs_run", "best_epoch"):
-        assert resumed[key] == expected[key], key
+    runs.assert_same_report(resumed, expected)
     trainer = loop.Trainer(config)
     trainer.restore()
     assert int(trainer.state.step) == expected_steps  # no batch trained twice, none skipped
@@ -156,5 +155,4 @@ def test_sigterm_to_the_cli_saves_prints_one_line_and_the_same_command_resumes(
 
     assert completed.returncode == 0, completed.stderr
     resumed = json.loads((model_dir / "metrics.json").read_text())
-    for key in ("test", "valid", "epochs_run", "best_epoch"):
-        assert resumed[key] == uninterrupted[1][key], key
+    runs.assert_same_report(resumed, uninterrupted[1])

@@ -23,15 +23,13 @@ from mtd_tf.training import loop
 from mtd_tf.training.config import TrainConfig
 from tests.faults import runs
 
+
 @pytest.mark.slow
 def test_kill_mid_epoch_then_same_command_equals_uninterrupted_run(
         data_dir, uninterrupted, tmp_path):
     model_dir = tmp_path / "run"
     command = runs.command(data_dir, model_dir)
-    # `checkpoint` (the manager's index) is written last, once epoch 1 is fully saved;
-    # epoch 2 then takes about a second (graph step, 85 batches, validation).
-    runs.kill_when(command, lambda: (model_dir / "checkpoints" / "checkpoint").exists())
-    assert runs.checkpoint_numbers(model_dir / "checkpoints") == [1], "killed outside epoch 2"
+    runs.kill_after_epoch_1(command, model_dir)
     assert not (model_dir / "metrics.json").exists()
 
     completed = runs.run(command)
@@ -41,8 +39,7 @@ def test_kill_mid_epoch_then_same_command_equals_uninterrupted_run(
     assert "epoch 1 pass 1" not in completed.stderr  # epoch 1 was not trained again
     resumed = json.loads((model_dir / "metrics.json").read_text())
     expected = uninterrupted[1]
-    for key in ("test", "valid", "epochs_run", "best_epoch", "dataset", "variant"):
-        assert resumed[key] == expected[key], key
+    runs.assert_same_report(resumed, expected)
     assert runs.leftovers(model_dir) == []
     assert (model_dir / "export" / "saved_model.pb").is_file()
 

@@ -71,6 +71,19 @@ def assert_same_state(values, expected):
         np.testing.assert_allclose(value, want, rtol=0, atol=1e-5)
 
 
+def assert_resumes_all_of_epoch_2(data_dir, model_dir, uninterrupted, monkeypatch):
+    """A re-run trains epoch 2 again from epoch 1's checkpoint (its graph step and every
+    pass) and ends in the uninterrupted run's state."""
+    events = []
+    helpers.spy(monkeypatch, "graph_phase", events)
+    helpers.spy(monkeypatch, "session_pass", events)
+    resumed = loop.Trainer(config(data_dir, model_dir))
+    resumed.train()
+    assert events == [("graph_phase", (1,))] + [("session_pass", (1, index))
+                                                for index in range(PASSES)]
+    assert_same_state(state_of(resumed), uninterrupted)
+
+
 class RecordingTimer(RunTimer):
     """A `RunTimer` that remembers the seconds it had counted at each checkpoint."""
 
@@ -122,16 +135,7 @@ def test_a_damaged_mid_epoch_checkpoint_falls_back_to_the_epoch_checkpoint(
     with open(data_file, "r+b") as handle:
         handle.truncate(os.path.getsize(data_file) // 2)
 
-    events = []
-    helpers.spy(monkeypatch, "graph_phase", events)
-    helpers.spy(monkeypatch, "session_pass", events)
-    resumed = loop.Trainer(config(data_dir, model_dir))
-    resumed.train()
-
-    # Epoch 2 again from epoch 1's checkpoint: its graph step and every pass.
-    assert events == [("graph_phase", (1,))] + [("session_pass", (1, index))
-                                                for index in range(PASSES)]
-    assert_same_state(state_of(resumed), uninterrupted)
+    assert_resumes_all_of_epoch_2(data_dir, model_dir, uninterrupted, monkeypatch)
 
 
 @pytest.mark.slow
@@ -143,16 +147,7 @@ def test_a_mid_epoch_checkpoint_of_a_committed_epoch_is_ignored(
         with pytest.raises(Crash):
             loop.Trainer(config(data_dir, model_dir)).train()
     assert glob.glob(str(model_dir / "mid_epoch" / "ckpt-*.index"))
-
-    events = []
-    helpers.spy(monkeypatch, "graph_phase", events)
-    helpers.spy(monkeypatch, "session_pass", events)
-    resumed = loop.Trainer(config(data_dir, model_dir))
-    resumed.train()
-
-    assert events == [("graph_phase", (1,))] + [("session_pass", (1, index))
-                                                for index in range(PASSES)]
-    assert_same_state(state_of(resumed), uninterrupted)
+    assert_resumes_all_of_epoch_2(data_dir, model_dir, uninterrupted, monkeypatch)
 
 
 @pytest.mark.slow
