@@ -304,3 +304,25 @@ def test_parse_session_accepts_ascii_ids_only():
     for text in ("3 -4", "3.5", "1e3", "\u0661", "\u00b2", "+3"):
         assert parsed[text].startswith("error: --session must hold non-negative integer ids"), text
     assert parsed["9223372036854775808"].startswith("error: --session id 9223372036854775808")
+
+
+def test_clis_start_quietly_unless_asked(cli_run, tmp_path):
+    """TensorFlow's start-up lines (CPU features, CUDA probing, most of them twice) do not
+    precede a CLI's own output; `--verbosity` brings them back."""
+    _, model_dir, _ = cli_run
+    bare_env = {key: value for key, value in helpers.SUBPROCESS_ENV.items()
+                if key not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")}
+
+    def stderr_of(*args):
+        return subprocess.run([helpers.PYTHON, *args], capture_output=True, text=True,
+                              env=bare_env, cwd=helpers.REPO_ROOT, timeout=120,
+                              check=False).stderr
+
+    missing = stderr_of("mtd_tf/main.py", "--dataset=nothing_here", f"--data_dir={tmp_path}")
+    assert missing.splitlines() == [line for line in missing.splitlines()
+                                    if line.startswith("error: dataset 'nothing_here'")]
+    assert len(missing.splitlines()) == 1, missing
+    predict = ["-m", "mtd_tf.serving.predict",
+               f"--export_dir={os.path.join(model_dir, 'export')}", "--session=3 4 5"]
+    assert stderr_of(*predict) == ""
+    assert stderr_of(*predict, "--verbosity=0")  # TensorFlow's own start-up lines
