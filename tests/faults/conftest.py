@@ -2,6 +2,7 @@
 built once for the whole folder."""
 
 import json
+import shutil
 
 import pytest
 
@@ -26,3 +27,20 @@ def fixture_uninterrupted(data_dir, tmp_path_factory):
     completed = runs.run(runs.command(data_dir, model_dir))
     assert completed.returncode == 0, completed.stderr
     return model_dir, json.loads((model_dir / "metrics.json").read_text())
+
+
+@pytest.fixture(name="after_epoch_1", scope="session")
+def fixture_after_epoch_1(data_dir, tmp_path_factory):
+    """A run folder killed (SIGKILL) in epoch 2: its checkpoint of epoch 1 is all it has.
+    Tests take copies (`copy_after_epoch_1`)."""
+    model_dir = tmp_path_factory.mktemp("killed") / "run"
+    runs.kill_after_epoch_1(runs.command(data_dir, model_dir), model_dir)
+    return model_dir
+
+
+@pytest.fixture(name="copy_after_epoch_1")
+def fixture_copy_after_epoch_1(after_epoch_1, tmp_path):
+    """This test's own copy of `after_epoch_1`."""
+    model_dir = tmp_path / "run"
+    shutil.copytree(after_epoch_1, model_dir)
+    return model_dir

@@ -56,42 +56,39 @@ def test_each_damage_is_found_and_the_older_checkpoint_chosen(two_checkpoints, d
     assert path == str(older) and len(damaged) == 1 and damaged[0].startswith(str(newer))
 
 
-@pytest.fixture(name="after_two_epochs", scope="module")
-def fixture_after_two_epochs(data_dir, tmp_path_factory):
-    """A run folder killed once epoch 2's checkpoint was saved (epoch 3 unfinished)."""
-    model_dir = tmp_path_factory.mktemp("killed") / "run"
-
-    def two_saved():
-        state = tf.train.get_checkpoint_state(str(model_dir / "checkpoints"))
-        return state is not None and state.model_checkpoint_path.endswith("ckpt-2")
-
-    runs.kill_when(runs.command(data_dir, model_dir), two_saved)
-    return model_dir
+def _unreported_copy(source_dir, model_dir):
+    """The uninterrupted run's folder without its report and export: a re-run restores
+    its newest epoch checkpoint (epoch 3, finished), tests and exports."""
+    for name in ("checkpoints", "best"):
+        shutil.copytree(source_dir / name, model_dir / name)
+    for name in ("settings.json", "timing.json"):
+        shutil.copy(source_dir / name, model_dir / name)
 
 
 @pytest.mark.slow
 def test_a_truncated_newest_checkpoint_falls_back_and_loses_nothing(
-        data_dir, uninterrupted, after_two_epochs, tmp_path):
+        data_dir, uninterrupted, tmp_path):
+    source_dir, expected = uninterrupted
     model_dir = tmp_path / "run"
-    shutil.copytree(after_two_epochs, model_dir)
-    _truncate(model_dir / "checkpoints" / "ckpt-2")
+    _unreported_copy(source_dir, model_dir)
+    _truncate(model_dir / "checkpoints" / "ckpt-3")
 
     completed = runs.run(runs.command(data_dir, model_dir))
 
     assert completed.returncode == 0, completed.stderr
     warnings = [line for line in completed.stderr.splitlines() if "is damaged" in line]
-    assert len(warnings) == 1 and "ckpt-2" in warnings[0], completed.stderr
-    assert "after epoch 1" in completed.stderr  # epoch 2 was trained again, from ckpt-1
+    assert len(warnings) == 1 and "ckpt-3" in warnings[0], completed.stderr
+    assert "after epoch 2" in completed.stderr  # epoch 3 was trained again, from ckpt-2
     resumed = json.loads((model_dir / "metrics.json").read_text())
-    runs.assert_same_report(resumed, uninterrupted[1])
+    runs.assert_same_report(resumed, expected)
 
 
 @pytest.mark.slow
-def test_no_usable_checkpoint_is_one_error_line(data_dir, after_two_epochs, tmp_path):
+def test_no_usable_checkpoint_is_one_error_line(data_dir, uninterrupted, tmp_path):
     model_dir = tmp_path / "run"
-    shutil.copytree(after_two_epochs, model_dir)
-    _truncate(model_dir / "checkpoints" / "ckpt-2")
-    _corrupt_index(model_dir / "checkpoints" / "ckpt-1")
+    _unreported_copy(uninterrupted[0], model_dir)
+    _truncate(model_dir / "checkpoints" / "ckpt-3")
+    _corrupt_index(model_dir / "checkpoints" / "ckpt-2")
 
     completed = runs.run(runs.command(data_dir, model_dir))
 
@@ -99,19 +96,16 @@ def test_no_usable_checkpoint_is_one_error_line(data_dir, after_two_epochs, tmp_
     assert "Traceback" not in completed.stderr
     errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, completed.stderr
-    assert "no checkpoint can be read" in errors[0] and "ckpt-1" in errors[0]
-    assert "ckpt-2" in errors[0] and f"Delete {model_dir}" in errors[0]
+    assert "no checkpoint can be read" in errors[0] and "ckpt-2" in errors[0]
+    assert "ckpt-3" in errors[0] and f"Delete {model_dir}" in errors[0]
 
 
 @pytest.mark.slow
 def test_a_damaged_best_checkpoint_is_one_error_line_before_testing(
         data_dir, uninterrupted, tmp_path):
-    # Re-running a finished run's command restores its best epoch to test and export it.
     source_dir, expected = uninterrupted
     model_dir = tmp_path / "run"
-    for name in ("checkpoints", "best", "export", "settings.json"):
-        copy = shutil.copytree if (source_dir / name).is_dir() else shutil.copy
-        copy(source_dir / name, model_dir / name)
+    _unreported_copy(source_dir, model_dir)
     best = model_dir / "best" / f"ckpt-{expected['best_epoch']}"
     earlier = [number for number in runs.checkpoint_numbers(model_dir / "best")
                if number < expected["best_epoch"]]

@@ -49,10 +49,9 @@ def test_other_write_errors_keep_their_own_type(tmp_path):
 
 @pytest.mark.slow
 def test_a_checkpoint_that_does_not_fit_stops_the_run_and_the_same_command_resumes(
-        data_dir, uninterrupted, tmp_path):
-    model_dir = tmp_path / "run"
+        data_dir, uninterrupted, copy_after_epoch_1):
+    model_dir = copy_after_epoch_1
     command = runs.command(data_dir, model_dir)
-    runs.kill_after_epoch_1(command, model_dir)
 
     limited = runs.run(command, preexec_fn=_limit_file_size)
 

@@ -2,7 +2,6 @@
 line saying how to resume and exits 128 + the signal's number; the resumed run's metrics
 equal an uninterrupted run's; a second signal stops at once."""
 
-import json
 import os
 import signal
 
@@ -139,20 +138,15 @@ def test_a_second_signal_stops_at_once(monkeypatch):
 
 
 @pytest.mark.slow
-def test_sigterm_to_the_cli_saves_prints_one_line_and_the_same_command_resumes(
-        data_dir, uninterrupted, tmp_path):
+def test_sigterm_to_the_cli_saves_and_prints_how_to_resume(data_dir, tmp_path):
+    # That the resumed run equals an uninterrupted one is proved in-process above.
     model_dir = tmp_path / "run"
-    command = runs.command(data_dir, model_dir)
     returncode, stderr = runs.signal_when(
-        command, lambda: (model_dir / "checkpoints" / "checkpoint").exists(), signal.SIGTERM)
+        runs.command(data_dir, model_dir),
+        lambda: (model_dir / "checkpoints" / "checkpoint").exists(), signal.SIGTERM)
 
     assert returncode == 128 + signal.SIGTERM and "Traceback" not in stderr
     stopped = [line for line in stderr.splitlines() if line.startswith("stopped:")]
     assert len(stopped) == 1 and stopped[0].startswith("stopped: SIGTERM received in epoch")
     assert stopped[0].endswith("run the same command to resume")
-
-    completed = runs.run(command)
-
-    assert completed.returncode == 0, completed.stderr
-    resumed = json.loads((model_dir / "metrics.json").read_text())
-    runs.assert_same_report(resumed, uninterrupted[1])
+    assert not (model_dir / "metrics.json").exists()

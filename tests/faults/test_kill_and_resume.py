@@ -26,10 +26,9 @@ from tests.faults import runs
 
 @pytest.mark.slow
 def test_kill_mid_epoch_then_same_command_equals_uninterrupted_run(
-        data_dir, uninterrupted, tmp_path):
-    model_dir = tmp_path / "run"
+        data_dir, uninterrupted, copy_after_epoch_1):
+    model_dir = copy_after_epoch_1
     command = runs.command(data_dir, model_dir)
-    runs.kill_after_epoch_1(command, model_dir)
     assert not (model_dir / "metrics.json").exists()
 
     completed = runs.run(command)
