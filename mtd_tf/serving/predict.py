@@ -11,11 +11,7 @@ import sys
 from absl import flags
 
 from mtd_tf import cli
-
-cli.import_tensorflow_quietly()
-
 from mtd_tf.errors import MTDError
-from mtd_tf.serving import export
 
 flags.DEFINE_string("export_dir", None, "Folder of the SavedModel written by main.py.")
 flags.DEFINE_string("session", None, "Item ids of the session, oldest first, space-separated.")
@@ -63,6 +59,10 @@ def unknown_ids_note(session, num_items):
 def main(argv):
     del argv
     session = parse_session(FLAGS.session)
+    # TensorFlow (seconds to import) only once the session is known to be well formed.
+    cli.import_tensorflow_quietly()
+    from mtd_tf.serving import export  # pylint: disable=import-outside-toplevel
+
     recommender = export.load_export(FLAGS.export_dir)
     note = unknown_ids_note(session, recommender.num_items)
     if note:
