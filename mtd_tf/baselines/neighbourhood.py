@@ -146,19 +146,17 @@ class SessionNeighbourhood(SparseScorer):
         # One product gives both sums over the shared items: its real part counts them
         # (every candidate has >= 1, whatever the weights), its imaginary part adds w_p(i).
         both = prefix_weights.astype(np.complex128)
-        both.data += 1.0j * both.data.real
-        both.data.real = 1.0
+        both.data = 1.0 + 1.0j * prefix_weights.data
         shared = (both @ self.item_sessions).tocsr()  # [P, N]
         counts = np.diff(shared.indptr)
-        rows = np.repeat(np.arange(shared.shape[0]), counts)
         if counts.max(initial=0) > self.setting.sample_size:
             # Sorted, the indices rise along a row: the most recent candidates come last.
             shared.sort_indices()
-            from_end = shared.indptr[rows + 1] - 1 - np.arange(shared.nnz)
-            sampled = from_end < self.setting.sample_size
-            return rows[sampled], shared.indices[sampled].astype(np.int64), shared.data[
-                sampled].imag
-        return rows, shared.indices.astype(np.int64), shared.data.imag
+        rows = np.repeat(np.arange(shared.shape[0]), counts)
+        from_end = shared.indptr[rows + 1] - 1 - np.arange(shared.nnz)
+        sampled = from_end < self.setting.sample_size  # all, when no row has more
+        return (rows[sampled], shared.indices[sampled].astype(np.int64),
+                shared.data[sampled].imag)
 
     def _votes(self, prefix_items, prefix_lengths, rows, sessions, similarities):
         """float64 csr [P, M]: the summed votes of the neighbours (rows, sessions, similarities)."""
