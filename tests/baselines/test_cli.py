@@ -1,5 +1,6 @@
 """`python -m mtd_tf.baselines`: one JSON line, the same numbers as the library, clean errors."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 from mtd_tf import baselines
+from mtd_tf.baselines import methods
 from mtd_tf.baselines.methods import METHODS
 from mtd_tf.data import formats
 from mtd_tf.data import registry
@@ -58,3 +60,44 @@ def test_unknown_method_is_rejected(data_dir):
     completed = run_cli("--method=gru4rec", "--dataset=tiny", f"--data_dir={data_dir}")
     assert completed.returncode != 0
     assert "--method" in completed.stderr
+
+
+def test_a_method_with_settings_takes_them_from_flags(data_dir):
+    completed = run_cli("--method=stan", "--k=5", "--lambda_2=inf", "--dataset=tiny",
+                        f"--data_dir={data_dir}")
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    setting = methods.make_setting("stan", {"k": 5, "lambda_2": float("inf")})
+    assert report["setting"] == dataclasses.asdict(setting)
+    dataset = registry.load_dataset("tiny", data_dir)
+    assert report["test"] == methods.evaluate_on_test("stan", dataset, setting=setting)
+
+
+def test_tune_reports_every_trial_and_tests_the_best(data_dir):
+    completed = run_cli("--method=sr", "--tune", "--tune_metric=MRR@20", "--pruning=5",
+                        "--dataset=tiny", f"--data_dir={data_dir}")
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout)
+    trials = report["tuning"]["trials"]
+    assert report["tuning"]["metric"] == "MRR@20" and len(trials) == 24
+    assert all(trial["setting"]["pruning"] == 5 for trial in trials)
+    best = max(trials, key=lambda trial: trial["valid"]["MRR@20"])
+    assert report["setting"] == best["setting"]
+    dataset = registry.load_dataset("tiny", data_dir)
+    assert report["test"] == methods.evaluate_on_test(
+        "sr", dataset, setting=methods.make_setting("sr", best["setting"]))
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--method=sknn", "--k=0"], "error: --k must be a positive integer, got 0 (method sknn)"),
+    (["--method=sr", "--weighting=cubic"], "error: --weighting must be one of"),
+    (["--method=stan", "--lambda_1=-1"], "error: --lambda_1 must be a number > 0"),
+    (["--method=pop", "--k=5"], "error: --k is not a setting of pop"),
+    (["--method=sknn", "--steps=3"], "error: --steps is not a setting of sknn"),
+    (["--method=itemknn", "--tune"], "error: --tune: itemknn has no settings to tune"),
+])
+def test_bad_settings_are_one_error_line_naming_the_flag(data_dir, args, message):
+    completed = run_cli(*args, "--dataset=tiny", f"--data_dir={data_dir}")
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines()[-1].startswith(message)
+    assert "Traceback" not in completed.stderr and completed.stdout == ""
