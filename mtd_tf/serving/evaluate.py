@@ -15,12 +15,8 @@ import sys
 from absl import flags
 
 from mtd_tf import cli
-
-cli.import_tensorflow_quietly()
-
 from mtd_tf.data import registry
 from mtd_tf.serving import evaluation
-from mtd_tf.serving import export
 
 cli.define_data_flags()
 flags.DEFINE_string("export_dir", None, "Folder of the SavedModel written by main.py.")
@@ -34,6 +30,10 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    # TensorFlow (seconds to import) only once the flags are known to be good.
+    cli.import_tensorflow_quietly()
+    from mtd_tf.serving import export  # pylint: disable=import-outside-toplevel
+
     recommender = export.load_export(FLAGS.export_dir)
     baseline = FLAGS.baseline_export_dir and export.load_export(FLAGS.baseline_export_dir)
     dataset = registry.load_dataset(

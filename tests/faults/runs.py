@@ -12,11 +12,21 @@ import time
 import tensorflow as tf
 
 from mtd_tf.serving import export
+from mtd_tf.training.config import TrainConfig
+from tests import helpers
 from tests.conftest import REPO_ROOT
 
-TRAINING_FLAGS = ["--dataset=tiny", "--epochs=3", "--graph_steps=5", "--batch_size=64",
-                  "--embedding_dim=16", "--seed=7"]
+TRAINING_SETTINGS = dict(dataset="tiny", epochs=3, graph_steps=5, batch_size=64,
+                         embedding_dim=16, seed=7)
+TRAINING_FLAGS = [f"--{name}={value}" for name, value in TRAINING_SETTINGS.items()]
 POLL_SECONDS = 0.01
+
+
+def train_in_process(data_dir, model_dir):
+    """The job of `command(data_dir, model_dir)`, run in this process: for the faults
+    whose proof needs no second process (a fresh one costs seconds of imports)."""
+    return helpers.train_and_evaluate(TrainConfig.from_settings(
+        **TRAINING_SETTINGS, data_dir=str(data_dir), model_dir=str(model_dir)))
 
 
 def command(data_dir, model_dir, *extra):

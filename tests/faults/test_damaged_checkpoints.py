@@ -3,12 +3,14 @@ one warning line and the next older one is used; when none is usable the run sto
 one error line naming the damaged files, exit status 2 and no traceback."""
 
 import json
+import logging
 import shutil
 
 import pytest
 import tensorflow as tf
 
 from mtd_tf import job
+from mtd_tf.errors import MTDError
 from mtd_tf.training import checkpoints
 from mtd_tf.training import loop
 from tests import helpers
@@ -67,42 +69,42 @@ def _unreported_copy(source_dir, model_dir):
 
 @pytest.mark.slow
 def test_a_truncated_newest_checkpoint_falls_back_and_loses_nothing(
-        data_dir, uninterrupted, tmp_path):
+        data_dir, uninterrupted, tmp_path, caplog):
     source_dir, expected = uninterrupted
     model_dir = tmp_path / "run"
     _unreported_copy(source_dir, model_dir)
     _truncate(model_dir / "checkpoints" / "ckpt-3")
+    caplog.set_level(logging.INFO)
 
-    completed = runs.run(runs.command(data_dir, model_dir))
+    resumed = runs.train_in_process(data_dir, model_dir)
 
-    assert completed.returncode == 0, completed.stderr
-    warnings = [line for line in completed.stderr.splitlines() if "is damaged" in line]
-    assert len(warnings) == 1 and "ckpt-3" in warnings[0], completed.stderr
-    assert "after epoch 2" in completed.stderr  # epoch 3 was trained again, from ckpt-2
-    resumed = json.loads((model_dir / "metrics.json").read_text())
+    warnings = [record.getMessage() for record in caplog.records
+                if "is damaged" in record.getMessage()]
+    assert len(warnings) == 1 and "ckpt-3" in warnings[0], warnings
+    assert any("after epoch 2" in record.getMessage()  # epoch 3 again, from ckpt-2
+               for record in caplog.records)
     runs.assert_same_report(resumed, expected)
+    assert json.loads((model_dir / "metrics.json").read_text()) == json.loads(
+        json.dumps(resumed))
 
 
-@pytest.mark.slow
-def test_no_usable_checkpoint_is_one_error_line(data_dir, uninterrupted, tmp_path):
+def test_no_usable_checkpoint_is_one_error(data_dir, uninterrupted, tmp_path):
+    # One `error:` line and exit 2 for any MTDError: tests/test_cli.py.
     model_dir = tmp_path / "run"
     _unreported_copy(uninterrupted[0], model_dir)
     _truncate(model_dir / "checkpoints" / "ckpt-3")
     _corrupt_index(model_dir / "checkpoints" / "ckpt-2")
 
-    completed = runs.run(runs.command(data_dir, model_dir))
+    with pytest.raises(MTDError) as raised:
+        runs.train_in_process(data_dir, model_dir)
 
-    assert completed.returncode == 2
-    assert "Traceback" not in completed.stderr
-    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, completed.stderr
-    assert "no checkpoint can be read" in errors[0] and "ckpt-2" in errors[0]
-    assert "ckpt-3" in errors[0] and f"Delete {model_dir}" in errors[0]
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"{model_dir}: no checkpoint can be read")
+    assert "ckpt-2" in message and "ckpt-3" in message and f"Delete {model_dir}" in message
 
 
-@pytest.mark.slow
-def test_a_damaged_best_checkpoint_is_one_error_line_before_testing(
-        data_dir, uninterrupted, tmp_path):
+def test_a_damaged_best_checkpoint_is_one_error_before_testing(data_dir, uninterrupted,
+                                                               tmp_path):
     source_dir, expected = uninterrupted
     model_dir = tmp_path / "run"
     _unreported_copy(source_dir, model_dir)
@@ -113,11 +115,8 @@ def test_a_damaged_best_checkpoint_is_one_error_line_before_testing(
         _remove_shard(model_dir / "best" / f"ckpt-{number}")
     _truncate(best)
 
-    completed = runs.run(runs.command(data_dir, model_dir))
-
-    assert completed.returncode == 2 and "Traceback" not in completed.stderr
-    errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "no best checkpoint can be read" in errors[0], completed.stderr
+    with pytest.raises(MTDError, match="no best checkpoint can be read"):
+        runs.train_in_process(data_dir, model_dir)
     assert not (model_dir / "metrics.json").exists()
 
 

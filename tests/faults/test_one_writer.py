@@ -1,13 +1,14 @@
 """One writer per run folder: a second training process on the same folder exits with one
 line naming the first; read-only commands keep working beside a running job."""
 
-import json
 import os
 import shutil
-import sys
 
 from mtd_tf import folder_lock
 from mtd_tf import job
+from mtd_tf.data import registry
+from mtd_tf.serving import evaluation
+from mtd_tf.serving import export
 from tests.faults import runs
 
 
@@ -37,10 +38,9 @@ def test_evaluate_reads_an_export_while_a_run_holds_its_folder(data_dir, uninter
     source_dir, expected = uninterrupted
     model_dir = tmp_path / "run"
     shutil.copytree(source_dir / "export", model_dir / "export")
-    with folder_lock.exclusive_lock(str(model_dir / job.RUN_LOCK_FILE)):
-        completed = runs.run([sys.executable, "-m", "mtd_tf.serving.evaluate",
-                              f"--export_dir={model_dir / 'export'}", "--dataset=tiny",
-                              f"--data_dir={data_dir}"])
-    assert completed.returncode == 0, completed.stderr
-    served = json.loads(completed.stdout)["test"]
+    dataset = registry.load_dataset("tiny", str(data_dir))
+    with folder_lock.exclusive_lock(str(model_dir / job.RUN_LOCK_FILE)) as holder:
+        assert holder is None
+        served = evaluation.evaluate_export(export.load_export(str(model_dir / "export")),
+                                            dataset, batch_size=256)["test"]
     assert served["P@20"] == expected["test"]["P@20"]  # the export serves what was tested
