@@ -7,6 +7,16 @@ import numpy as np
 
 from mtd_tf.data.sessions import Sessions
 
+# session-rec's weights of a distance d >= 1 (SR's gap between two clicks, V-SKNN's step
+# from the prefix's end), written out.
+DISTANCE_WEIGHTS = {
+    "same": lambda distance: 1.0,
+    "div": lambda distance: 1 / distance,
+    "linear": lambda distance: max(0.0, 1 - 0.1 * distance),
+    "quadratic": lambda distance: 1 / distance**2,
+    "log": lambda distance: 1 / math.log10(distance + 1.7),
+}
+
 
 def random_case(seed, num_items=15, seen_items=12):
     """(train lists, prefix lists, num_items): items above `seen_items` never occur in

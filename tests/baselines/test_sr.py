@@ -1,7 +1,5 @@
 """SR: rules to later items weighted by their gap, pruned, read from the last item."""
 
-import math
-
 import numpy as np
 import pytest
 
@@ -10,13 +8,6 @@ from mtd_tf.baselines.sr import SRSettings
 from mtd_tf.data.sessions import Sessions
 from tests.baselines import knn_reference
 
-GAP_WEIGHTS = {
-    "same": lambda gap: 1.0,
-    "div": lambda gap: 1 / gap,
-    "linear": lambda gap: max(0.0, 1 - 0.1 * gap),
-    "quadratic": lambda gap: 1 / gap**2,
-    "log": lambda gap: 1 / math.log10(gap + 1.7),
-}
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -32,7 +23,8 @@ def test_matches_reference(seed, setting):
     knn_reference.check_against_reference(
         rules, train, prefixes, num_items,
         lambda prefix: knn_reference.sequential_rule_scores(
-            train, prefix, setting.steps, GAP_WEIGHTS[setting.weighting], setting.pruning))
+            train, prefix, setting.steps, knn_reference.DISTANCE_WEIGHTS[setting.weighting],
+            setting.pruning))
 
 
 def test_hand_computed_rules():

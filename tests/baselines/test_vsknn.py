@@ -18,13 +18,6 @@ POSITION_WEIGHTS = {
     "quadratic": lambda i, length: (i / length)**2,
     "log": lambda i, length: 1 / math.log10(length - i + 1.7),
 }
-STEP_WEIGHTS = {
-    "same": lambda step: 1.0,
-    "div": lambda step: 1 / step,
-    "linear": lambda step: max(0.0, 1 - 0.1 * step),
-    "quadratic": lambda step: 1 / step**2,
-    "log": lambda step: 1 / math.log10(step + 1.7),
-}
 
 
 def reference(train, setting):
@@ -41,7 +34,7 @@ def reference(train, setting):
     def vote(prefix, neighbour, value, item):
         step = next(step for step, seen in enumerate(reversed(prefix), 1) if seen in neighbour)
         idf = knn_reference.idf(train, item) if setting.idf_weighting else 0.0
-        return (value * STEP_WEIGHTS[setting.weighting_score](step)
+        return (value * knn_reference.DISTANCE_WEIGHTS[setting.weighting_score](step)
                 * (1 + setting.idf_weighting * idf))
 
     return lambda prefix: knn_reference.knn_scores(train, prefix, setting.k,
