@@ -15,6 +15,9 @@ folder, trained once, whichever script asks first.
 - `cell.json` holds the settings a folder was started with; asking the same folder for
   other settings (say another --epochs) is an error, never a silent mix of two runs.
 - A cell being trained by another process (its `.lock` is held) is reported pending.
+- A baseline with settings (SKNN, V-SKNN, STAN, VSTAN, SR) is tuned on validation first
+  (`mtd_tf.baselines.tuning`); its record keeps the chosen setting and every trial.
+- Every cell keeps each test pair's rank (`test_ranks.npy`), for paired gaps (`paired.py`).
 """
 
 import contextlib
@@ -50,7 +53,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_RUNS_DIR = os.path.join(REPO_ROOT, "experiments", "runs")
 DEFAULT_RESULTS_DIR = os.path.join(REPO_ROOT, "experiments", "results")
 PAPER_DATASETS = ("yoochoose", "diginetica", "retailrocket")
-BASELINES = ("pop", "spop", "itemknn")
+BASELINES = ("pop", "spop", "itemknn", "sknn", "vsknn", "stan", "vstan", "sr")
 # Settings that locate a run rather than define it.
 _PATH_FIELDS = ("data_dir", "model_dir")
 # Settings a cell sets itself (its dataset, folder and method).
@@ -172,6 +175,9 @@ class CellRunner:
         self.published_records = dict(published_records or {})
         self.failures = {}  # run folder -> error message
         self.pending = []  # run folders locked by another process
+        # Cells trained here even where a record of them is published: their folders
+        # (export, test ranks) are wanted, not just their metrics.
+        self.train_here = set()
 
     def base_for(self, dataset):
         """The base settings with the dataset's default training frequency resolved."""
@@ -255,7 +261,7 @@ class CellRunner:
     def _published_record(self, cell):
         """The published record of `cell` if it holds complete metrics of the same settings."""
         record = self.published_records.get(os.path.relpath(self.run_dir(cell), self.runs_dir))
-        if record is None or not _complete(record, self._validated(cell)):
+        if cell in self.train_here or record is None or not _complete(record, self._validated(cell)):
             return None
         if not cell.is_baseline:
             wanted = _config_view(self.config(cell).to_dict())
@@ -277,7 +283,8 @@ class CellRunner:
                   "stamp": self.stamp, "metrics_sha256": _digest(run_dir),
                   "metrics_written": _written(run_dir)}
         if cell.is_baseline:
-            record["seconds"] = metrics.get("seconds")
+            record.update(seconds=metrics.get("seconds"), setting=metrics.get("setting"),
+                          tuning=metrics.get("tuning"))
             return record
         valid = metrics["valid"]  # None for a refit run
         record.update(valid=valid and {key: valid[key] for key in REPORTED_METRICS},
@@ -338,14 +345,26 @@ class CellRunner:
 
     def _run_baseline(self, cell, run_dir):
         # Imported here: a script that trains no baseline does not pay for them.
+        from mtd_tf import metrics  # pylint: disable=import-outside-toplevel
+        from mtd_tf import rank_files  # pylint: disable=import-outside-toplevel
         from mtd_tf.baselines import methods  # pylint: disable=import-outside-toplevel
 
         start = time.perf_counter()
         dataset = registry.load_dataset(cell.dataset, self.data_dir, seed=self.base_for(
             cell.dataset)["seed"])
-        report = {"dataset": dataset.name, "method": cell.method,
-                  "test": methods.evaluate_on_test(cell.method, dataset),
-                  "seconds": time.perf_counter() - start}
+        test_metrics = metrics.RankingMetrics(metrics.REPORT_KS, keep_ranks=True)
+        report = {"dataset": dataset.name, "method": cell.method}
+        if methods.settings_class(cell.method) is None:
+            report["test"] = methods.evaluate_on_test(cell.method, dataset,
+                                                      accumulator=test_metrics)
+        else:
+            setting, trials, report["test"] = methods.tune_and_evaluate(
+                cell.method, dataset, accumulator=test_metrics)
+            report.update(setting=dataclasses.asdict(setting),
+                          tuning={"metric": "P@20", "trials": trials})
+        report["seconds"] = time.perf_counter() - start
+        rank_files.write_ranks(os.path.join(run_dir, rank_files.TEST_RANKS_FILE),
+                               test_metrics.ranks())
         atomic_write_text(os.path.join(run_dir, "metrics.json"),
                           json.dumps(report, indent=2, sort_keys=True) + "\n")
 

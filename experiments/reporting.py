@@ -125,9 +125,10 @@ def pyplot():
     return plt
 
 
-METHOD_LABELS = {"pop": "POP", "spop": "S-POP", "itemknn": "Item-KNN", "mtd": "MTD",
+METHOD_LABELS = {"pop": "POP", "spop": "S-POP", "itemknn": "Item-KNN", "sknn": "SKNN",
+                 "vsknn": "V-SKNN", "stan": "STAN", "vstan": "VSTAN", "sr": "SR", "mtd": "MTD",
                  "lo": "MTD-lo", "va": "MTD-va", "at": "MTD-at", "ga": "MTD-ga"}
-RESERVED_KEYS = ("stamp", "runs", "paper", "selection", "devices", "test_pairs")
+RESERVED_KEYS = ("stamp", "runs", "paper", "selection", "devices", "test_pairs", "paired")
 
 
 def dataset_keys(data, preferred=()):

@@ -32,6 +32,7 @@ from absl import flags  # noqa: E402
 
 from experiments import common  # noqa: E402
 from experiments import mtd_selection  # noqa: E402
+from experiments import paired  # noqa: E402
 from experiments import paper  # noqa: E402
 from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
@@ -42,8 +43,9 @@ from mtd_tf.errors import DatasetMissingError  # noqa: E402
 from mtd_tf.metrics import REPORTED_METRICS  # noqa: E402
 
 common.define_flags()
-flags.DEFINE_list("methods", ["pop", "spop", "itemknn", "mtd", "lo", "va", "at", "ga"],
-                  "Methods: baselines pop, spop, itemknn; MTD variants mtd, lo, va, at, ga.")
+flags.DEFINE_list("methods", list(common.BASELINES) + ["mtd", "lo", "va", "at", "ga"],
+                  "Methods: baselines pop, spop, itemknn (the paper's), sknn, vsknn, stan, "
+                  "vstan, sr (tuned on validation first); MTD variants mtd, lo, va, at, ga.")
 flags.DEFINE_multi_string("mtd_candidate", [],
                           "Extra settings for `mtd` as key=value[,key=value] (repeatable); "
                           "`mtd` reports the candidate with the best validation P@20.")
@@ -53,6 +55,9 @@ flags.DEFINE_bool("mtd_default", True,
 flags.DEFINE_bool("refit", False,
                   "Also refit each dataset's chosen `mtd` on every training session for its "
                   "best validation epoch count, reported as `mtd_refit`.")
+flags.DEFINE_bool("train_refit_here", False,
+                  "Train the refit in --runs_dir even where its record is published: its "
+                  "folder (export, test ranks for the paired gap) stays where it was trained.")
 FLAGS = flags.FLAGS
 MTD_ROWS = ("mtd", "mtd_refit")  # compared with the paper's MTD
 ROW_LABELS = dict(reporting.METHOD_LABELS, mtd_refit="MTD, refit")
@@ -126,6 +131,7 @@ def render_markdown(data):
             lines += _shortfall_lines(ROW_LABELS[method], ours.get(method), reference.get("mtd"))
         lines += _sampling_error_lines(ours.get("mtd"), data.get("test_pairs", {}).get(dataset))
         lines += _selection_lines(data.get("selection", {}).get(dataset, {}).get("mtd"))
+        lines += _paired_lines(data.get("paired", {}).get(dataset))
     if os.path.isfile(NOTES_PATH):
         with open(NOTES_PATH, encoding="utf-8") as handle:
             lines += ["", "## Notes (hand-written: experiments/notes/table2.md)", "",
@@ -182,6 +188,34 @@ def _selection_lines(selection):
     return lines
 
 
+def _paired_lines(entry):
+    if not entry:
+        return []
+    gaps = ", ".join(f"{key} {_signed(entry['gap'][key])} ± {entry['gap_standard_error'][key]:.2f}"
+                     for key in ("P@10", "P@20", "MRR@10", "MRR@20"))
+    return ["", f"Paired gap, {ROW_LABELS[entry['model_row']]} minus "
+            f"{ROW_LABELS[entry['baseline_row']]} (the baseline with the best test P@20), on the "
+            f"same {entry['pairs']:,} test pairs, in points ± the standard error of the "
+            f"per-pair differences: {gaps}."]
+
+
+def paired_entry(dataset_cells, records, view, num_pairs, earlier):
+    """Table 2's paired gap between MTD's final row and the strongest baseline, else None."""
+    baseline_row = paired.strongest(view, common.BASELINES)
+    model_row = next((row for row in paired.MODEL_ROWS if row in view), None)
+    if baseline_row is None or model_row is None:
+        return None
+    candidates = [cell for cell in dataset_cells if cell.method == "mtd"]
+    model_cell = (next((cell for cell in candidates if mtd_selection.is_refit(cell)
+                        and records.get(cell)), None) if model_row == "mtd_refit"
+                  else mtd_selection.choose(
+                      [cell for cell in candidates if not mtd_selection.is_refit(cell)], records))
+    baseline_cell = next(cell for cell in dataset_cells if cell.method == baseline_row)
+    entry = paired.paired_gap(records[model_cell], records[baseline_cell], FLAGS.runs_dir,
+                              num_pairs, earlier)
+    return entry and dict(entry, model_row=model_row, baseline_row=baseline_row)
+
+
 def main(argv):
     del argv
     stamp = provenance.make_stamp()
@@ -201,6 +235,11 @@ def main(argv):
             view, selection = mtd_selection.dataset_view(dataset_cells, records)
             data[dataset] = view
             data.setdefault("selection", {})[dataset] = selection
+            entry = paired_entry(dataset_cells, records, view, data["test_pairs"].get(dataset),
+                                 data.get("paired", {}).get(dataset))
+            data.setdefault("paired", {}).pop(dataset, None)
+            if entry:
+                data["paired"][dataset] = entry
             reporting.update_runs(data, dataset, {cell.name: records[cell]
                                                   for cell in dataset_cells})
         results.write(data, render_markdown(data))
@@ -216,6 +255,8 @@ def main(argv):
             settled = all(records.get(candidate) for candidate in candidates)
             if cell is not None and (settled or runner.finished_record(cell)):
                 refits[dataset] = cell
+                if FLAGS.train_refit_here:
+                    runner.train_here.add(cell)
         common.resolve_cells(runner, list(refits.values()),
                              lambda refit_records: publish({**records, **refit_records}),
                              FLAGS.report_only)

@@ -2,7 +2,7 @@
 holding its run folder alone and stopping cleanly on SIGTERM or SIGINT.
 
 metrics.json is written last: a run folder that has it also has the export of the epoch it
-reports, so a crash at any point leaves either a finished run or one that a re-run of the
+reports and its test ranks, so a crash at any point leaves either a finished run or one that a re-run of the
 same command finishes.
 """
 
@@ -12,6 +12,8 @@ import os
 from absl import logging
 
 from mtd_tf import folder_lock
+from mtd_tf import metrics
+from mtd_tf import rank_files
 from mtd_tf.data import pipeline
 from mtd_tf.errors import RunInUseError
 from mtd_tf.errors import RunStopped
@@ -54,26 +56,31 @@ def train_and_evaluate(config, strategy=None, observers=()):
 
 
 def finish(trainer):
-    """Tests a trained `Trainer`'s reported epoch, exports it and writes metrics.json."""
-    report = final_report(trainer)
+    """Tests a trained `Trainer`'s reported epoch, exports it, keeps every test pair's rank
+    (`rank_files`: for paired comparisons with other runs) and writes metrics.json."""
+    test_metrics = metrics.RankingMetrics(metrics.REPORT_KS, keep_ranks=True)
+    report = final_report(trainer, test_metrics)
     settings = trainer.settings
     export.export_saved_model(
         trainer.model, os.path.join(settings.model_dir, "export"), top_k=settings.export_top_k,
         item_popularity=trainer.inputs.item_popularity)
+    rank_files.write_ranks(os.path.join(settings.model_dir, rank_files.TEST_RANKS_FILE),
+                           test_metrics.ranks())
     atomic_write_text(os.path.join(settings.model_dir, METRICS_FILE),
                       json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report
 
 
-def final_report(trainer):
+def final_report(trainer, test_metrics=None):
     """Restores the best validation epoch (a refit's last), reads the test split once and
     returns the run's report for metrics.json (a refit's "valid" is None: it has no
-    validation split). The trainer's weights stay those of the reported epoch."""
+    validation split). The trainer's weights stay those of the reported epoch; the test
+    is accumulated in `test_metrics` (a `metrics.RankingMetrics`) when given."""
     trainer.restore_best()
     settings, inputs = trainer.settings, trainer.inputs
     valid = (None if settings.refit_epochs
              else trainer.evaluate(inputs.valid, "validation (best epoch)"))
-    test = trainer.evaluate(inputs.test, "test")
+    test = trainer.evaluate(inputs.test, "test", test_metrics)
     epochs_run = int(trainer.state.epoch)
     report = {
         "dataset": inputs.dataset_name,

@@ -83,7 +83,7 @@ class RankingMetrics:
       num_pairs: pairs accumulated so far.
     """
 
-    def __init__(self, ks=(5, 10, 20)):
+    def __init__(self, ks=(5, 10, 20), keep_ranks=False):
         ks = tuple(ks)
         if not ks or any(int(k) != k or not 1 <= k < UNRANKED for k in ks):
             raise ValueError(f"ks must be positive integers, got {ks!r}")
@@ -93,6 +93,7 @@ class RankingMetrics:
         self.num_pairs = 0
         # The metric names in result order, from the gains of no pairs.
         self._sums = dict.fromkeys(per_pair_gains(np.ones(0, dtype=np.int64), self.ks), 0.0)
+        self._kept = [] if keep_ranks else None
 
     def update(self, ranks):
         """Adds a batch of ranks (any shape; as returned by `target_ranks`)."""
@@ -100,6 +101,15 @@ class RankingMetrics:
         for name, gains in per_pair_gains(ranks, self.ks).items():
             self._sums[name] += float(gains.sum())
         self.num_pairs += ranks.size
+        if self._kept is not None:
+            self._kept.append(ranks.astype(np.int32))
+
+    def ranks(self):
+        """Every pair's rank in the order added (`keep_ranks=True`): two runs' ranks of
+        the same split pair up one to one, for a paired gap."""
+        if self._kept is None:
+            raise ValueError("ranks were not kept: pass keep_ranks=True")
+        return np.concatenate(self._kept) if self._kept else np.zeros(0, np.int32)
 
     def result(self):
         """{"P@K", "MRR@K", "NDCG@K" for each K} as floats in percent."""

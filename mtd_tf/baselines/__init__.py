@@ -76,7 +76,8 @@ def first_per_row(rows, order_keys, limit):
     return order[rank < limit]
 
 
-def evaluate(baseline, prefixes, targets, batch_size=DEFAULT_BATCH_SIZE, ks=(5, 10, 20)):
+def evaluate(baseline, prefixes, targets, batch_size=DEFAULT_BATCH_SIZE, ks=(5, 10, 20),
+             accumulator=None):
     """Full-ranking P@K, MRR@K and NDCG@K (percent) of a fitted baseline on (prefix, target) pairs.
 
     Args:
@@ -87,11 +88,13 @@ def evaluate(baseline, prefixes, targets, batch_size=DEFAULT_BATCH_SIZE, ks=(5, 
       targets: int [num_pairs]; ids outside 1..M count as misses.
       batch_size: prefixes scored at once (memory is batch_size x M floats).
       ks: cut-offs.
+      accumulator: a `metrics.RankingMetrics` to fill instead of a fresh one with `ks`
+        (one that keeps the ranks, for a paired comparison).
 
     Returns:
       `metrics.RankingMetrics.result()` over all pairs.
     """
-    accumulator = metrics.RankingMetrics(ks=ks)
+    accumulator = accumulator or metrics.RankingMetrics(ks=ks)
     for start in range(0, len(targets), batch_size):
         stop = min(start + batch_size, len(targets))
         batch = prefixes.take(start, stop)

@@ -54,7 +54,8 @@ def make_setting(method, overrides):
         raise ConfigError(f"--{error} (method {method})") from None
 
 
-def evaluate_on_test(method, dataset, batch_size=baselines.DEFAULT_BATCH_SIZE, setting=None):
+def evaluate_on_test(method, dataset, batch_size=baselines.DEFAULT_BATCH_SIZE, setting=None,
+                     accumulator=None):
     """Fits `method` on all of `dataset`'s training sessions and ranks its test targets.
 
     Args:
@@ -63,6 +64,7 @@ def evaluate_on_test(method, dataset, batch_size=baselines.DEFAULT_BATCH_SIZE, s
       batch_size: test prefixes scored at once (memory: batch_size x M float64).
       setting: the method's `Settings` (None: its defaults; methods without settings take
         none).
+      accumulator: a `metrics.RankingMetrics` to fill (one may keep the ranks).
 
     Returns:
       {metric: percent} for `metrics.REPORTED_METRICS`, the "test" block of metrics.json.
@@ -70,12 +72,13 @@ def evaluate_on_test(method, dataset, batch_size=baselines.DEFAULT_BATCH_SIZE, s
     extra = () if settings_class(method) is None else (setting,)
     baseline = METHODS[method](dataset.train, dataset.num_items, *extra)
     result = baselines.evaluate(
-        baseline, dataset.test_prefixes, dataset.test_targets, batch_size=batch_size)
+        baseline, dataset.test_prefixes, dataset.test_targets, batch_size=batch_size,
+        accumulator=accumulator)
     return {name: result[name] for name in metrics.REPORTED_METRICS}
 
 
 def tune_and_evaluate(method, dataset, fixed=None, metric="P@20",
-                      batch_size=baselines.DEFAULT_BATCH_SIZE):
+                      batch_size=baselines.DEFAULT_BATCH_SIZE, accumulator=None):
     """Chooses `method`'s settings on validation, then fits them on all training sessions
     and ranks the test targets once.
 
@@ -86,6 +89,7 @@ def tune_and_evaluate(method, dataset, fixed=None, metric="P@20",
       fixed: {setting: value} kept as given, the others searched (`tuning.tune`).
       metric: the validation metric maximised.
       batch_size: prefixes scored at once.
+      accumulator: a `metrics.RankingMetrics` the test fills (one may keep the ranks).
 
     Returns:
       (chosen `Settings`, trials as `tuning.tune` lists them, test block).
@@ -96,4 +100,4 @@ def tune_and_evaluate(method, dataset, fixed=None, metric="P@20",
         METHODS[method], dataset.train, dataset.num_items,
         registry.defaults_for(dataset.name).min_prefix_len, fixed=fixed, metric=metric,
         batch_size=batch_size)
-    return setting, trials, evaluate_on_test(method, dataset, batch_size, setting)
+    return setting, trials, evaluate_on_test(method, dataset, batch_size, setting, accumulator)

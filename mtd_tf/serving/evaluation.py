@@ -62,15 +62,23 @@ def evaluate_export(recommender, dataset, batch_size):
 
 
 def compare_exports(recommender, baseline, dataset, batch_size):
-    """Both exports' metrics on the same test pairs, and their per-metric gap.
-
-    Returns:
-      `summarize` of "test", "baseline_test" and "gap" (recommender - baseline, per pair),
-      each with its standard error; the gap's is paired, so it shrinks as the two agree.
-    """
+    """Both exports' metrics on the same test pairs, and their per-metric gap
+    (`compare_ranks`), at the cut-offs both served lists answer."""
     ranks, top_k = served_ranks(recommender, dataset, batch_size)
     baseline_ranks, baseline_top_k = served_ranks(baseline, dataset, batch_size)
-    ks = report_ks(min(top_k, baseline_top_k))
+    return compare_ranks(ranks, baseline_ranks, report_ks(min(top_k, baseline_top_k)))
+
+
+def compare_ranks(ranks, baseline_ranks, ks=metrics.REPORT_KS):
+    """Two models' metrics from their ranks of the same pairs, and their per-metric gap.
+
+    Returns:
+      `summarize` of "test", "baseline_test" and "gap" (model - baseline, per pair),
+      each with its standard error; the gap's is paired, so it shrinks as the two agree.
+    """
+    ranks, baseline_ranks = np.asarray(ranks), np.asarray(baseline_ranks)
+    if ranks.shape != baseline_ranks.shape:
+        raise ValueError(f"ranks of {ranks.size} and {baseline_ranks.size} pairs do not pair up")
     gains = metrics.per_pair_gains(ranks, ks)
     baseline_gains = metrics.per_pair_gains(baseline_ranks, ks)
     gaps = {name: gains[name] - baseline_gains[name] for name in gains}

@@ -194,12 +194,14 @@ class Trainer:
         local = self.strategy.experimental_local_results(batch[1])
         return sum(int(tf.shape(t)[0]) for t in local)
 
-    def evaluate(self, samples, description):
+    def evaluate(self, samples, description, accumulator=None):
         """P@K, MRR@K, NDCG@K (percent) of a split, with the popularity fallback of
-        `serving.retrieval` for prefixes with no known id."""
+        `serving.retrieval` for prefixes with no known id; `accumulator` (default, a fresh
+        `metrics.RankingMetrics`) may keep every pair's rank, in the split's order."""
         return session_step.evaluate(
             self.rank_step, self.strategy, self._distribute(samples, shuffle=False),
-            pipeline.num_batches(samples, self.settings.batch_size), metrics.REPORT_KS,
+            pipeline.num_batches(samples, self.settings.batch_size),
+            accumulator or metrics.RankingMetrics(metrics.REPORT_KS),
             description=description, check=self.stop.check)
 
     def restore_best(self):

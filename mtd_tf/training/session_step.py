@@ -63,12 +63,12 @@ def make_rank_step(model, strategy, element_spec, item_popularity):
     return step
 
 
-def evaluate(rank_step, strategy, distributed_dataset, num_batches, ks=(5, 10, 20),
+def evaluate(rank_step, strategy, distributed_dataset, num_batches, accumulator,
              description="evaluation", check=None):
     """Full-ranking P@K, MRR@K and NDCG@K in percent over a whole split (DESIGN.md
-    section 5), with progress shown as `description` over `num_batches`; `check` is called
+    section 5), accumulated in `accumulator` (a `metrics.RankingMetrics`, which may keep
+    the ranks), with progress shown as `description` over `num_batches`; `check` is called
     before each batch (a stop signal's check raises there)."""
-    accumulator = metrics.RankingMetrics(ks=ks)
     progress = PassProgress(description, num_batches)
     for batch in distributed_dataset:
         if check is not None:
