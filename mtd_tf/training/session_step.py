@@ -8,7 +8,6 @@ import numpy as np
 import tensorflow as tf
 
 from mtd_tf import losses
-from mtd_tf import metrics
 from mtd_tf.serving.retrieval import TopKRetrieval
 from mtd_tf.training.progress import PassProgress
 
