@@ -4,8 +4,8 @@ Two runs tested on the same pairs differ by less noise than their separate stand
 suggest: pairs both hit or both miss add none. The gap's standard error is that of the
 per-pair differences (`serving.evaluation.compare_ranks`), read from the `test_ranks.npy`
 each finished cell keeps. Run folders stay on the machine that trained them, so a result
-computed once is kept in the results file with the `metrics_sha256` of both records, and
-is reused only while both records are still the ones it was computed from.
+computed once is kept in the results file with when both runs' metrics were written, and is
+reused only while both records are still the ones it was computed from.
 """
 
 import os
@@ -39,13 +39,13 @@ def paired_gap(model_record, baseline_record, runs_dir, num_pairs, earlier=None)
         records are unchanged and a ranks file is missing here.
 
     Returns:
-      {"model", "baseline" (run folders), "model_metrics_sha256", "baseline_metrics_sha256",
+      {"model", "baseline" (run folders), "model_metrics_written", "baseline_metrics_written",
        "pairs", "gap", "gap_standard_error"}, or None when a ranks file is missing and no
       earlier result fits.
     """
     keys = {"model": model_record["run_dir"], "baseline": baseline_record["run_dir"],
-            "model_metrics_sha256": model_record.get("metrics_sha256"),
-            "baseline_metrics_sha256": baseline_record.get("metrics_sha256")}
+            "model_metrics_written": model_record.get("metrics_written"),
+            "baseline_metrics_written": baseline_record.get("metrics_written")}
     paths = [os.path.join(runs_dir, record["run_dir"], rank_files.TEST_RANKS_FILE)
              for record in (model_record, baseline_record)]
     if not all(os.path.isfile(path) for path in paths):
@@ -56,7 +56,7 @@ def paired_gap(model_record, baseline_record, runs_dir, num_pairs, earlier=None)
     for name in ("test", "baseline_test"):
         record = model_record if name == "test" else baseline_record
         if abs(comparison[name]["P@20"] - record["test"]["P@20"]) > 1e-6:
-            raise DataError(f"{paths[name != 'test']}: its ranks give P@20 "
+            raise DataError(paths[name != "test"], f"its ranks give P@20 "
                             f"{comparison[name]['P@20']:.4f}, its record "
                             f"{record['test']['P@20']:.4f}: not the same run")
     return dict(keys, pairs=int(ranks.size), gap=comparison["gap"],

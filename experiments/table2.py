@@ -224,6 +224,8 @@ def main(argv):
     cells = plan_cells(runner)
     refits = {}  # dataset -> refit cell of the chosen candidate, known once one has finished
     pair_counts = test_pair_counts(runner.data_dir, FLAGS.datasets)
+    # As found: a publish before the refits are known must not lose the refit's gap.
+    earlier_gaps = results.load().get("paired", {})
 
     def publish(records):
         data = results.load()
@@ -236,7 +238,7 @@ def main(argv):
             data[dataset] = view
             data.setdefault("selection", {})[dataset] = selection
             entry = paired_entry(dataset_cells, records, view, data["test_pairs"].get(dataset),
-                                 data.get("paired", {}).get(dataset))
+                                 earlier_gaps.get(dataset))
             data.setdefault("paired", {}).pop(dataset, None)
             if entry:
                 data["paired"][dataset] = entry

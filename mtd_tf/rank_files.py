@@ -34,10 +34,10 @@ def read_ranks(path, num_pairs=None):
     try:
         ranks = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
-        raise DataError(f"{path}: not a ranks file ({error})") from None
+        raise DataError(path, f"not a ranks file ({error})") from None
     if ranks.ndim != 1 or not np.issubdtype(ranks.dtype, np.integer) or (
             ranks.size and ranks.min() < 1):
-        raise DataError(f"{path}: expected a 1-D array of integer ranks >= 1")
+        raise DataError(path, "expected a 1-D array of integer ranks >= 1")
     if num_pairs is not None and ranks.size != num_pairs:
-        raise DataError(f"{path}: {ranks.size} ranks, but the split has {num_pairs} pairs")
+        raise DataError(path, f"{ranks.size} ranks, but the split has {num_pairs} pairs")
     return ranks.astype(np.int64)

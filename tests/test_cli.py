@@ -13,7 +13,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mtd_tf import metrics
+from mtd_tf import rank_files
 from mtd_tf.data import registry
+from mtd_tf.serving import evaluation
+from mtd_tf.serving import export
 from mtd_tf.training import config
 from tests import helpers
 
@@ -201,6 +205,23 @@ def test_evaluate_compares_two_exports_on_the_same_pairs(cli_run, untrained_expo
     share, pairs = report["test"]["P@20"] / 100, report["test_pairs"]
     assert report["test_standard_error"]["P@20"] == pytest.approx(
         100 * math.sqrt(share * (1 - share) / (pairs - 1)))
+
+
+def test_the_run_keeps_each_test_pairs_rank_in_the_split_order(cli_run):
+    _, model_dir, data_dir = cli_run
+    dataset = registry.load_dataset("tiny", data_dir)
+    kept = rank_files.read_ranks(os.path.join(model_dir, rank_files.TEST_RANKS_FILE),
+                                 num_pairs=len(dataset.test_targets))
+    with open(os.path.join(model_dir, "metrics.json")) as handle:
+        reported = json.load(handle)["test"]
+    accumulator = metrics.RankingMetrics()
+    accumulator.update(kept)
+    for key, value in accumulator.result().items():
+        assert value == pytest.approx(reported[key], abs=1e-9), key
+    # Pair by pair, the rank the export serves (its list is cut at top_k).
+    served, top_k = evaluation.served_ranks(export.load_export(os.path.join(model_dir, "export")),
+                                            dataset, batch_size=64)
+    np.testing.assert_array_equal(np.minimum(kept, top_k + 1), served)
 
 
 def test_evaluate_names_a_missing_baseline_export(cli_run, tmp_path):

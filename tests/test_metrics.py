@@ -108,6 +108,17 @@ def test_streaming_equals_one_shot(seed):
         assert streamed.result()[name] == pytest.approx(value, rel=1e-12), name
 
 
+def test_kept_ranks_are_every_pair_in_the_order_added():
+    streamed = metrics.RankingMetrics(keep_ranks=True)
+    assert streamed.ranks().shape == (0,)
+    for batch in ([3, 1], [], [[7], [metrics.UNRANKED]]):
+        streamed.update(np.asarray(batch, dtype=np.int64))
+    np.testing.assert_array_equal(streamed.ranks(), [3, 1, 7, metrics.UNRANKED])
+    assert streamed.ranks().dtype == np.int32
+    with pytest.raises(ValueError, match="keep_ranks=True"):
+        metrics.RankingMetrics().ranks()
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_tf_function_matches_numpy(seed):
     scores, targets = random_pairs(seed)

@@ -5,6 +5,8 @@ import json
 import os
 
 from experiments import common
+from mtd_tf import metrics as metrics_lib
+from mtd_tf import rank_files
 from tests.experiments import scripts
 
 METRICS_WRITTEN = "2026-11-23T00:00:00+00:00"
@@ -31,7 +33,7 @@ def write_run(runner, cell, test, valid, **figures):
     its settings.
     """
     run_dir = runner.run_dir(cell)
-    os.makedirs(run_dir)
+    os.makedirs(run_dir, exist_ok=True)
     if cell.is_baseline:
         report = {"dataset": cell.dataset, "method": cell.method, "test": test, "seconds": 0.5}
     else:
@@ -55,3 +57,11 @@ def published_record(runner, cell, test, valid, written=METRICS_WRITTEN, **chang
     return {"method": cell.method, "dataset": cell.dataset,
             "run_dir": os.path.relpath(runner.run_dir(cell), runner.runs_dir), "test": test,
             "valid": valid, "config": config, "metrics_written": written}
+
+
+def write_ranks(runner, cell, ranks):
+    """Writes the test ranks `cell`'s run keeps; returns the test metrics they give."""
+    rank_files.write_ranks(os.path.join(runner.run_dir(cell), rank_files.TEST_RANKS_FILE), ranks)
+    accumulator = metrics_lib.RankingMetrics(metrics_lib.REPORT_KS)
+    accumulator.update(ranks)
+    return accumulator.result()

@@ -8,11 +8,15 @@ resuming and skipping finished runs are tested end to end in `test_experiments.p
 """
 
 import json
+import os
 import re
 
+import numpy as np
 import pytest
+from scipy import stats
 
 from experiments import provenance
+from mtd_tf import rank_files
 from mtd_tf.data import synthetic
 from tests.experiments import records
 from tests.experiments.records import metrics
@@ -81,6 +85,48 @@ def test_table2_lists_every_method_beside_the_paper(runner, data_dir, tmp_path):
                         for rate in (0.3, 0.4, 0.5))
     assert f"on these {test_pairs:,} test pairs" in tiny
     assert f"standard error of {errors} points" in tiny
+
+
+def test_table2_tunes_the_strong_baselines_and_pairs_mtd_with_the_best(runner, data_dir, tmp_path):
+    test_pairs = len(synthetic.generate_synthetic_split(
+        seed=0, num_items=TINY_NUM_ITEMS, num_sessions=TINY_NUM_SESSIONS)[2])
+    records.write_run(runner, runner.cell(DATASET, "mtd"), metrics(50.0), metrics(52.0))
+    refit = runner.cell(DATASET, "mtd", refit_epochs=1)
+    refit_ranks = np.random.default_rng(0).integers(1, 60, size=test_pairs)
+    records.write_run(runner, refit, records.write_ranks(runner, refit, refit_ranks), None)
+    _, data = run_script("table2", (data_dir, runner.runs_dir), tmp_path,
+                         "--methods=spop,sr,mtd", "--refit")
+
+    sr = data["runs"][DATASET]["sr"]
+    trials = sr["tuning"]["trials"]
+    assert sr["tuning"]["metric"] == "P@20" and 1 < len(trials) <= 30
+    # The chosen setting is the trial with the best validation P@20 (the first of equals).
+    best = max(trials, key=lambda trial: trial["valid"]["P@20"])
+    assert sr["setting"] == best["setting"] and set(best["valid"]) == METRIC_KEYS
+    best_baseline = max(("spop", "sr"), key=lambda method: data[DATASET][method]["P@20"])
+    entry = data["paired"][DATASET]
+    assert (entry["model_row"], entry["baseline_row"], entry["pairs"]) == (
+        "mtd_refit", best_baseline, test_pairs)
+    baseline_ranks = np.load(os.path.join(runner.runs_dir, "main", DATASET, best_baseline,
+                                          rank_files.TEST_RANKS_FILE))
+    differences = (refit_ranks <= 20).astype(float) - (baseline_ranks <= 20).astype(float)
+    assert entry["gap"]["P@20"] == pytest.approx(
+        data[DATASET]["mtd_refit"]["P@20"] - data[DATASET][best_baseline]["P@20"])
+    assert entry["gap_standard_error"]["P@20"] == pytest.approx(100 * stats.sem(differences))
+    text = read_markdown(tmp_path, "table2")
+    assert re.search(r"\n\| SR( \| \d+\.\d\d){7} \|\n", text)
+    assert (f"Paired gap, MTD, refit minus {reporting_label(best_baseline)} (the baseline with "
+            f"the best test P@20), on the same {test_pairs:,} test pairs") in text
+
+    # Rebuilt where the run folders are not: the gap is read back while its records stand.
+    (tmp_path / "elsewhere").mkdir()
+    _, again = run_script("table2", (data_dir, str(tmp_path / "elsewhere")), tmp_path,
+                          "--methods=spop,sr,mtd", "--refit", "--report_only")
+    assert again["paired"] == data["paired"]
+
+
+def reporting_label(method):
+    return {"spop": "S-POP", "sr": "SR"}[method]
 
 
 def test_table2_chooses_mtd_on_validation_among_the_named_candidates(runner, data_dir, tmp_path):

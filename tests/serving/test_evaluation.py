@@ -73,6 +73,15 @@ def test_the_gap_of_two_exports_has_a_paired_standard_error(dataset):
     assert report["gap_standard_error"]["P@10"] < unpaired
 
 
+def test_ranks_compare_as_the_exports_serving_them_do(dataset):
+    served = evaluation.compare_exports(
+        ListedRecommender(RANKS, dataset.test_targets),
+        ListedRecommender(BASELINE_RANKS, dataset.test_targets), dataset, batch_size=4)
+    assert evaluation.compare_ranks(RANKS, BASELINE_RANKS, ks=(5, 10)) == served
+    with pytest.raises(ValueError, match="do not pair up"):
+        evaluation.compare_ranks(RANKS, BASELINE_RANKS[:-1])
+
+
 def test_an_export_compared_with_itself_has_no_gap_and_no_noise(dataset):
     report = evaluation.compare_exports(
         ListedRecommender(RANKS, dataset.test_targets),

@@ -63,6 +63,17 @@ TRAINER_RUN = PRELUDE + textwrap.dedent("""
     config = helpers.tiny_config(data_dir, sys.argv[1] + "/run", epochs=2)
     report = helpers.train_and_evaluate(config, strategy=two_cpus)
     assert report["epochs_run"] == 2 and 0.0 < report["test"]["P@20"] <= 100.0, report
+    # The replicas' ranks are kept in the split's pair order: as the export serves them.
+    import numpy as np
+    from mtd_tf import rank_files
+    from mtd_tf.data import registry
+    from mtd_tf.serving import evaluation, export
+    dataset = registry.load_dataset(config.trainer.dataset, data_dir)
+    kept = rank_files.read_ranks(sys.argv[1] + "/run/" + rank_files.TEST_RANKS_FILE,
+                                 len(dataset.test_targets))
+    served, top_k = evaluation.served_ranks(export.load_export(sys.argv[1] + "/run/export"),
+                                            dataset, 64)
+    np.testing.assert_array_equal(np.minimum(kept, top_k + 1), served)
     print("TRAINED")
 """)
 

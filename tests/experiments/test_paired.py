@@ -1,0 +1,64 @@
+"""Table 2's paired gap: from the two runs' test ranks, against a SciPy reference."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from experiments import paired
+from mtd_tf import metrics
+from mtd_tf import rank_files
+from mtd_tf.errors import DataError
+
+MODEL_RANKS = np.array([1, 3, 30, 2, 25, 8, 1, 12])
+BASELINE_RANKS = np.array([2, 3, 4, 40, 25, 9, 21, 12])
+
+
+def finished(runs_dir, name, ranks, written="2026-12-01T00:00:00+00:00"):
+    """A record of a run whose folder keeps `ranks`, its test metrics computed from them."""
+    rank_files.write_ranks(runs_dir / name / rank_files.TEST_RANKS_FILE, ranks)
+    accumulator = metrics.RankingMetrics(metrics.REPORT_KS)
+    accumulator.update(ranks)
+    return {"run_dir": name, "metrics_written": written, "test": accumulator.result()}
+
+
+def test_the_strongest_is_the_best_test_p20_of_the_listed_methods():
+    view = {"sr": {"P@20": 40.0}, "stan": {"P@20": 55.0}, "mtd": {"P@20": 60.0}}
+    assert paired.strongest(view, ("pop", "sr", "stan")) == "stan"
+    assert paired.strongest(view, ("pop",)) is None
+
+
+def test_the_gap_and_its_paired_standard_error(tmp_path):
+    model = finished(tmp_path, "main/d/mtd", MODEL_RANKS)
+    baseline = finished(tmp_path, "main/d/stan", BASELINE_RANKS, written="b")
+    entry = paired.paired_gap(model, baseline, str(tmp_path), num_pairs=8)
+    within = (MODEL_RANKS <= 20).astype(float) - (BASELINE_RANKS <= 20).astype(float)
+    assert entry["gap"]["P@20"] == pytest.approx(100 * within.mean())  # 1 / 8 pairs
+    assert entry["gap_standard_error"]["P@20"] == pytest.approx(100 * stats.sem(within))
+    reciprocal = (np.where(MODEL_RANKS <= 10, 1 / MODEL_RANKS, 0)
+                  - np.where(BASELINE_RANKS <= 10, 1 / BASELINE_RANKS, 0))
+    assert entry["gap"]["MRR@10"] == pytest.approx(100 * reciprocal.mean())
+    assert entry["gap_standard_error"]["MRR@10"] == pytest.approx(100 * stats.sem(reciprocal))
+    assert (entry["model"], entry["baseline"], entry["pairs"]) == ("main/d/mtd", "main/d/stan", 8)
+    assert (entry["model_metrics_written"], entry["baseline_metrics_written"]) == (
+        "2026-12-01T00:00:00+00:00", "b")
+
+
+def test_without_the_folders_an_earlier_gap_is_kept_only_for_the_same_records(tmp_path):
+    model = finished(tmp_path, "main/d/mtd", MODEL_RANKS)
+    baseline = finished(tmp_path, "main/d/stan", BASELINE_RANKS, written="b")
+    earlier = paired.paired_gap(model, baseline, str(tmp_path), num_pairs=8)
+    elsewhere = str(tmp_path / "other_machine")
+    assert paired.paired_gap(model, baseline, elsewhere, 8, earlier) == earlier
+    rerun = dict(model, metrics_written="c")  # the model's run was replaced since
+    assert paired.paired_gap(rerun, baseline, elsewhere, 8, earlier) is None
+    assert paired.paired_gap(model, baseline, elsewhere, 8, None) is None
+
+
+def test_ranks_that_do_not_give_the_records_metrics_are_refused(tmp_path):
+    model = finished(tmp_path, "main/d/mtd", MODEL_RANKS)
+    baseline = finished(tmp_path, "main/d/stan", BASELINE_RANKS)
+    rank_files.write_ranks(tmp_path / "main/d/stan" / rank_files.TEST_RANKS_FILE, MODEL_RANKS)
+    with pytest.raises(DataError, match="stan/test_ranks.npy: its ranks give P@20 .* not the same run"):
+        paired.paired_gap(model, baseline, str(tmp_path), num_pairs=8)
+    with pytest.raises(DataError, match="8 ranks, but the split has 9 pairs"):
+        paired.paired_gap(model, baseline, str(tmp_path), num_pairs=9)
