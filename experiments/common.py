@@ -347,6 +347,7 @@ class CellRunner:
         # Imported here: a script that trains no baseline does not pay for them.
         from mtd_tf import metrics  # pylint: disable=import-outside-toplevel
         from mtd_tf import rank_files  # pylint: disable=import-outside-toplevel
+        from mtd_tf import repeats  # pylint: disable=import-outside-toplevel
         from mtd_tf.baselines import methods  # pylint: disable=import-outside-toplevel
 
         start = time.perf_counter()
@@ -363,6 +364,8 @@ class CellRunner:
             report.update(setting=dataclasses.asdict(setting),
                           tuning={"metric": "P@20", "trials": trials})
         report["seconds"] = time.perf_counter() - start
+        repeat = repeats.repeat_targets(dataset.test_prefixes, dataset.test_targets)
+        report["test_by_target"] = repeats.split_report(test_metrics.ranks(), repeat)
         rank_files.write_ranks(os.path.join(run_dir, rank_files.TEST_RANKS_FILE),
                                test_metrics.ranks())
         atomic_write_text(os.path.join(run_dir, "metrics.json"),

@@ -128,7 +128,8 @@ def pyplot():
 METHOD_LABELS = {"pop": "POP", "spop": "S-POP", "itemknn": "Item-KNN", "sknn": "SKNN",
                  "vsknn": "V-SKNN", "stan": "STAN", "vstan": "VSTAN", "sr": "SR", "mtd": "MTD",
                  "lo": "MTD-lo", "va": "MTD-va", "at": "MTD-at", "ga": "MTD-ga"}
-RESERVED_KEYS = ("stamp", "runs", "paper", "selection", "devices", "test_pairs", "paired")
+RESERVED_KEYS = ("stamp", "runs", "paper", "selection", "devices", "test_pairs", "paired",
+                 "by_target")
 
 
 def dataset_keys(data, preferred=()):

@@ -1,18 +1,23 @@
-"""Tables 2-3 of the paper: MTD and its variants against POP, S-POP and Item-KNN.
+"""Tables 2-3 of the paper: MTD and its variants against POP, S-POP, Item-KNN and the tuned
+SKNN, V-SKNN, STAN, VSTAN and SR.
 
     python experiments/table2.py --data_dir=../shared/data
     python experiments/table2.py --data_dir=../shared/data --datasets=yoochoose \
         --methods=mtd --mtd_candidate=graph_writeback=rescale,graph_mix=0.2
 
 Writes `table2.json` ({dataset: {method: {"P@5", ..., "NDCG@20"}}}, test metrics in
-percent, plus "paper", "selection", "runs", "test_pairs" and "stamp") and `table2.md` (ours
-beside the paper's, with the test-sampling standard error of P@K) under --results_dir.
+percent, plus "paper", "selection", "runs", "test_pairs", "paired", "by_target" and
+"stamp") and `table2.md` (ours beside the paper's, with the test-sampling standard error of
+P@K, the paired gap between MTD and the strongest baseline, and every row's metrics on
+repeat and new targets apart, from the runs' kept test ranks: `per_pair.py`) under
+--results_dir.
 Every MTD run picks its best epoch on validation P@20 and reads the test split once
 (mtd_tf.training.loop). `mtd` is the candidate with the best validation P@20 among the
 default settings (unless --mtd_default=false) and each --mtd_candidate, of those finished;
 the table shows the chosen one's test numbers only, though every run's record, test
-included, is kept under "runs". Baselines have no settings to select and are fit on all
-training sessions.
+included, is kept under "runs". POP, S-POP and Item-KNN have no settings and are fit on
+all training sessions; SKNN, V-SKNN, STAN, VSTAN and SR are tuned on validation first
+(`mtd_tf.baselines.tuning`), then fit on all training sessions.
 With --refit, once every candidate has finished, the chosen one is trained again on every
 training session for its best validation epoch count (`refit_epochs`) and tested once: row
 `mtd_refit` (shown, like `mtd`, for the choice among the finished candidates whenever its
@@ -32,7 +37,7 @@ from absl import flags  # noqa: E402
 
 from experiments import common  # noqa: E402
 from experiments import mtd_selection  # noqa: E402
-from experiments import paired  # noqa: E402
+from experiments import per_pair  # noqa: E402
 from experiments import paper  # noqa: E402
 from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
@@ -40,6 +45,7 @@ from mtd_tf import cli  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
 from mtd_tf.errors import DatasetMissingError  # noqa: E402
+from mtd_tf import repeats  # noqa: E402
 from mtd_tf.metrics import REPORTED_METRICS  # noqa: E402
 
 common.define_flags()
@@ -85,19 +91,22 @@ def plan_cells(runner):
     return cells
 
 
-def test_pair_counts(data_dir, datasets):
-    """{dataset: number of test pairs} for the datasets whose files are present.
+def test_repeat_flags(data_dir, datasets):
+    """{dataset: bool [test pairs], whether each target is in its own prefix} for the
+    datasets whose files are present.
 
     Read from the data, not the runs, because a run's record does not keep it; a report
-    without the data keeps the counts an earlier invocation stored.
+    without the data keeps the counts and splits an earlier invocation stored.
     """
-    counts = {}
+    flags_by_dataset = {}
     for dataset in datasets:
         try:
-            counts[dataset] = len(registry.load_dataset(dataset, data_dir).test_targets)
+            loaded = registry.load_dataset(dataset, data_dir)
         except DatasetMissingError:
             continue
-    return counts
+        flags_by_dataset[dataset] = repeats.repeat_targets(loaded.test_prefixes,
+                                                           loaded.test_targets)
+    return flags_by_dataset
 
 
 def render_markdown(data):
@@ -132,6 +141,7 @@ def render_markdown(data):
         lines += _sampling_error_lines(ours.get("mtd"), data.get("test_pairs", {}).get(dataset))
         lines += _selection_lines(data.get("selection", {}).get(dataset, {}).get("mtd"))
         lines += _paired_lines(data.get("paired", {}).get(dataset))
+        lines += _target_split_lines(data.get("by_target", {}).get(dataset))
     if os.path.isfile(NOTES_PATH):
         with open(NOTES_PATH, encoding="utf-8") as handle:
             lines += ["", "## Notes (hand-written: experiments/notes/table2.md)", "",
@@ -199,20 +209,63 @@ def _paired_lines(entry):
             f"per-pair differences: {gaps}."]
 
 
+def _target_split_lines(splits):
+    if not splits:
+        return []
+    keys = ("P@20", "MRR@20", "NDCG@20")
+    headers = ["method", "repeat share"] + [f"repeat {key}" for key in keys] + [
+        f"new {key}" for key in keys]
+    rows = []
+    for method, label in ROW_LABELS.items():
+        split = splits.get(method)
+        if split:
+            rows.append([label, reporting.fmt(split["repeat"]["share"])] + [
+                _with_error(split[part], key) for part in ("repeat", "new") for key in keys])
+    return ["", "Repeat targets (the next click returns to an item of its own prefix) and new "
+            "targets apart, from each run's kept test ranks; ± the standard error over the "
+            "part's pairs:", "", reporting.markdown_table(headers, rows)]
+
+
+def _with_error(part, key):
+    value, error = part["metrics"][key], part["standard_error"][key]
+    if value is None:
+        return reporting.MISSING
+    return reporting.fmt(value) + ("" if error is None else f" ± {error:.2f}")
+
+
+def target_splits(dataset_cells, records, view, repeat, earlier):
+    """{row: `per_pair.target_split`} of every row of `view` whose run's ranks are known."""
+    splits = {}
+    for method in view:
+        cell = _row_cell(method, dataset_cells, records)
+        entry = cell and per_pair.target_split(records[cell], FLAGS.runs_dir, repeat,
+                                               earlier.get(method))
+        if entry:
+            splits[method] = entry
+    return splits
+
+
+def _row_cell(row, dataset_cells, records):
+    """The cell whose test numbers `row` of `mtd_selection.dataset_view` shows."""
+    candidates = [cell for cell in dataset_cells if cell.method == "mtd"]
+    if row == "mtd_refit":
+        return next((cell for cell in candidates if mtd_selection.is_refit(cell)
+                     and records.get(cell)), None)
+    if row == "mtd":
+        return mtd_selection.choose(
+            [cell for cell in candidates if not mtd_selection.is_refit(cell)], records)
+    return next((cell for cell in dataset_cells if cell.method == row), None)
+
+
 def paired_entry(dataset_cells, records, view, num_pairs, earlier):
     """Table 2's paired gap between MTD's final row and the strongest baseline, else None."""
-    baseline_row = paired.strongest(view, common.BASELINES)
-    model_row = next((row for row in paired.MODEL_ROWS if row in view), None)
+    baseline_row = per_pair.strongest(view, common.BASELINES)
+    model_row = next((row for row in per_pair.MODEL_ROWS if row in view), None)
     if baseline_row is None or model_row is None:
         return None
-    candidates = [cell for cell in dataset_cells if cell.method == "mtd"]
-    model_cell = (next((cell for cell in candidates if mtd_selection.is_refit(cell)
-                        and records.get(cell)), None) if model_row == "mtd_refit"
-                  else mtd_selection.choose(
-                      [cell for cell in candidates if not mtd_selection.is_refit(cell)], records))
-    baseline_cell = next(cell for cell in dataset_cells if cell.method == baseline_row)
-    entry = paired.paired_gap(records[model_cell], records[baseline_cell], FLAGS.runs_dir,
-                              num_pairs, earlier)
+    entry = per_pair.paired_gap(records[_row_cell(model_row, dataset_cells, records)],
+                                records[_row_cell(baseline_row, dataset_cells, records)],
+                                FLAGS.runs_dir, num_pairs, earlier)
     return entry and dict(entry, model_row=model_row, baseline_row=baseline_row)
 
 
@@ -223,9 +276,11 @@ def main(argv):
     results = reporting.ResultsFile(FLAGS.results_dir, "table2")
     cells = plan_cells(runner)
     refits = {}  # dataset -> refit cell of the chosen candidate, known once one has finished
-    pair_counts = test_pair_counts(runner.data_dir, FLAGS.datasets)
-    # As found: a publish before the refits are known must not lose the refit's gap.
-    earlier_gaps = results.load().get("paired", {})
+    repeat_flags = test_repeat_flags(runner.data_dir, FLAGS.datasets)
+    pair_counts = {dataset: len(flags) for dataset, flags in repeat_flags.items()}
+    # As found: a publish before the refits are known must not lose the refit's figures.
+    found = results.load()
+    earlier_gaps, earlier_splits = found.get("paired", {}), found.get("by_target", {})
 
     def publish(records):
         data = results.load()
@@ -242,6 +297,9 @@ def main(argv):
             data.setdefault("paired", {}).pop(dataset, None)
             if entry:
                 data["paired"][dataset] = entry
+            data.setdefault("by_target", {})[dataset] = target_splits(
+                dataset_cells, records, view, repeat_flags.get(dataset),
+                earlier_splits.get(dataset, {}))
             reporting.update_runs(data, dataset, {cell.name: records[cell]
                                                   for cell in dataset_cells})
         results.write(data, render_markdown(data))

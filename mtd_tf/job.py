@@ -2,8 +2,8 @@
 holding its run folder alone and stopping cleanly on SIGTERM or SIGINT.
 
 metrics.json is written last: a run folder that has it also has the export of the epoch it
-reports and its test ranks, so a crash at any point leaves either a finished run or one that a re-run of the
-same command finishes.
+reports and its test ranks, so a crash at any point leaves either a finished run or one
+that a re-run of the same command finishes.
 """
 
 import json
@@ -14,6 +14,7 @@ from absl import logging
 from mtd_tf import folder_lock
 from mtd_tf import metrics
 from mtd_tf import rank_files
+from mtd_tf import repeats
 from mtd_tf.data import pipeline
 from mtd_tf.errors import RunInUseError
 from mtd_tf.errors import RunStopped
@@ -74,13 +75,17 @@ def finish(trainer):
 def final_report(trainer, test_metrics=None):
     """Restores the best validation epoch (a refit's last), reads the test split once and
     returns the run's report for metrics.json (a refit's "valid" is None: it has no
-    validation split). The trainer's weights stay those of the reported epoch; the test
-    is accumulated in `test_metrics` (a `metrics.RankingMetrics`) when given."""
+    validation split), with the test metrics of repeat and new targets apart
+    ("test_by_target", `repeats.split_report`). The trainer's weights stay those of the
+    reported epoch; the test is accumulated in `test_metrics` (a `metrics.RankingMetrics`
+    that keeps the ranks) when given."""
     trainer.restore_best()
     settings, inputs = trainer.settings, trainer.inputs
     valid = (None if settings.refit_epochs
              else trainer.evaluate(inputs.valid, "validation (best epoch)"))
+    test_metrics = test_metrics or metrics.RankingMetrics(metrics.REPORT_KS, keep_ranks=True)
     test = trainer.evaluate(inputs.test, "test", test_metrics)
+    by_target = repeats.split_report(test_metrics.ranks(), inputs.test_repeats)
     epochs_run = int(trainer.state.epoch)
     report = {
         "dataset": inputs.dataset_name,
@@ -89,6 +94,7 @@ def final_report(trainer, test_metrics=None):
         "best_epoch": int(trainer.state.best_epoch),
         "valid": valid,
         "test": test,
+        "test_by_target": by_target,
         "train_batches_per_pass": pipeline.num_batches(inputs.train, settings.batch_size),
         **inputs.unknown_test_ids,
         "flags": dict(trainer.config.to_dict(), frequency=trainer.frequency),

@@ -139,14 +139,22 @@ def test_evaluate_matches_the_reported_test_metrics(cli_run):
     result = helpers.run_python(["-m", "mtd_tf.serving.evaluate", f"--export_dir={model_dir}/export",
                                  "--dataset=tiny", f"--data_dir={data_dir}"])
     assert result.returncode == 0, result.stderr[-3000:]
-    evaluated = json.loads(result.stdout.strip().splitlines()[-1])["test"]
+    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    evaluated = printed["test"]
     with open(os.path.join(model_dir, "metrics.json")) as handle:
-        reported = json.load(handle)["test"]
+        written = json.load(handle)
+    reported = written["test"]
     # Both rank the same scores: the served top-20 position of a target is 1 + the
     # number of items scoring strictly higher, so every metric up to K = 20 agrees.
     assert {"P@5", "MRR@5", "P@10", "MRR@10", "P@20", "MRR@20", "NDCG@20"} <= set(evaluated)
     for key, value in evaluated.items():
         assert value == pytest.approx(reported[key], abs=1e-6), key
+    # So do the repeat and new targets apart.
+    for part in ("repeat", "new"):
+        served, trained = printed["test_by_target"][part], written["test_by_target"][part]
+        assert (served["pairs"], served["share"]) == (trained["pairs"], trained["share"])
+        for key, value in served["metrics"].items():
+            assert value == pytest.approx(trained["metrics"][key], abs=1e-6), (part, key)
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,10 @@ flag left unset takes the method's default).
 Fits the baseline on all training sessions of --dataset, ranks every test target among all
 M items (DESIGN.md section 5) and prints one JSON line:
 {"method", "dataset", "setting" (methods with settings), "tuning" (with --tune),
- "test": {"P@5", "P@10", "P@20", "MRR@5", "MRR@10", "MRR@20", "NDCG@20"}}
-with metrics in percent, under the keys of the "test" block of the model's metrics.json.
+ "test": {"P@5", "P@10", "P@20", "MRR@5", "MRR@10", "MRR@20", "NDCG@20"},
+ "test_by_target": {"repeat", "new"}}
+with metrics in percent, under the keys of the "test" and "test_by_target" blocks of the
+model's metrics.json (`mtd_tf.repeats`: targets already in their prefix, and the others).
 
 With --tune the settings are first chosen on the validation split (`mtd_tf.baselines.tuning`:
 the method's grid, fit on the first 90% of training sessions, scored on the last 10%);
@@ -24,6 +26,8 @@ from absl import flags
 
 from mtd_tf import baselines
 from mtd_tf import cli
+from mtd_tf import metrics
+from mtd_tf import repeats
 from mtd_tf.baselines import methods
 from mtd_tf.data import registry
 from mtd_tf.metrics import REPORTED_METRICS
@@ -65,17 +69,20 @@ def main(argv):
     dataset = registry.load_dataset(
         FLAGS.dataset, registry.resolve_data_dir(FLAGS.data_dir), seed=FLAGS.seed)
     report = {"method": FLAGS.method, "dataset": dataset.name}
+    test_metrics = metrics.RankingMetrics(metrics.REPORT_KS, keep_ranks=True)
     if FLAGS.tune:
         setting, trials, test = methods.tune_and_evaluate(
             FLAGS.method, dataset, fixed=overrides, metric=FLAGS.tune_metric,
-            batch_size=FLAGS.batch_size)
+            batch_size=FLAGS.batch_size, accumulator=test_metrics)
         report["tuning"] = {"metric": FLAGS.tune_metric, "trials": trials}
     else:
         test = methods.evaluate_on_test(FLAGS.method, dataset, batch_size=FLAGS.batch_size,
-                                        setting=setting)
+                                        setting=setting, accumulator=test_metrics)
     if setting is not None:
         report["setting"] = dataclasses.asdict(setting)
     report["test"] = test
+    repeat = repeats.repeat_targets(dataset.test_prefixes, dataset.test_targets)
+    report["test_by_target"] = repeats.split_report(test_metrics.ranks(), repeat)
     print(json.dumps(report))
 
 

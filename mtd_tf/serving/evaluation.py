@@ -9,6 +9,7 @@ noise). Ranks come from the served list, so a target outside it counts as a miss
 import numpy as np
 
 from mtd_tf import metrics
+from mtd_tf import repeats
 from mtd_tf.data import augment
 
 
@@ -56,17 +57,29 @@ def summarize(label, gains):
 
 
 def evaluate_export(recommender, dataset, batch_size):
-    """One export's test metrics ("test") and their standard errors ("test_standard_error")."""
+    """One export's test metrics ("test"), their standard errors ("test_standard_error")
+    and the same for repeat and new targets apart ("test_by_target")."""
     ranks, top_k = served_ranks(recommender, dataset, batch_size)
-    return summarize("test", metrics.per_pair_gains(ranks, report_ks(top_k)))
+    ks = report_ks(top_k)
+    return {**summarize("test", metrics.per_pair_gains(ranks, ks)),
+            "test_by_target": repeats.split_report(ranks, _repeat_targets(dataset), ks)}
 
 
 def compare_exports(recommender, baseline, dataset, batch_size):
     """Both exports' metrics on the same test pairs, and their per-metric gap
-    (`compare_ranks`), at the cut-offs both served lists answer."""
+    (`compare_ranks`), at the cut-offs both served lists answer; each export's repeat/new
+    split too ("test_by_target", "baseline_test_by_target")."""
     ranks, top_k = served_ranks(recommender, dataset, batch_size)
     baseline_ranks, baseline_top_k = served_ranks(baseline, dataset, batch_size)
-    return compare_ranks(ranks, baseline_ranks, report_ks(min(top_k, baseline_top_k)))
+    ks = report_ks(min(top_k, baseline_top_k))
+    repeat = _repeat_targets(dataset)
+    return {**compare_ranks(ranks, baseline_ranks, ks),
+            "test_by_target": repeats.split_report(ranks, repeat, ks),
+            "baseline_test_by_target": repeats.split_report(baseline_ranks, repeat, ks)}
+
+
+def _repeat_targets(dataset):
+    return repeats.repeat_targets(dataset.test_prefixes, dataset.test_targets)
 
 
 def compare_ranks(ranks, baseline_ranks, ks=metrics.REPORT_KS):

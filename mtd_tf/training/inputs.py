@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtd_tf import graph
+from mtd_tf import repeats
 from mtd_tf.data import augment
 from mtd_tf.data import registry
 from mtd_tf.errors import MTDError
@@ -28,6 +29,8 @@ class TrainingInputs:
       has_edge: bool [M]; items without any transition keep their embedding on write-back.
       item_popularity: int64 [M], training counts; the exported model's fallback ranking.
       unknown_test_ids: `registry.LoadedDataset.unknown_id_counts()`, for metrics.json.
+      test_repeats: bool [test pairs], whether each test target is in its own whole prefix
+        (`repeats.repeat_targets`), for the test report's repeat/new split.
     """
 
     dataset_name: str
@@ -40,6 +43,7 @@ class TrainingInputs:
     has_edge: np.ndarray
     item_popularity: np.ndarray
     unknown_test_ids: dict = dataclasses.field(default_factory=dict)
+    test_repeats: np.ndarray = None
 
 
 def build_inputs(config):
@@ -68,7 +72,8 @@ def build_inputs(config):
         adjacency=graph.to_sparse_tensor(normalized),
         has_edge=has_edge,
         item_popularity=popularity.astype(np.int64),
-        unknown_test_ids=dataset.unknown_id_counts())
+        unknown_test_ids=dataset.unknown_id_counts(),
+        test_repeats=repeats.repeat_targets(dataset.test_prefixes, dataset.test_targets))
     _check_samples(inputs, settings)
     return inputs
 

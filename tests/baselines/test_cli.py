@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from mtd_tf import baselines
+from mtd_tf import metrics
+from mtd_tf import repeats
 from mtd_tf.baselines import methods
 from mtd_tf.baselines.methods import METHODS
 from mtd_tf.data import formats
@@ -42,10 +44,17 @@ def test_prints_library_numbers_as_one_json_line(data_dir, method):
     assert len(lines) == 1
     report = json.loads(lines[0])
     dataset = registry.load_dataset("tiny", data_dir)
+    accumulator = metrics.RankingMetrics(keep_ranks=True)
     expected = baselines.evaluate(METHODS[method](dataset.train, dataset.num_items),
-                                  dataset.test_prefixes, dataset.test_targets)
+                                  dataset.test_prefixes, dataset.test_targets,
+                                  accumulator=accumulator)
+    repeat = np.array([target in prefix for prefix, target in zip(
+        dataset.test_prefixes.to_lists(), dataset.test_targets.tolist())])
     assert report == {"method": method, "dataset": "tiny",
-                      "test": {name: expected[name] for name in REPORTED_METRICS}}
+                      "test": {name: expected[name] for name in REPORTED_METRICS},
+                      "test_by_target": json.loads(json.dumps(
+                          repeats.split_report(accumulator.ranks(), repeat)))}
+    assert 0 < report["test_by_target"]["repeat"]["pairs"] < len(repeat)
 
 
 def test_missing_dataset_is_one_error_line(tmp_path):

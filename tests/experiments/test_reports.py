@@ -17,6 +17,7 @@ from scipy import stats
 
 from experiments import provenance
 from mtd_tf import rank_files
+from mtd_tf.data import registry
 from mtd_tf.data import synthetic
 from tests.experiments import records
 from tests.experiments.records import metrics
@@ -113,8 +114,18 @@ def test_table2_tunes_the_strong_baselines_and_pairs_mtd_with_the_best(runner, d
     assert entry["gap"]["P@20"] == pytest.approx(
         data[DATASET]["mtd_refit"]["P@20"] - data[DATASET][best_baseline]["P@20"])
     assert entry["gap_standard_error"]["P@20"] == pytest.approx(100 * stats.sem(differences))
+    # Each row's repeat/new split, from its kept ranks and the targets found in their prefix.
+    dataset = registry.load_dataset(DATASET, data_dir)
+    repeat = np.array([target in prefix for prefix, target in zip(
+        dataset.test_prefixes.to_lists(), dataset.test_targets.tolist())])
+    assert set(data["by_target"][DATASET]) == {"mtd_refit", "spop", "sr"}  # mtd: no ranks
+    refit_split = data["by_target"][DATASET]["mtd_refit"]
+    assert refit_split["repeat"]["pairs"] == repeat.sum()
+    assert refit_split["new"]["metrics"]["P@20"] == pytest.approx(
+        100 * np.mean(refit_ranks[~repeat] <= 20))
     text = read_markdown(tmp_path, "table2")
     assert re.search(r"\n\| SR( \| \d+\.\d\d){7} \|\n", text)
+    assert f"| MTD, refit | {100 * repeat.mean():.2f} | " in text
     assert (f"Paired gap, MTD, refit minus {reporting_label(best_baseline)} (the baseline with "
             f"the best test P@20), on the same {test_pairs:,} test pairs") in text
 
@@ -122,7 +133,7 @@ def test_table2_tunes_the_strong_baselines_and_pairs_mtd_with_the_best(runner, d
     (tmp_path / "elsewhere").mkdir()
     _, again = run_script("table2", (data_dir, str(tmp_path / "elsewhere")), tmp_path,
                           "--methods=spop,sr,mtd", "--refit", "--report_only")
-    assert again["paired"] == data["paired"]
+    assert (again["paired"], again["by_target"]) == (data["paired"], data["by_target"])
 
 
 def reporting_label(method):

@@ -22,7 +22,7 @@ from tests import helpers
 
 METRIC_KEYS = {"P@5", "MRR@5", "P@10", "MRR@10", "P@20", "MRR@20", "NDCG@20"}
 REPORT_KEYS = {"dataset", "variant", "epochs_run", "best_epoch", "valid", "test",
-               "seconds_per_epoch", "flags"}
+               "test_by_target", "seconds_per_epoch", "flags"}
 # Added beside DESIGN.md section 6's keys by the job and its timer: how many test ids were unknown to training,
 # and the CPU time per epoch (Table 4 on a shared machine).
 UNKNOWN_ID_KEYS = {"test_unknown_prefix_ids", "test_emptied_prefixes", "test_unknown_targets"}
@@ -47,9 +47,9 @@ def record_evaluated_splits(monkeypatch):
     evaluated = []
     original = loop.Trainer.evaluate
 
-    def recording_evaluate(self, samples, description):
+    def recording_evaluate(self, samples, description, accumulator=None):
         evaluated.append(samples)
-        return original(self, samples, description)
+        return original(self, samples, description, accumulator)
 
     monkeypatch.setattr(loop.Trainer, "evaluate", recording_evaluate)
     return evaluated
@@ -107,10 +107,12 @@ def test_early_stopping_checkpoints_and_best_epoch(data_dir, tmp_path, monkeypat
     valid_p20 = iter([10.0, 20.0, 15.0, 15.0, 99.0, 99.0])  # 99 would come after the stop
     evaluated = []
 
-    def fake_evaluate(self, samples, description):
+    def fake_evaluate(self, samples, description, accumulator=None):
         evaluated.append("valid" if samples is self.inputs.valid else "test")
         if samples is self.inputs.valid and len(evaluated) <= 4:
             return fake_metrics(next(valid_p20))
+        if accumulator is not None:  # the test's: every target ranked first
+            accumulator.update(np.ones(len(samples.targets), np.int64))
         return fake_metrics(1.0)
 
     monkeypatch.setattr(loop.Trainer, "evaluate", fake_evaluate)
@@ -200,6 +202,16 @@ def test_reported_test_metrics_are_the_best_checkpoints_full_ranking(finished_ru
     np.testing.assert_allclose(report["test"]["P@20"], 100 * np.mean(ranks <= 20), atol=1e-9)
     np.testing.assert_allclose(report["test"]["MRR@20"],
                                100 * np.mean(np.where(ranks <= 20, 1 / ranks, 0)), atol=1e-9)
+    # The same split into targets already in their prefix and new ones, counted in Python.
+    repeat = np.array([target in prefix for prefix, target in zip(
+        dataset.test_prefixes.to_lists(), targets.tolist())])
+    assert 0 < repeat.sum() < len(repeat)
+    for part, members in (("repeat", repeat), ("new", ~repeat)):
+        split = report["test_by_target"][part]
+        assert split["pairs"] == members.sum()
+        np.testing.assert_allclose(split["share"], 100 * members.mean(), atol=1e-9)
+        np.testing.assert_allclose(split["metrics"]["P@20"],
+                                   100 * np.mean(ranks[members] <= 20), atol=1e-9)
 
 
 @pytest.mark.slow
