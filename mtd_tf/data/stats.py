@@ -9,8 +9,10 @@ import numpy as np
 from absl import flags
 
 from mtd_tf import cli
+from mtd_tf import repeats
 from mtd_tf.data import augment
 from mtd_tf.data import registry
+from mtd_tf.data import sessions
 
 
 def dataset_stats(dataset, min_prefix_len, validation_fraction=augment.VALIDATION_FRACTION):
@@ -27,10 +29,14 @@ def dataset_stats(dataset, min_prefix_len, validation_fraction=augment.VALIDATIO
       valid_samples (the samples of the held-out sessions), test_samples, num_items,
       avg_session_length and max_session_length (training sessions), and
       test_targets_only_in_valid: test pairs whose target occurs in the held-out sessions
-      but in no session a validated run trains on, so only a refit can learn it.
+      but in no session a validated run trains on, so only a refit can learn it;
+      test_repeat_share and valid_repeat_share: percent of the pairs whose target is
+      already in its prefix (`repeats`; None for a split without pairs), which tells how
+      much a model's ranking of the session's own items matters.
     """
     lengths = dataset.train.lengths
     train_sessions, valid_sessions = augment.split_validation(dataset.train, validation_fraction)
+    valid_prefixes, valid_targets = sessions.prefix_target_pairs(valid_sessions, min_prefix_len)
     return {
         "dataset": dataset.name,
         "train_sessions": len(dataset.train),
@@ -43,7 +49,15 @@ def dataset_stats(dataset, min_prefix_len, validation_fraction=augment.VALIDATIO
         "test_targets_only_in_valid": int(np.sum(
             np.isin(dataset.test_targets, valid_sessions.values)
             & ~np.isin(dataset.test_targets, train_sessions.values))),
+        "test_repeat_share": _repeat_share(dataset.test_prefixes, dataset.test_targets),
+        "valid_repeat_share": _repeat_share(valid_prefixes, valid_targets),
     }
+
+
+def _repeat_share(prefixes, targets):
+    if not len(targets):
+        return None
+    return round(100.0 * float(np.mean(repeats.repeat_targets(prefixes, targets))), 4)
 
 
 def main(argv):

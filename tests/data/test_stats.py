@@ -37,7 +37,18 @@ def test_counts_on_a_hand_sized_split():
         "dataset": "tiny", "train_sessions": 10, "train_samples": 15, "valid_samples": 4,
         "test_samples": 4, "num_items": 5, "avg_session_length": 2.5,
         "max_session_length": 5, "test_targets_only_in_valid": 2,
+        # Test targets 2, 5, 5, 9 after [1], [2], [3], [4]: none repeats. The validating
+        # session 1..5 gives pairs ([1], 2) .. ([1, 2, 3, 4], 5): none repeats either.
+        "test_repeat_share": 0.0, "valid_repeat_share": 0.0,
     }
+    repeating = SessionDataset("tiny", Sessions.from_lists([[1, 2]] * 9 + [[3, 4, 3, 3]]),
+                               Sessions.from_lists([[1], [2, 4], [3]]),
+                               np.array([1, 4, 2], np.int32), num_items=5)
+    counts = stats.dataset_stats(repeating, min_prefix_len=1)
+    # Test: [1] -> 1 and [2, 4] -> 4 of 3 pairs; validation [3] -> 4, [3, 4] -> 3 and
+    # [3, 4, 3] -> 3: 2 of 3.
+    assert counts["test_repeat_share"] == round(200 / 3, 4)
+    assert counts["valid_repeat_share"] == round(200 / 3, 4)
     # With min_prefix_len 2: max(len - 2, 0) = 1,0,0,2,0,0,0,0,0,3 -> 6; validation: 3.
     counts = stats.dataset_stats(dataset, min_prefix_len=2)
     assert (counts["train_samples"], counts["valid_samples"]) == (6, 3)
@@ -52,6 +63,7 @@ def test_cli_on_real_yoochoose(shared_data_dir):
         369_859, 55_400, 17_376)
     assert counts["train_sessions"] == 116_167
     assert counts["max_session_length"] == 146
+    assert counts["test_repeat_share"] == 26.6282  # 14,752 of the 55,400 test pairs
 
 
 @pytest.mark.parametrize("name, train_samples, test_samples, num_items", [
