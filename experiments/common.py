@@ -43,7 +43,7 @@ from mtd_tf.errors import MTDError
 from mtd_tf.errors import RunStopped
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.metrics import REPORTED_METRICS
-from mtd_tf.models.mtd import VARIANTS
+from mtd_tf.models.mtd_config import VARIANTS
 from mtd_tf.training.config import DEFAULTS as CONFIG_DEFAULTS
 from mtd_tf.training.config import FIELDS as CONFIG_FIELDS
 from mtd_tf.training.config import TrainConfig

@@ -20,7 +20,7 @@ from absl import flags  # noqa: E402
 from mtd_tf import job  # noqa: E402
 from mtd_tf import settings  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
-from mtd_tf.models.mtd import MTDConfig  # noqa: E402
+from mtd_tf.models.mtd_config import MTDConfig  # noqa: E402
 from mtd_tf.training.config import TrainConfig  # noqa: E402
 from mtd_tf.training.config import TrainerConfig  # noqa: E402
 from mtd_tf.training.timing import RunTimer  # noqa: E402

@@ -7,7 +7,7 @@ import pytest
 
 from mtd_tf import settings
 from mtd_tf.errors import ConfigError
-from mtd_tf.models.mtd import MTDConfig
+from mtd_tf.models.mtd_config import MTDConfig
 from mtd_tf.training.config import FIELDS
 from mtd_tf.training.config import TrainerConfig
 

@@ -1,9 +1,11 @@
-"""Keras layers of MTD: the session side (eq. 1-4) and the graph side (eq. 6-7)."""
+"""Keras layers of MTD: the session side (eq. 1-4), the graph side (eq. 6-7) and the
+optional repeat-aware output head."""
 
 from mtd_tf.layers.attentive_aggregation import AttentiveAggregation
 from mtd_tf.layers.bilinear_discriminator import BilinearDiscriminator
 from mtd_tf.layers.graph_attention import GraphAttention
 from mtd_tf.layers.positional_decay_pooling import PositionalDecayPooling
+from mtd_tf.layers.repeat_explore import RepeatExploreHead
 from mtd_tf.layers.self_attention import SelfAttentionBlock
 from mtd_tf.layers.sparse_gcn import SparseGCN
 
@@ -12,6 +14,7 @@ __all__ = [
     "BilinearDiscriminator",
     "GraphAttention",
     "PositionalDecayPooling",
+    "RepeatExploreHead",
     "SelfAttentionBlock",
     "SparseGCN",
 ]

@@ -17,7 +17,6 @@ from mtd_tf.layers.graph_attention import GraphAttention
 from mtd_tf.layers.sparse_gcn import SparseGCN
 
 ENCODERS = ("gcn", "gat")
-WRITEBACK_MODES = ("replace", "rescale")
 
 
 @keras.saving.register_keras_serializable(package="mtd_tf")

@@ -1,5 +1,5 @@
-"""MTD's intra-session network (from a right-padded prefix to scores over all items) and
-its hyper-parameters.
+"""MTD's intra-session network: from a right-padded prefix to scores over all items (its
+hyper-parameters are `mtd_config.MTDConfig`).
 
 Composes the layers of `mtd_tf.layers` (DESIGN.md section 2). The cross-session graph
 module (`mtd_tf.models.graph_infomax`) talks to this model only through the item table
@@ -8,124 +8,16 @@ module (`mtd_tf.models.graph_infomax`) talks to this model only through the item
 `candidate_vectors`).
 """
 
-import dataclasses
-import math
-
 import keras
 import tensorflow as tf
 
 from mtd_tf import settings
-from mtd_tf.errors import ConfigError
 from mtd_tf.layers import AttentiveAggregation
 from mtd_tf.layers import PositionalDecayPooling
+from mtd_tf.layers import RepeatExploreHead
 from mtd_tf.layers import SelfAttentionBlock
 from mtd_tf.layers import masking
-from mtd_tf.models.graph_infomax import GraphInfomax
-from mtd_tf.models.graph_infomax import WRITEBACK_MODES
-
-# Session encoders: self-attention blocks over items plus positions, then aggregation and
-# pooling (the paper's); attentive aggregation over plain item embeddings (`va`); the same
-# plus positional-decay pooling (`at`).
-SESSION_ENCODERS = ("self_attention", "vanilla", "vanilla_decay")
-GRAPH_ENCODERS = ("gcn", "gat", "none")
-# The paper's ablation variants (Figure 3) as presets of the two encoders.
-VARIANTS = {
-    "mtd": ("self_attention", "gcn"),
-    "lo": ("self_attention", "none"),
-    "va": ("vanilla", "gcn"),
-    "at": ("vanilla_decay", "gcn"),
-    "ga": ("self_attention", "gat"),
-}
-CUSTOM_VARIANT = "custom"
-
-
-def variant_of(session_encoder, graph_encoder):
-    """The preset name of an encoder pair, or "custom"."""
-    return next((name for name, pair in VARIANTS.items()
-                 if pair == (session_encoder, graph_encoder)), CUSTOM_VARIANT)
-
-
-@dataclasses.dataclass(frozen=True)
-class MTDConfig:
-    """MTD's hyper-parameters (DESIGN.md section 4 defaults), one validated record.
-
-    `variant` is a preset of `session_encoder` and `graph_encoder`; an encoder given
-    explicitly overrides it, and `variant` then names the resulting pair (or "custom").
-    """
-
-    variant: str = settings.setting(
-        "mtd", "Preset of --session_encoder and --graph_encoder: mtd (full model), lo (no "
-        "graph module), va (vanilla attention over item embeddings), at (va + positional "
-        "decay), ga (graph attention encoder).", choices=(*VARIANTS, CUSTOM_VARIANT))
-    session_encoder: str | None = settings.setting(
-        None, "self_attention (paper), vanilla or vanilla_decay. Default: the variant's.",
-        check=lambda value: None if value in (None, *SESSION_ENCODERS) else (
-            f"must be one of {SESSION_ENCODERS}"))
-    graph_encoder: str | None = settings.setting(
-        None, "gcn (paper), gat or none. Default: the variant's.",
-        check=lambda value: None if value in (None, *GRAPH_ENCODERS) else (
-            f"must be one of {GRAPH_ENCODERS}"))
-    embedding_dim: int = settings.setting(100, "Embedding size d.", settings.positive_int)
-    max_len: int = settings.setting(50, "Sessions keep their last max_len items.",
-                                    settings.positive_int)
-    num_blocks: int = settings.setting(1, "Stacked self-attention blocks.",
-                                       settings.non_negative_int)
-    num_heads: int = settings.setting(1, "Attention heads per block (must divide d).",
-                                      settings.positive_int)
-    dropout: float = settings.setting(0.2, "Dropout rate.", settings.in_range(0, 1, high_open=True))
-    decay: float = settings.setting(0.75, "Positional decay lambda (eq. 4).",
-                                    settings.in_range(0, math.inf, high_open=True))
-    aggregation_product: bool = settings.setting(
-        False, "Multiplicative attentive aggregation of the authors' code instead of eq. 3's "
-        "sum.")
-    score_scale: float = settings.setting(
-        0.0, "0: scores are dot products (paper); s > 0: s times the cosine of the session "
-        "and item vectors (normalised scores with temperature 1/s).",
-        settings.in_range(0, math.inf, high_open=True))
-    gcn_layers: int = settings.setting(1, "Layers of the graph encoder.", settings.positive_int)
-    graph_writeback: str = settings.setting(
-        "replace", "How the graph output enters the item table: replace (paper) or rescale to "
-        "the table's mean row norm first.", choices=WRITEBACK_MODES)
-    graph_mix: float = settings.setting(
-        1.0, "Share of the graph output in the item table after write-back: "
-        "E <- (1 - mix) E + mix H (1 = overwrite, as the paper).",
-        settings.in_range(0, 1, low_open=True))
-
-    def __post_init__(self):
-        settings.check_fields(self)
-        if self.variant == CUSTOM_VARIANT and None in (self.session_encoder, self.graph_encoder):
-            raise ConfigError("variant=custom needs both session_encoder and graph_encoder")
-        preset = VARIANTS.get(self.variant, (None, None))
-        session_encoder = self.session_encoder or preset[0]
-        graph_encoder = self.graph_encoder or preset[1]
-        object.__setattr__(self, "session_encoder", session_encoder)
-        object.__setattr__(self, "graph_encoder", graph_encoder)
-        object.__setattr__(self, "variant", variant_of(session_encoder, graph_encoder))
-        if self.embedding_dim % self.num_heads:
-            raise ConfigError(f"num_heads must divide embedding_dim ({self.embedding_dim}), "
-                              f"got {self.num_heads}")
-
-    @property
-    def has_graph_module(self):
-        return self.graph_encoder != "none"
-
-    def build(self, num_items):
-        """The built `MTDModel` for items 1..`num_items`."""
-        model = MTDModel(
-            num_items=num_items, embedding_dim=self.embedding_dim, max_len=self.max_len,
-            num_blocks=self.num_blocks, num_heads=self.num_heads, dropout=self.dropout,
-            decay=self.decay, session_encoder=self.session_encoder,
-            aggregation_product=self.aggregation_product, score_scale=self.score_scale)
-        model.build()
-        return model
-
-    def build_graph_module(self, num_items, l2):
-        """The built `GraphInfomax` over this model's item table, or None (`lo`)."""
-        if not self.has_graph_module:
-            return None
-        infomax = GraphInfomax(encoder=self.graph_encoder, num_layers=self.gcn_layers, l2=l2)
-        infomax.build((num_items, self.embedding_dim))
-        return infomax
+from mtd_tf.models.mtd_config import MTDConfig
 
 
 @keras.saving.register_keras_serializable(package="mtd_tf")
@@ -157,11 +49,13 @@ class MTDModel(keras.Model):
       session_encoder: one of `SESSION_ENCODERS`.
       aggregation_product: the reference's multiplicative aggregation instead of eq. 3's sum.
       score_scale: 0 for the paper's dot-product scores, s > 0 for s times their cosine.
+      repeat_head: add a `RepeatExploreHead` (`repeat_head` attribute; None without): the
+        model then outputs log-probabilities of its repeat/explore mixture.
     """
 
     def __init__(self, num_items, embedding_dim=100, max_len=50, num_blocks=1, num_heads=1,
                  dropout=0.2, decay=0.75, session_encoder="self_attention",
-                 aggregation_product=False, score_scale=0.0, **kwargs):
+                 aggregation_product=False, score_scale=0.0, repeat_head=False, **kwargs):
         super().__init__(**kwargs)
         problem = settings.positive_int(num_items)
         if problem:
@@ -170,7 +64,7 @@ class MTDModel(keras.Model):
         MTDConfig(embedding_dim=embedding_dim, max_len=max_len, num_blocks=num_blocks,
                   num_heads=num_heads, dropout=dropout, decay=decay,
                   session_encoder=session_encoder, aggregation_product=aggregation_product,
-                  score_scale=score_scale)
+                  score_scale=score_scale, repeat_head=repeat_head)
         self.num_items = num_items
         self.embedding_dim = embedding_dim
         self.max_len = max_len
@@ -204,6 +98,8 @@ class MTDModel(keras.Model):
                               if self.uses_decay_pooling else None)
         self.session_projection = keras.layers.Dense(embedding_dim, use_bias=False, name="w_c",
                                                      dtype=policy)
+        self.repeat_head = (RepeatExploreHead(name="repeat_head", dtype=policy)
+                            if repeat_head else None)
 
     def build(self, input_shape=None):
         d = self.embedding_dim
@@ -225,6 +121,9 @@ class MTDModel(keras.Model):
             self.decay_pooling.build(sequence_shape)
         parts = 3 if self.uses_decay_pooling else 2
         self.session_projection.build((None, parts * d))
+        if self.repeat_head is not None:
+            self.repeat_head.build(((None, None), (None, d), (self.num_items, d),
+                                    (None, self.num_items)))
         self.built = True
 
     def lookup(self, item_ids):
@@ -285,9 +184,13 @@ class MTDModel(keras.Model):
         return tf.math.l2_normalize(table, axis=-1) if self.score_scale else table
 
     def call(self, item_ids, training=None):
-        """Scores z [batch, M]: column j is item j+1 (DESIGN.md section 2, step 6)."""
-        return tf.matmul(self.query_vectors(item_ids, training=training),
-                         self.candidate_vectors(), transpose_b=True)
+        """Scores z [batch, M]: column j is item j+1 (DESIGN.md section 2, step 6); with the
+        repeat head, the log-probabilities of its mixture."""
+        query, candidates = self.query_vectors(item_ids, training=training), self.candidate_vectors()
+        scores = tf.matmul(query, candidates, transpose_b=True)
+        if self.repeat_head is None:
+            return scores
+        return self.repeat_head((item_ids, query, candidates, scores))
 
     def get_config(self):
         config = super().get_config()
@@ -296,5 +199,5 @@ class MTDModel(keras.Model):
             num_blocks=self.num_blocks, num_heads=self.num_heads, dropout=self.dropout,
             decay=self.decay, session_encoder=self.session_encoder,
             aggregation_product=self.aggregation_product,
-            score_scale=self.score_scale)
+            score_scale=self.score_scale, repeat_head=self.repeat_head is not None)
         return config

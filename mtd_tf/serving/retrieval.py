@@ -28,8 +28,12 @@ class TopKRetrieval:
     def scores(self, item_ids):
         """[batch, M] scores (column j = item j+1) of int [batch, len] right-padded prefixes
         with ids in 0..M."""
-        scores = tf.matmul(self.model.query_vectors(item_ids, training=False),
-                           self.model.candidate_vectors(), transpose_b=True)  # [batch, M]
+        query, candidates = (self.model.query_vectors(item_ids, training=False),
+                             self.model.candidate_vectors())
+        scores = tf.matmul(query, candidates, transpose_b=True)  # [batch, M]
+        head = getattr(self.model, "repeat_head", None)
+        if head is not None:  # log P of the repeat/explore mixture
+            scores = head((item_ids, query, candidates, scores))
         scores = tf.cast(scores, tf.float32)  # a mixed-precision model ranks in float32 too
         has_items = tf.reduce_any(item_ids > 0, axis=1)  # [batch]
         return tf.where(has_items[:, None], scores, self.popularity[None, :])

@@ -13,8 +13,8 @@ import os
 from mtd_tf import settings
 from mtd_tf.errors import ConfigError
 from mtd_tf.losses import MATMUL_DTYPES
-from mtd_tf.models.mtd import MTDConfig
-from mtd_tf.models.mtd import VARIANTS
+from mtd_tf.models.mtd_config import MTDConfig
+from mtd_tf.models.mtd_config import VARIANTS
 
 SCORING_PRECISIONS = tuple(MATMUL_DTYPES)  # the names the loss knows, one list
 _POSITIVE_FINITE = settings.in_range(0, math.inf, low_open=True, high_open=True)

@@ -16,16 +16,22 @@ def make_session_train_step(model, optimizer, strategy, l2, element_spec,
                             matmul_dtype=tf.float32):
     """Returns `step(batch) -> {"loss/in", "loss/total"}` for batches of (item_ids, targets).
 
-    L_in is softmax cross-entropy over all M items (the reference's choice, DESIGN.md section 2);
+    L_in is softmax cross-entropy over all M items (the reference's choice, DESIGN.md section 2),
+    or with a repeat head -log P(target) of its mixture;
     the L2 term covers every recommendation variable, embedding table included.
     `matmul_dtype` is the dtype of L_in's three full-softmax matmuls.
     """
 
+    head = getattr(model, "repeat_head", None)
+
     def replica_step(item_ids, targets):
         with tf.GradientTape() as tape:
+            query, candidates = model.query_vectors(item_ids, training=True), model.candidate_vectors()
             per_example = losses.full_softmax_cross_entropy(
-                model.query_vectors(item_ids, training=True),  # [batch, d]
-                model.candidate_vectors(), targets, matmul_dtype=matmul_dtype)  # [batch]
+                query, candidates, targets, matmul_dtype=matmul_dtype)  # [batch]
+            if head is not None:  # -log P(target) of the repeat/explore mixture
+                per_example = -head.target_log_likelihood(item_ids, query, candidates,
+                                                          -per_example, targets)
             loss_in = tf.nn.compute_average_loss(per_example)
             penalty = tf.nn.scale_regularization_loss(l2 * losses.l2_penalty(model.trainable_variables))
             loss = loss_in + penalty

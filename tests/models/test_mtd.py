@@ -13,8 +13,9 @@ import pytest
 import tensorflow as tf
 
 from mtd_tf.models.mtd import MTDModel
-from mtd_tf.models.mtd import VARIANTS
+from mtd_tf.models.mtd_config import VARIANTS
 from tests.layers.harness import run_layer_test
+from tests.layers.test_repeat_explore import numpy_log_probabilities
 
 NUM_ITEMS = 40
 DIM = 8
@@ -381,3 +382,33 @@ def test_model_passes_the_layer_harness(variant, num_trainable_weights):
         # The model stacks up to six layers' rounding (block, aggregation, pooling, W_c,
         # scores): measured up to 0.024 (6 bfloat16 roundoffs) on scores up to 2.7.
         precision_tolerance_scale=3.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_repeat_head_outputs_the_log_probabilities_of_its_mixture(seed):
+    model = make_model(seed, repeat_head=True)
+    queries = numpy_queries(model, SESSIONS)
+    table = model_weights(model)["item_embeddings"]
+    expected = numpy_log_probabilities(model.repeat_head, SESSIONS, queries, table,
+                                       queries @ table.T)
+    np.testing.assert_allclose(model(SESSIONS).numpy(), expected, rtol=1e-4, atol=1e-4)
+    revived = MTDModel.from_config(model.get_config())
+    assert revived.get_config()["repeat_head"] is True and revived.repeat_head is not None
+    assert make_model(seed).repeat_head is None  # the paper's output stays the default
+
+
+def test_the_repeat_head_model_passes_the_layer_harness():
+    run_layer_test(
+        MTDModel, dict(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN, dropout=0.0,
+                       repeat_head=True),
+        {"item_ids": SESSIONS}, resized_input_data={"item_ids": SESSIONS[:2, :3]},
+        expected_output_shape=(len(SESSIONS), NUM_ITEMS),
+        expected_num_trainable_weights=2 + 11 + 3 + 1 + 5,  # the full model's, the head's
+        reference=lambda model, item_ids: _head_reference(model, item_ids.numpy()),
+        rtol=1e-4, atol=1e-4, precision_tolerance_scale=3.0)
+
+
+def _head_reference(model, item_ids):
+    queries = numpy_queries(model, item_ids)
+    table = model.item_embeddings.numpy().astype(np.float64)
+    return numpy_log_probabilities(model.repeat_head, item_ids, queries, table, queries @ table.T)

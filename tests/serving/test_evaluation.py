@@ -77,7 +77,9 @@ def test_ranks_compare_as_the_exports_serving_them_do(dataset):
     served = evaluation.compare_exports(
         ListedRecommender(RANKS, dataset.test_targets),
         ListedRecommender(BASELINE_RANKS, dataset.test_targets), dataset, batch_size=4)
-    assert evaluation.compare_ranks(RANKS, BASELINE_RANKS, ks=(5, 10)) == served
+    compared = evaluation.compare_ranks(RANKS, BASELINE_RANKS, ks=(5, 10))
+    assert compared == {key: served[key] for key in compared}
+    assert set(served) - set(compared) == {"test_by_target", "baseline_test_by_target"}
     with pytest.raises(ValueError, match="do not pair up"):
         evaluation.compare_ranks(RANKS, BASELINE_RANKS[:-1])
 

@@ -1,5 +1,6 @@
 """The SavedModel: same top-K in a fresh TensorFlow-only process and via saved_model_cli,
-input cleaning against NumPy, popularity fallback, K > M, mixed-length batches."""
+input cleaning against NumPy, popularity fallback, K > M, mixed-length batches; with the
+paper's output and with the repeat head."""
 
 import json
 import os
@@ -56,9 +57,10 @@ def expected_top_k(model, popularity, sessions, k):
     return np.stack(items), np.stack(values)
 
 
-def build_model(seed):
+def build_model(seed, repeat_head=False):
     keras.utils.set_random_seed(seed)
-    model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN, dropout=0.3)
+    model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN, dropout=0.3,
+                     repeat_head=repeat_head)
     model.build()
     rng = np.random.default_rng(seed)
     for weight in model.trainable_weights:
@@ -68,10 +70,11 @@ def build_model(seed):
     return model, popularity
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """(model, popularity, export_dir) of a random model exported with K = 7."""
-    model, popularity = build_model(0)
+@pytest.fixture(scope="module", params=[False, True], ids=["paper_head", "repeat_head"])
+def exported(tmp_path_factory, request):
+    """(model, popularity, export_dir) of a random model exported with K = 7, with the
+    paper's scores or the repeat head's log-probabilities (served exactly as evaluated)."""
+    model, popularity = build_model(0, repeat_head=request.param)
     export_dir = str(tmp_path_factory.mktemp("export") / "export")
     export.export_saved_model(model, export_dir, top_k=TOP_K, item_popularity=popularity)
     return model, popularity, export_dir

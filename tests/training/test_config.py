@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from mtd_tf.errors import ConfigError
-from mtd_tf.models.mtd import MTDConfig
+from mtd_tf.models.mtd_config import MTDConfig
 from mtd_tf.training.config import TrainConfig
 from mtd_tf.training.config import TrainerConfig
 from mtd_tf.training.config import changed_settings

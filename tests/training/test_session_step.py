@@ -6,8 +6,11 @@ import pytest
 import tensorflow as tf
 
 from mtd_tf import losses
+from mtd_tf import metrics
 from mtd_tf.models.mtd import MTDModel
 from mtd_tf.training import session_step
+from tests.layers.test_repeat_explore import numpy_log_probabilities
+from tests.models.test_mtd import numpy_queries
 from tests.models.test_mtd import numpy_scores
 
 NUM_ITEMS = 30
@@ -15,9 +18,10 @@ DIM = 8
 SPEC = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32))
 
 
-def built(seed, l2, lr=1e-3):
+def built(seed, l2, lr=1e-3, repeat_head=False):
     keras.utils.set_random_seed(seed)
-    model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=10, dropout=0.0)
+    model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=10, dropout=0.0,
+                     repeat_head=repeat_head)
     model.build()
     optimizer = keras.optimizers.Adam(learning_rate=lr)
     optimizer.build(model.trainable_variables)
@@ -136,6 +140,33 @@ def test_rank_step_and_evaluate_match_numpy_ranks():
         all_ranks.append(1 + (scores > target_scores[:, None]).sum(axis=1))
     ranks = np.concatenate(all_ranks)
     dataset = [(tf.constant(ids), tf.constant(targets)) for ids, targets in batches]
-    result = session_step.evaluate(rank_step, strategy, dataset, len(dataset), ks=(1, 5, 10))
+    result = session_step.evaluate(rank_step, strategy, dataset, len(dataset),
+                                   metrics.RankingMetrics(ks=(1, 5, 10)))
     for k in (1, 5, 10):
         np.testing.assert_allclose(result[f"P@{k}"], 100 * np.mean(ranks <= k))
+
+
+def test_with_the_repeat_head_the_loss_is_minus_log_p_of_the_mixture():
+    model, _, step = built(4, 0.0, lr=1e-2, repeat_head=True)
+    rng = np.random.default_rng(4)
+    ids, targets = random_batch(rng, 8, 5)
+    targets[:4] = ids[:4, 0]  # half the targets repeat a prefix item
+    queries = numpy_queries(model, ids)
+    table = model.item_embeddings.numpy().astype(np.float64)
+    log_p = numpy_log_probabilities(model.repeat_head, ids, queries, table, queries @ table.T)
+    expected = -np.mean(log_p[np.arange(len(targets)), targets - 1])
+    result = step((tf.constant(ids), tf.constant(targets)))
+    np.testing.assert_allclose(float(result["loss/in"]), expected, rtol=1e-5)
+    batch = (tf.constant(ids), tf.constant(targets))
+    losses_seen = [float(step(batch)["loss/in"]) for _ in range(30)]
+    assert losses_seen[-1] < 0.5 * losses_seen[0]
+
+    # Evaluation ranks by the same log P.
+    rank_step = session_step.make_rank_step(model, tf.distribute.get_strategy(), SPEC,
+                                            np.ones(NUM_ITEMS, np.float32))
+    queries = numpy_queries(model, ids)
+    table = model.item_embeddings.numpy().astype(np.float64)
+    log_p = numpy_log_probabilities(model.repeat_head, ids, queries, table, queries @ table.T)
+    target_log_p = log_p[np.arange(len(targets)), targets - 1]
+    expected_ranks = 1 + (log_p > target_log_p[:, None] + 1e-9).sum(axis=1)
+    np.testing.assert_array_equal(rank_step(batch).numpy(), expected_ranks)
