@@ -104,4 +104,9 @@ def final_report(trainer, test_metrics=None):
     logging.info("test (%s epoch %d): P@20 %.2f MRR@20 %.2f",
                  "refit, last" if settings.refit_epochs else "best", report["best_epoch"],
                  test["P@20"], test["MRR@20"])
+    for part in ("repeat", "new"):
+        split = by_target[part]
+        if split["pairs"]:
+            logging.info("test, %s targets (%.1f%% of pairs): P@20 %.2f MRR@20 %.2f", part,
+                         split["share"], split["metrics"]["P@20"], split["metrics"]["MRR@20"])
     return report
