@@ -64,7 +64,8 @@ def finish(trainer):
     settings = trainer.settings
     export.export_saved_model(
         trainer.model, os.path.join(settings.model_dir, "export"), top_k=settings.export_top_k,
-        item_popularity=trainer.inputs.item_popularity)
+        item_popularity=trainer.inputs.item_popularity,
+        raw_item_ids=trainer.inputs.raw_item_ids)
     rank_files.write_ranks(os.path.join(settings.model_dir, rank_files.TEST_RANKS_FILE),
                            test_metrics.ranks())
     atomic_write_text(os.path.join(settings.model_dir, METRICS_FILE),

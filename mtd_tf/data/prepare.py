@@ -55,20 +55,19 @@ import json
 import os
 import re
 
-import numpy as np
 from absl import flags
 from absl import logging
 
 from mtd_tf import cli
 from mtd_tf import io_utils
 from mtd_tf.data import formats
+from mtd_tf.data import item_catalog
 from mtd_tf.data import protocol
 from mtd_tf.data import raw_logs
 from mtd_tf.data import registry
 from mtd_tf.errors import DatasetMissingError
 from mtd_tf.errors import MTDError
 
-ITEMS_FILE = "items.tsv"
 STATS_FILE = "stats.json"
 PROTOCOL_NAME = "SR-GNN datasets/preprocess.py (CRIPAC-DIG/SR-GNN), see mtd_tf/data/prepare.py"
 
@@ -121,10 +120,7 @@ def prepare(dataset, raw_path, out_dir, fraction=None, skip_bad_rows=False):
              "protocol": PROTOCOL_NAME, **split.stats}
     with io_utils.atomic_output_dir(out_dir) as folder:
         formats.write_text_split(folder, split.train, split.test_prefixes, split.test_targets)
-        lines = np.char.add(np.arange(1, len(split.raw_item_ids) + 1).astype(str),
-                            np.char.add("\t", split.raw_item_ids.astype(str)))
-        io_utils.atomic_write_text(os.path.join(folder, ITEMS_FILE),
-                                   "item_id\traw_item_id\n" + "\n".join(lines) + "\n")
+        item_catalog.write_raw_item_ids(folder, split.raw_item_ids)
         io_utils.atomic_write_text(os.path.join(folder, STATS_FILE),
                                    json.dumps(stats, indent=2) + "\n")
     logging.info("%s: %d training sessions (%d samples), %d test pairs, %d items -> %s",

@@ -13,6 +13,7 @@ import numpy as np
 from absl import logging
 
 from mtd_tf.data import formats
+from mtd_tf.data import item_catalog
 from mtd_tf.data.sessions import Sessions
 from mtd_tf.data.sessions import SessionDataset
 from mtd_tf.data.sessions import row_splits_from_lengths
@@ -49,11 +50,14 @@ class LoadedDataset(SessionDataset):
       unknown_prefix_ids: test prefix ids above M, dropped from their prefixes.
       emptied_prefixes: prefixes left with no id by that (kept, with length 0).
       unknown_targets: test targets above M (kept; each is a miss).
+      raw_item_ids: str [M], the raw id of each item 1..M from the folder's `items.tsv`
+        (`item_catalog`), or None for a folder without one.
     """
 
     unknown_prefix_ids: int = 0
     emptied_prefixes: int = 0
     unknown_targets: int = 0
+    raw_item_ids: np.ndarray = None
 
     def unknown_id_counts(self):
         """The three counts under the keys `metrics.json` records them with."""
@@ -149,7 +153,8 @@ def load_dataset(name, data_dir, seed=0):
                  len(train), len(test_targets), num_items)
     return LoadedDataset(canonical, train, test_prefixes, test_targets, num_items,
                          unknown_prefix_ids=unknown_prefix_ids,
-                         emptied_prefixes=emptied_prefixes, unknown_targets=unknown_targets)
+                         emptied_prefixes=emptied_prefixes, unknown_targets=unknown_targets,
+                         raw_item_ids=item_catalog.read_raw_item_ids(folder, num_items))
 
 
 def _has_files(folder, *filenames):

@@ -2,13 +2,16 @@
 
 It serves raw click sequences as clients send them (DESIGN.md section 6): ids unknown to the
 catalogue are dropped, real ids are packed left in order, only the last `max_len` count,
-and a session with no known id falls back to the most popular items. It loads with plain
-`tf.saved_model.load` (no mtd_tf import) and with `saved_model_cli run`.
+and a session with no known id falls back to the most popular items. A model trained on a
+dataset with an `items.tsv` also gets `serving_raw`, which takes and returns the click
+log's own item ids (strings) through a lookup table inside the SavedModel. It loads with
+plain `tf.saved_model.load` (no mtd_tf import) and with `saved_model_cli run`.
 """
 
 import os
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mtd_tf.errors import MTDError
@@ -16,6 +19,7 @@ from mtd_tf.io_utils import atomic_output_dir
 from mtd_tf.serving.retrieval import TopKRetrieval
 
 SIGNATURE_KEY = "serving_default"
+RAW_SIGNATURE_KEY = "serving_raw"
 
 
 def clean_sessions(item_ids, num_items, max_len):
@@ -60,14 +64,40 @@ def make_serving_fn(model, top_k, item_popularity):
     return serve
 
 
-def export_saved_model(model, export_dir, top_k, item_popularity):
-    """Writes the SavedModel to `export_dir` atomically (a crash leaves the old one or none)."""
+def make_raw_serving_fn(serve, raw_item_ids):
+    """Wraps `serve` (`make_serving_fn`) for raw ids: string [batch, len] in ("" pads;
+    an id not in `raw_item_ids` is dropped as an unknown id is), {"top_raw_items" string
+    [batch, K], "top_items", "scores"} out. Returns (fn, the lookup table to track)."""
+    raw_item_ids = np.asarray(raw_item_ids).astype(str)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(raw_item_ids), tf.range(1, len(raw_item_ids) + 1, dtype=tf.int64)),
+        default_value=0)
+    # Row j is the raw id of internal id j; row 0 (never served) keeps gather in range.
+    by_internal_id = tf.constant(np.concatenate([[""], raw_item_ids]))
+
+    def serve_raw(raw_item_ids):
+        outputs = serve(table.lookup(raw_item_ids))
+        return dict(outputs, top_raw_items=tf.gather(by_internal_id, outputs["top_items"]))
+
+    return serve_raw, table
+
+
+def export_saved_model(model, export_dir, top_k, item_popularity, raw_item_ids=None):
+    """Writes the SavedModel to `export_dir` atomically (a crash leaves the old one or none);
+    with `raw_item_ids` (str [M], item j+1's raw id) it also gets `serving_raw`."""
     archive = keras.export.ExportArchive()
     archive.track(model)
+    serve = make_serving_fn(model, top_k, item_popularity)
     archive.add_endpoint(
-        name=SIGNATURE_KEY,
-        fn=make_serving_fn(model, top_k, item_popularity),
+        name=SIGNATURE_KEY, fn=serve,
         input_signature=[tf.TensorSpec([None, None], tf.int64, name="item_ids")])
+    if raw_item_ids is not None:
+        serve_raw, table = make_raw_serving_fn(serve, raw_item_ids)
+        archive.track(table)
+        archive.add_endpoint(
+            name=RAW_SIGNATURE_KEY, fn=serve_raw,
+            input_signature=[tf.TensorSpec([None, None], tf.string, name="raw_item_ids")])
     with atomic_output_dir(export_dir) as tmp_dir:
         archive.write_out(tmp_dir, verbose=False)
     return export_dir
@@ -104,3 +134,15 @@ class ExportedRecommender:
         """int [batch, len] right-padded ids -> (top_items int64 [batch, K], scores [batch, K])."""
         outputs = self.signature(item_ids=tf.constant(item_ids, dtype=tf.int64))
         return outputs["top_items"].numpy(), outputs["scores"].numpy()
+
+    @property
+    def takes_raw_ids(self):
+        """Whether the export has `serving_raw` (it was trained on a dataset with items.tsv)."""
+        return RAW_SIGNATURE_KEY in self.loaded.signatures
+
+    def recommend_raw(self, raw_item_ids):
+        """str [batch, len] raw ids ("" pads) -> (top raw ids str [batch, K], scores)."""
+        outputs = self.loaded.signatures[RAW_SIGNATURE_KEY](
+            raw_item_ids=tf.constant(raw_item_ids, dtype=tf.string))
+        top = np.char.decode(outputs["top_raw_items"].numpy().astype(bytes), "utf-8")
+        return top, outputs["scores"].numpy()

@@ -1,7 +1,9 @@
 """Next-item recommendations from an exported model for one session typed on the command line.
 
 `python -m mtd_tf.serving.predict --export_dir=runs/x/export --session="214 7 99"` prints one JSON
-line: the session, the top-K item ids (best first) and their scores.
+line: the session, the top-K item ids (best first) and their scores. An export trained on a
+dataset with an `items.tsv` (`mtd_tf.data.prepare`) takes and returns the click log's own
+item ids (any text without spaces); others take the internal ids 1..M.
 """
 
 import json
@@ -58,12 +60,20 @@ def unknown_ids_note(session, num_items):
 
 def main(argv):
     del argv
-    session = parse_session(FLAGS.session)
-    # TensorFlow (seconds to import) only once the session is known to be well formed.
+    if not FLAGS.session.split():
+        raise MTDError("--session is empty: give item ids separated by spaces, e.g. '214 7 99'")
+    # TensorFlow (seconds to import) only once the session is known to be given.
     cli.import_tensorflow_quietly()
     from mtd_tf.serving import export  # pylint: disable=import-outside-toplevel
 
     recommender = export.load_export(FLAGS.export_dir)
+    if recommender.takes_raw_ids:
+        session = FLAGS.session.split()
+        top_items, scores = recommender.recommend_raw([session])
+        print(json.dumps({"session": session, "top_items": top_items[0].tolist(),
+                          "scores": [round(float(s), 6) for s in scores[0]]}))
+        return
+    session = parse_session(FLAGS.session)
     note = unknown_ids_note(session, recommender.num_items)
     if note:
         print(note, file=sys.stderr)

@@ -31,6 +31,8 @@ class TrainingInputs:
       unknown_test_ids: `registry.LoadedDataset.unknown_id_counts()`, for metrics.json.
       test_repeats: bool [test pairs], whether each test target is in its own whole prefix
         (`repeats.repeat_targets`), for the test report's repeat/new split.
+      raw_item_ids: str [M] raw ids of items 1..M (the dataset's `items.tsv`), which the
+        export serves; None without one.
     """
 
     dataset_name: str
@@ -44,6 +46,7 @@ class TrainingInputs:
     item_popularity: np.ndarray
     unknown_test_ids: dict = dataclasses.field(default_factory=dict)
     test_repeats: np.ndarray = None
+    raw_item_ids: np.ndarray = None
 
 
 def build_inputs(config):
@@ -73,7 +76,8 @@ def build_inputs(config):
         has_edge=has_edge,
         item_popularity=popularity.astype(np.int64),
         unknown_test_ids=dataset.unknown_id_counts(),
-        test_repeats=repeats.repeat_targets(dataset.test_prefixes, dataset.test_targets))
+        test_repeats=repeats.repeat_targets(dataset.test_prefixes, dataset.test_targets),
+        raw_item_ids=dataset.raw_item_ids)
     _check_samples(inputs, settings)
     return inputs
 

@@ -20,6 +20,7 @@ import pytest
 
 from mtd_tf.data import csv_blocks
 from mtd_tf.data import formats
+from mtd_tf.data import item_catalog
 from mtd_tf.data import prepare
 from mtd_tf.data import protocol
 from mtd_tf.data import registry
@@ -149,7 +150,7 @@ def _write(tmp_path, name, lines):
 def _output(out_dir):
     """(train lines, test lines, items lines, stats) of a prepared folder."""
     read = lambda name: (out_dir / name).read_text().splitlines()  # noqa: E731
-    return (read(formats.TRAIN_TEXT), read(formats.TEST_TEXT), read(prepare.ITEMS_FILE),
+    return (read(formats.TRAIN_TEXT), read(formats.TEST_TEXT), read(item_catalog.ITEMS_FILE),
             json.loads((out_dir / prepare.STATS_FILE).read_text()))
 
 
@@ -572,7 +573,7 @@ def test_replaces_its_own_output_but_not_a_foreign_folder(tmp_path):
     (out_dir / "stale.txt").write_text("x")
     prepare.prepare("yoochoose", raw, str(out_dir), fraction=1)
     assert sorted(os.listdir(out_dir)) == sorted(
-        [formats.TRAIN_TEXT, formats.TEST_TEXT, prepare.ITEMS_FILE, prepare.STATS_FILE])
+        [formats.TRAIN_TEXT, formats.TEST_TEXT, item_catalog.ITEMS_FILE, prepare.STATS_FILE])
     foreign = tmp_path / "home"
     foreign.mkdir()
     (foreign / "thesis.tex").write_text("keep me")

@@ -1,6 +1,6 @@
 """The SavedModel: same top-K in a fresh TensorFlow-only process and via saved_model_cli,
 input cleaning against NumPy, popularity fallback, K > M, mixed-length batches; with the
-paper's output and with the repeat head."""
+paper's output and with the repeat head; raw item ids in and out (`serving_raw`)."""
 
 import json
 import os
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from mtd_tf.data import item_catalog
 from mtd_tf.models.mtd import MTDModel
 from mtd_tf.serving import export
 from tests import helpers
@@ -232,3 +233,75 @@ def test_exported_recommender_round_trip(exported):
     expected_items, expected_scores = expected_top_k(model, popularity, CLIENT_SESSIONS, TOP_K)
     np.testing.assert_array_equal(top_items, expected_items)
     np.testing.assert_allclose(scores, expected_scores, rtol=1e-5, atol=1e-5)
+
+
+RAW_IDS = np.array([f"sku-{index * 7}" for index in range(1, NUM_ITEMS + 1)])  # item j: j*7
+RAW_SESSIONS = [["sku-21", "sku-28", "sku-35"], ["nope", "sku-49", ""], ["", "gone"]]
+
+
+@pytest.fixture(scope="module")
+def raw_exported(tmp_path_factory):
+    """(export_dir, the recommender) of a random model exported with raw ids."""
+    model, popularity = build_model(1)
+    export_dir = str(tmp_path_factory.mktemp("raw") / "export")
+    export.export_saved_model(model, export_dir, top_k=TOP_K, item_popularity=popularity,
+                              raw_item_ids=RAW_IDS)
+    return export_dir, export.load_export(export_dir)
+
+
+def test_raw_ids_in_give_the_internal_lists_in_raw_ids(raw_exported):
+    _, recommender = raw_exported
+    assert recommender.takes_raw_ids
+    width = max(len(row) for row in RAW_SESSIONS)
+    padded = [row + [""] * (width - len(row)) for row in RAW_SESSIONS]
+    top_raw, raw_scores = recommender.recommend_raw(padded)
+    # The same sessions in internal ids: unknown raw ids and padding become 0 (dropped).
+    lookup = {raw: index + 1 for index, raw in enumerate(RAW_IDS)}
+    internal = [[lookup.get(raw, 0) for raw in row] for row in padded]
+    top_items, scores = recommender.recommend(internal)
+    np.testing.assert_array_equal(top_raw, RAW_IDS[top_items - 1])
+    np.testing.assert_allclose(raw_scores, scores)
+    assert top_raw.dtype.kind == "U" and top_raw.shape == (3, TOP_K)
+
+
+@pytest.mark.slow
+def test_raw_signature_serves_in_a_fresh_tensorflow_only_process(raw_exported):
+    export_dir, recommender = raw_exported
+    program = textwrap.dedent(f"""
+        import json, sys
+        sys.modules["mtd_tf"] = None
+        import tensorflow as tf
+        serve = tf.saved_model.load({export_dir!r}).signatures["serving_raw"]
+        out = serve(raw_item_ids=tf.constant([["sku-21", "sku-28"]]))
+        print(json.dumps([item.decode() for item in out["top_raw_items"].numpy()[0]]))
+    """)
+    result = subprocess.run(
+        [helpers.PYTHON, "-c", program], capture_output=True, text=True, timeout=120,
+        cwd=os.path.dirname(export_dir), env=dict(helpers.SUBPROCESS_ENV, PYTHONPATH=""),
+        check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected, _ = recommender.recommend_raw([["sku-21", "sku-28"]])
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected[0].tolist()
+
+
+def test_predict_takes_and_returns_raw_ids(raw_exported):
+    export_dir, recommender = raw_exported
+    result = helpers.run_python(["-m", "mtd_tf.serving.predict", f"--export_dir={export_dir}",
+                                 "--session=sku-21 nope sku-28"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    expected, _ = recommender.recommend_raw([["sku-21", "nope", "sku-28"]])
+    assert printed["session"] == ["sku-21", "nope", "sku-28"]
+    assert printed["top_items"] == expected[0].tolist()
+
+
+def test_a_run_on_a_dataset_with_items_tsv_exports_its_raw_ids(tmp_path):
+    data_dir = helpers.write_tiny_dataset(tmp_path / "data")
+    raw = np.array([f"shop/{index}" for index in range(1, helpers.TINY_NUM_ITEMS + 1)])
+    item_catalog.write_raw_item_ids(tmp_path / "data" / helpers.TINY, raw)
+    config = helpers.tiny_config(data_dir, tmp_path / "run", epochs=1, max_train_batches=2)
+    helpers.train_and_evaluate(config)
+    recommender = export.load_export(str(tmp_path / "run" / "export"))
+    top_raw, _ = recommender.recommend_raw([["shop/3", "shop/5"]])
+    top_items, _ = recommender.recommend([[3, 5]])
+    np.testing.assert_array_equal(top_raw, raw[top_items - 1])
