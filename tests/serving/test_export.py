@@ -305,3 +305,30 @@ def test_a_run_on_a_dataset_with_items_tsv_exports_its_raw_ids(tmp_path):
     top_raw, _ = recommender.recommend_raw([["shop/3", "shop/5"]])
     top_items, _ = recommender.recommend([[3, 5]])
     np.testing.assert_array_equal(top_raw, raw[top_items - 1])
+
+
+@pytest.mark.slow
+def test_saved_model_cli_show_finds_tensorflow_serving_signatures_of_core_ops(raw_exported):
+    """What TensorFlow Serving reads: predict-method signatures by name, with typed inputs
+    and outputs, and only ops every TensorFlow build has (no Python function inside)."""
+    export_dir, _ = raw_exported
+    cli = os.path.join(os.path.dirname(helpers.PYTHON), "saved_model_cli")
+    result = subprocess.run([cli, "show", "--dir", export_dir, "--all"], capture_output=True,
+                            text=True, timeout=120, env=helpers.SUBPROCESS_ENV, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    shown = result.stdout
+    for name, inputs, outputs in (
+            ("serving_default", {"item_ids": "DT_INT64"},
+             {"top_items": "DT_INT64", "scores": "DT_FLOAT"}),
+            ("serving_raw", {"raw_item_ids": "DT_STRING"},
+             {"top_raw_items": "DT_STRING", "top_items": "DT_INT64", "scores": "DT_FLOAT"})):
+        block = shown.split(f"signature_def['{name}']:")[1].split("signature_def[")[0]
+        assert "Method name is: tensorflow/serving/predict" in block
+        for kind, tensors in (("inputs", inputs), ("outputs", outputs)):
+            for tensor, dtype in tensors.items():
+                assert re.search(rf"{kind}\['{tensor}'\] tensor_info:\s*dtype: {dtype}", block), (
+                    name, tensor)
+    ops = re.search(r"contains the following ops: \{(.*?)\}", shown).group(1)
+    op_names = {op.strip().strip("'") for op in ops.split(",")}
+    assert op_names and op_names <= set(dir(tf.raw_ops)), op_names - set(dir(tf.raw_ops))
+    assert not {"PyFunc", "EagerPyFunc", "PyFuncStateless"} & op_names
