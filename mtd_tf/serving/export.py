@@ -20,6 +20,9 @@ from mtd_tf.serving.retrieval import TopKRetrieval
 
 SIGNATURE_KEY = "serving_default"
 RAW_SIGNATURE_KEY = "serving_raw"
+EMBEDDING_SIGNATURE_KEY = "session_embedding"
+# Beside saved_model.pb: row j is item j+1's candidate vector, for a nearest-neighbour index.
+CANDIDATES_FILE = "candidate_vectors.npy"
 
 
 def clean_sessions(item_ids, num_items, max_len):
@@ -64,6 +67,19 @@ def make_serving_fn(model, top_k, item_popularity):
     return serve
 
 
+def make_embedding_fn(model):
+    """`embed(item_ids) -> {"session_embedding": float32 [batch, d']}`: the query vector of
+    each cleaned session (zeros for one with no known id), whose inner products with the
+    exported candidate vectors are the model's scores (without a repeat head's mixture)."""
+
+    def embed(item_ids):
+        ids, lengths = clean_sessions(item_ids, model.num_items, model.max_len)
+        query = tf.cast(model.query_vectors(ids, training=False), tf.float32)
+        return {"session_embedding": tf.where(lengths[:, None] > 0, query, 0.0)}
+
+    return embed
+
+
 def make_raw_serving_fn(serve, raw_item_ids):
     """Wraps `serve` (`make_serving_fn`) for raw ids: string [batch, len] in ("" pads;
     an id not in `raw_item_ids` is dropped as an unknown id is), {"top_raw_items" string
@@ -84,13 +100,17 @@ def make_raw_serving_fn(serve, raw_item_ids):
 
 
 def export_saved_model(model, export_dir, top_k, item_popularity, raw_item_ids=None):
-    """Writes the SavedModel to `export_dir` atomically (a crash leaves the old one or none);
-    with `raw_item_ids` (str [M], item j+1's raw id) it also gets `serving_raw`."""
+    """Writes the SavedModel to `export_dir` atomically (a crash leaves the old one or none):
+    `serving_default`, `session_embedding`, and with `raw_item_ids` (str [M], item j+1's
+    raw id) `serving_raw`; beside it the candidate vectors (`CANDIDATES_FILE`)."""
     archive = keras.export.ExportArchive()
     archive.track(model)
     serve = make_serving_fn(model, top_k, item_popularity)
     archive.add_endpoint(
         name=SIGNATURE_KEY, fn=serve,
+        input_signature=[tf.TensorSpec([None, None], tf.int64, name="item_ids")])
+    archive.add_endpoint(
+        name=EMBEDDING_SIGNATURE_KEY, fn=make_embedding_fn(model),
         input_signature=[tf.TensorSpec([None, None], tf.int64, name="item_ids")])
     if raw_item_ids is not None:
         serve_raw, table = make_raw_serving_fn(serve, raw_item_ids)
@@ -100,6 +120,8 @@ def export_saved_model(model, export_dir, top_k, item_popularity, raw_item_ids=N
             input_signature=[tf.TensorSpec([None, None], tf.string, name="raw_item_ids")])
     with atomic_output_dir(export_dir) as tmp_dir:
         archive.write_out(tmp_dir, verbose=False)
+        np.save(os.path.join(tmp_dir, CANDIDATES_FILE),
+                tf.cast(model.candidate_vectors(), tf.float32).numpy(), allow_pickle=False)
     return export_dir
 
 

@@ -332,3 +332,24 @@ def test_saved_model_cli_show_finds_tensorflow_serving_signatures_of_core_ops(ra
     op_names = {op.strip().strip("'") for op in ops.split(",")}
     assert op_names and op_names <= set(dir(tf.raw_ops)), op_names - set(dir(tf.raw_ops))
     assert not {"PyFunc", "EagerPyFunc", "PyFuncStateless"} & op_names
+
+
+def test_session_embeddings_and_candidate_vectors_give_the_models_scores(exported):
+    """For an approximate-nearest-neighbour index of the user's choice: the query vector of a
+    served session times the exported candidate vectors is the model's score (the paper's
+    output; with the repeat head, the explore scores the mixture starts from)."""
+    model, _, export_dir = exported
+    embed = tf.saved_model.load(export_dir).signatures[export.EMBEDDING_SIGNATURE_KEY]
+    candidates = np.load(os.path.join(export_dir, export.CANDIDATES_FILE), allow_pickle=False)
+    assert candidates.shape == (NUM_ITEMS, DIM) and candidates.dtype == np.float32
+    embeddings = embed(item_ids=tf.constant(right_pad(CLIENT_SESSIONS)))["session_embedding"]
+    embeddings = embeddings.numpy()
+    for row, session in zip(embeddings, CLIENT_SESSIONS):
+        cleaned = numpy_clean(session)
+        if not cleaned:  # no known id: no embedding (the list is the popularity fallback)
+            assert not row.any()
+            continue
+        ids = np.array([cleaned], np.int32)
+        expected = tf.matmul(model.query_vectors(ids, training=False), model.candidate_vectors(),
+                             transpose_b=True)[0].numpy()
+        np.testing.assert_allclose(row @ candidates.T, expected, rtol=1e-4, atol=1e-4)
