@@ -81,19 +81,37 @@ class RepeatExploreHead(keras.layers.Layer):
         item_ids, session, candidates, scores = inputs
         log_modes, position_log_weights = self.mode_and_position_log_weights(
             item_ids, session, candidates)
+        log_normalizer = tf.reduce_logsumexp(tf.cast(scores, log_modes.dtype), axis=1)
+        return tf.cast(self.log_probabilities(item_ids, log_modes, position_log_weights, scores,
+                                              1, log_normalizer), self.compute_dtype)
+
+    def log_probabilities(self, item_ids, log_modes, position_log_weights, scores, first_item,
+                          log_normalizer):
+        """log P float32 [batch, n] of items `first_item`..`first_item` + n - 1 (a slice of
+        the catalogue, so that a large one is scored a chunk at a time).
+
+        Args:
+          item_ids: int [batch, len], the prefixes.
+          log_modes, position_log_weights: `mode_and_position_log_weights`.
+          scores: float [batch, n], the model's scores of those items.
+          first_item: the item id of column 0 (an int or a scalar tensor).
+          log_normalizer: float32 [batch], logsumexp of the scores over all M items.
+        """
         wide = log_modes.dtype
-        num_items = tf.shape(scores)[1]
         item_ids = tf.cast(item_ids, tf.int32)
         batch, length = tf.shape(item_ids)[0], tf.shape(item_ids)[1]
-        # P_r as [batch, M]: each position's weight added to its item's column; padding
-        # goes to one extra segment that is dropped.
+        width = tf.shape(scores)[1]
+        # P_r over the slice: each position's weight added to its item's column; padding
+        # and items outside the slice go to one extra segment that is dropped.
+        columns = item_ids - tf.cast(first_item, tf.int32)
+        inside = (item_ids > 0) & (columns >= 0) & (columns < width)
         rows = tf.repeat(tf.range(batch)[:, None], length, axis=1)  # [batch, len]
-        segments = tf.where(item_ids > 0, rows * num_items + item_ids - 1, batch * num_items)
+        segments = tf.where(inside, rows * width + columns, batch * width)
         repeat_probability = tf.reshape(tf.math.unsorted_segment_sum(
             tf.reshape(tf.exp(position_log_weights), [-1]), tf.reshape(segments, [-1]),
-            batch * num_items + 1)[:-1], [batch, num_items])
-        log_explore = tf.nn.log_softmax(tf.cast(scores, wide), axis=1)
-        return tf.cast(self._mix(log_modes, repeat_probability, log_explore), self.compute_dtype)
+            batch * width + 1)[:-1], [batch, width])
+        log_explore = tf.cast(scores, wide) - log_normalizer[:, None]
+        return self._mix(log_modes, repeat_probability, log_explore)
 
     def target_log_likelihood(self, item_ids, session, candidates, target_log_explore, targets):
         """log P(target) [batch] float32, for the loss.

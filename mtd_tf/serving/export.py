@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from mtd_tf.errors import MTDError
 from mtd_tf.io_utils import atomic_output_dir
+from mtd_tf.serving.retrieval import DEFAULT_CHUNK_ITEMS
 from mtd_tf.serving.retrieval import TopKRetrieval
 
 SIGNATURE_KEY = "serving_default"
@@ -54,10 +55,10 @@ def clean_sessions(item_ids, num_items, max_len):
     return tf.cast(kept, tf.int32), tf.minimum(lengths, max_len)
 
 
-def make_serving_fn(model, top_k, item_popularity):
+def make_serving_fn(model, top_k, item_popularity, chunk_items=DEFAULT_CHUNK_ITEMS):
     """Builds `serve(item_ids) -> {"top_items", "scores"}` over `model` (DESIGN.md
-    section 6), any model of `mtd_tf.models`."""
-    retrieval = TopKRetrieval(model, item_popularity)
+    section 6), any model of `mtd_tf.models`, scoring `chunk_items` items at a time."""
+    retrieval = TopKRetrieval(model, item_popularity, chunk_items)
 
     def serve(item_ids):
         ids, _ = clean_sessions(item_ids, model.num_items, model.max_len)
@@ -99,13 +100,15 @@ def make_raw_serving_fn(serve, raw_item_ids):
     return serve_raw, table
 
 
-def export_saved_model(model, export_dir, top_k, item_popularity, raw_item_ids=None):
+def export_saved_model(model, export_dir, top_k, item_popularity, raw_item_ids=None,
+                       chunk_items=DEFAULT_CHUNK_ITEMS):
     """Writes the SavedModel to `export_dir` atomically (a crash leaves the old one or none):
     `serving_default`, `session_embedding`, and with `raw_item_ids` (str [M], item j+1's
-    raw id) `serving_raw`; beside it the candidate vectors (`CANDIDATES_FILE`)."""
+    raw id) `serving_raw`; beside it the candidate vectors (`CANDIDATES_FILE`). The top-K
+    lists score `chunk_items` items at a time, so no batch or catalogue exhausts memory."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    serve = make_serving_fn(model, top_k, item_popularity)
+    serve = make_serving_fn(model, top_k, item_popularity, chunk_items)
     archive.add_endpoint(
         name=SIGNATURE_KEY, fn=serve,
         input_signature=[tf.TensorSpec([None, None], tf.int64, name="item_ids")])

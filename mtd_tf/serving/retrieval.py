@@ -5,6 +5,12 @@ would get all-zero scores, which rank every target first under the tie rule of D
 section 5. Such a session is ranked by training popularity instead, in evaluation exactly
 as in serving: in-training validation and test (`training.session_step`) and the
 SavedModel (`serving.export`) both go through `TopKRetrieval`.
+
+A catalogue larger than `chunk_items` is scored a slice of items at a time, so memory is
+O(batch x chunk_items) for any M: ranks count the items above the target slice by slice
+(the target's score read from its own slice's product, as the whole product would give
+it), and the top-K list is a running top-K over the slices. A catalogue of at most
+`chunk_items` items takes the one-product path.
 """
 
 import numpy as np
@@ -12,37 +18,107 @@ import tensorflow as tf
 
 from mtd_tf import metrics
 
+# Items scored at once: [batch, 65536] float32 is 25 MiB at batch 100.
+DEFAULT_CHUNK_ITEMS = 65536
+
 
 class TopKRetrieval:
-    """Brute-force retrieval over all M items of a model behind the next-item protocol.
+    """Exact retrieval over all M items of a model behind the next-item protocol.
 
     Args:
-      model: any model of `mtd_tf.models` (`query_vectors`, `candidate_vectors`).
+      model: any model of `mtd_tf.models` (`query_vectors`, `candidate_vectors`, and
+        `repeat_head` where it has one).
       item_popularity: float [M], training counts of items 1..M: the fallback ranking.
+      chunk_items: items scored at once.
     """
 
-    def __init__(self, model, item_popularity):
+    def __init__(self, model, item_popularity, chunk_items=DEFAULT_CHUNK_ITEMS):
         self.model = model
         self.popularity = tf.constant(np.asarray(item_popularity, dtype=np.float32))  # [M]
+        num_items = model.num_items
+        self.slices = [(start, min(start + chunk_items, num_items))
+                       for start in range(0, num_items, chunk_items)]
 
     def scores(self, item_ids):
         """[batch, M] scores (column j = item j+1) of int [batch, len] right-padded prefixes
-        with ids in 0..M."""
-        query, candidates = (self.model.query_vectors(item_ids, training=False),
-                             self.model.candidate_vectors())
-        scores = tf.matmul(query, candidates, transpose_b=True)  # [batch, M]
-        head = getattr(self.model, "repeat_head", None)
-        if head is not None:  # log P of the repeat/explore mixture
-            scores = head((item_ids, query, candidates, scores))
-        scores = tf.cast(scores, tf.float32)  # a mixed-precision model ranks in float32 too
-        has_items = tf.reduce_any(item_ids > 0, axis=1)  # [batch]
-        return tf.where(has_items[:, None], scores, self.popularity[None, :])
+        with ids in 0..M: the model's, or with a repeat head the log-probabilities of its
+        mixture; training popularity for a prefix without items."""
+        session = self._session(item_ids)
+        return self._slice_scores(session, 0, self.model.num_items)
 
     def target_ranks(self, item_ids, targets):
         """int32 [batch]: each target's rank among all M items (`metrics.target_ranks`)."""
-        return metrics.target_ranks(self.scores(item_ids), targets)
+        if len(self.slices) == 1:
+            return metrics.target_ranks(self.scores(item_ids), targets)
+        session = self._session(item_ids)
+        targets = tf.cast(targets, tf.int32)
+        target_scores = tf.zeros(tf.shape(targets), tf.float32)
+        for start, stop in self.slices:  # the target's score, from its own slice
+            columns = targets - 1 - start
+            inside = (columns >= 0) & (columns < stop - start)
+            values = tf.gather(self._slice_scores(session, start, stop),
+                               tf.clip_by_value(columns, 0, stop - start - 1), batch_dims=1)
+            target_scores = tf.where(inside, values, target_scores)
+        higher = tf.zeros(tf.shape(targets), tf.int32)
+        for start, stop in self.slices:
+            higher += tf.reduce_sum(tf.cast(
+                self._slice_scores(session, start, stop) > target_scores[:, None], tf.int32),
+                axis=1)
+        rankable = ((targets >= 1) & (targets <= self.model.num_items)
+                    & tf.logical_not(tf.math.is_nan(target_scores)))
+        return tf.where(rankable, higher + 1, metrics.UNRANKED)
 
     def top_k(self, item_ids, k):
-        """(item ids int64 [batch, k'] best first, their scores [batch, k']), k' = min(k, M)."""
-        values, indices = tf.math.top_k(self.scores(item_ids), k=min(k, self.model.num_items))
+        """(item ids int64 [batch, k'] best first, their scores [batch, k']), k' = min(k, M);
+        equal scores keep the lower item id first, as one `tf.math.top_k` would."""
+        k = min(k, self.model.num_items)
+        session = self._session(item_ids)
+        values = indices = None
+        listed = 0  # items seen so far: the running list holds min(k, listed)
+        for start, stop in self.slices:
+            slice_values, slice_indices = tf.math.top_k(
+                self._slice_scores(session, start, stop), k=min(k, stop - start))
+            slice_indices += start
+            listed += stop - start
+            if values is None:
+                values, indices = slice_values, slice_indices
+                continue
+            # Earlier slices first: on equal values the lower id (earlier column) wins.
+            merged_values = tf.concat([values, slice_values], axis=1)
+            merged_indices = tf.concat([indices, slice_indices], axis=1)
+            values, order = tf.math.top_k(merged_values, k=min(k, listed))
+            indices = tf.gather(merged_indices, order, batch_dims=1)
         return tf.cast(indices, tf.int64) + 1, values
+
+    def _session(self, item_ids):
+        """What every slice's scores need: the query, the candidates, which rows have items,
+        and with a repeat head its mixture weights and the scores' log-normaliser."""
+        item_ids = tf.cast(item_ids, tf.int32)
+        query = self.model.query_vectors(item_ids, training=False)
+        candidates = self.model.candidate_vectors()
+        session = {"item_ids": item_ids, "query": query, "candidates": candidates,
+                   "has_items": tf.reduce_any(item_ids > 0, axis=1)}
+        head = getattr(self.model, "repeat_head", None)
+        if head is not None:
+            session["log_modes"], session["position_log_weights"] = (
+                head.mode_and_position_log_weights(item_ids, query, candidates))
+            normalizers = [tf.reduce_logsumexp(tf.cast(self._raw_scores(session, start, stop),
+                                                       tf.float32), axis=1)
+                           for start, stop in self.slices]  # [batch] per slice
+            session["log_normalizer"] = tf.reduce_logsumexp(tf.stack(normalizers), axis=0)
+        return session
+
+    def _raw_scores(self, session, start, stop):
+        return tf.matmul(session["query"], session["candidates"][start:stop], transpose_b=True)
+
+    def _slice_scores(self, session, start, stop):
+        """float32 [batch, stop - start]: the scores of items start+1..stop."""
+        scores = self._raw_scores(session, start, stop)
+        head = getattr(self.model, "repeat_head", None)
+        if head is not None:  # log P of the repeat/explore mixture
+            scores = head.log_probabilities(
+                session["item_ids"], session["log_modes"], session["position_log_weights"],
+                scores, start + 1, session["log_normalizer"])
+        scores = tf.cast(scores, tf.float32)  # a mixed-precision model ranks in float32 too
+        return tf.where(session["has_items"][:, None], scores,
+                        self.popularity[None, start:stop])

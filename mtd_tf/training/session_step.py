@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtd_tf import losses
+from mtd_tf.serving.retrieval import DEFAULT_CHUNK_ITEMS
 from mtd_tf.serving.retrieval import TopKRetrieval
 from mtd_tf.training.progress import PassProgress
 
@@ -50,12 +51,14 @@ def make_session_train_step(model, optimizer, strategy, l2, element_spec,
     return step
 
 
-def make_rank_step(model, strategy, element_spec, item_popularity):
-    """Returns `step(batch) -> per-replica ranks` of each target among all M items.
+def make_rank_step(model, strategy, element_spec, item_popularity,
+                   chunk_items=DEFAULT_CHUNK_ITEMS):
+    """Returns `step(batch) -> per-replica ranks` of each target among all M items, scored
+    `chunk_items` at a time (`TopKRetrieval`).
 
     Sessions with no known item are ranked by `item_popularity` (float [M]), as served.
     """
-    retrieval = TopKRetrieval(model, item_popularity)
+    retrieval = TopKRetrieval(model, item_popularity, chunk_items)
 
     def replica_step(item_ids, targets):
         return retrieval.target_ranks(item_ids, targets)
