@@ -64,6 +64,10 @@ flags.DEFINE_bool("refit", False,
 flags.DEFINE_bool("train_refit_here", False,
                   "Train the refit in --runs_dir even where its record is published: its "
                   "folder (export, test ranks for the paired gap) stays where it was trained.")
+flags.DEFINE_list("train_here", [],
+                  "Baselines (of --methods) evaluated in --runs_dir even where their records "
+                  "are published, for their test ranks (the repeat/new split), e.g. "
+                  "pop,spop,itemknn.")
 FLAGS = flags.FLAGS
 MTD_ROWS = ("mtd", "mtd_refit")  # compared with the paper's MTD
 ROW_LABELS = dict(reporting.METHOD_LABELS, mtd_refit="MTD, refit")
@@ -275,6 +279,10 @@ def main(argv):
     runner = common.runner_from_flags(stamp)
     results = reporting.ResultsFile(FLAGS.results_dir, "table2")
     cells = plan_cells(runner)
+    unknown = set(FLAGS.train_here) - set(common.BASELINES)
+    if unknown:
+        raise ConfigError(f"--train_here takes baselines, not {sorted(unknown)}")
+    runner.train_here.update(cell for cell in cells if cell.method in FLAGS.train_here)
     refits = {}  # dataset -> refit cell of the chosen candidate, known once one has finished
     repeat_flags = test_repeat_flags(runner.data_dir, FLAGS.datasets)
     pair_counts = {dataset: len(flags) for dataset, flags in repeat_flags.items()}

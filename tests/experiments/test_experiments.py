@@ -97,6 +97,11 @@ def test_table2_refuses_mtd_without_any_candidate(workspace, tmp_path):
                    "--methods=mtd", "--mtd_default=false")
 
 
+def test_table2_refuses_to_train_here_what_is_not_a_baseline(workspace, tmp_path):
+    assert_refused("table2", workspace, tmp_path, "--train_here takes baselines, not ['mtd']",
+                   "--train_here=mtd")
+
+
 def test_figure5_refuses_a_bad_setting(workspace, tmp_path):
     assert_refused("figure5", workspace, tmp_path, "bad setting 'no_such_setting=1'",
                    "--mtd_settings=no_such_setting=1")

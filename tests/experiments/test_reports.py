@@ -271,3 +271,17 @@ def test_seeds_reports_each_seed_and_their_spread(runner, data_dir, tmp_path):
     # Differences of 4 and 2 points: standard deviations of 2.83 and 1.41.
     assert ("| mean ± std | 33.00 ± 2.83 | 43.00 ± 2.83 | 16.50 ± 1.41 | 21.50 ± 1.41 "
             "| 32.00 ± 2.83 | 42.00 ± 2.83 | 16.00 ± 1.41 | 21.00 ± 1.41 |") in text
+
+
+def test_table2_evaluates_a_published_baseline_again_only_when_asked(runner, data_dir, tmp_path):
+    cell = runner.cell(DATASET, "spop")
+    published = {"method": "spop", "dataset": DATASET, "run_dir": f"main/{DATASET}/spop",
+                 "test": metrics(30.0), "metrics_written": records.METRICS_WRITTEN}
+    (tmp_path / "table2.json").write_text(json.dumps({"runs": {DATASET: {"spop": published}}}))
+    _, data = run_script("table2", (data_dir, runner.runs_dir), tmp_path, "--methods=spop")
+    assert data[DATASET]["spop"] == metrics(30.0) and not metrics_mtimes(runner.runs_dir)
+    _, data = run_script("table2", (data_dir, runner.runs_dir), tmp_path, "--methods=spop",
+                         "--train_here=spop")
+    assert data[DATASET]["spop"]["P@20"] != 30.0
+    assert (tmp_path / "runs" / runner.run_dir(cell) / rank_files.TEST_RANKS_FILE).is_file()
+    assert data["by_target"][DATASET]["spop"]["repeat"]["pairs"] > 0
