@@ -17,6 +17,7 @@ from mtd_tf.models.mtd_config import MTDConfig
 from mtd_tf.models.mtd_config import VARIANTS
 
 SCORING_PRECISIONS = tuple(MATMUL_DTYPES)  # the names the loss knows, one list
+LOSSES = ("full_softmax", "sampled_softmax")
 _POSITIVE_FINITE = settings.in_range(0, math.inf, low_open=True, high_open=True)
 
 
@@ -67,6 +68,15 @@ class TrainerConfig:
         "float32", "Dtype of the training step's full-softmax matmuls; bfloat16 was faster "
         "on an AMX CPU, GPUs are unmeasured (evaluation always scores in float32).",
         choices=SCORING_PRECISIONS)
+    loss: str = settings.setting(
+        "full_softmax", "L_in over all M items (full_softmax, the paper's) or over the "
+        "target and --num_negatives shared popularity-drawn negatives (sampled_softmax, "
+        "for large catalogues; evaluation still ranks all items).", choices=LOSSES)
+    num_negatives: int = settings.setting(
+        1024, "Negatives per step of --loss=sampled_softmax (at most the item count).",
+        settings.positive_int)
+    in_batch_negatives: bool = settings.setting(
+        False, "With --loss=sampled_softmax, also use the batch's other targets as negatives.")
     refit_epochs: int = settings.setting(
         0, "0: hold out the validation split and early-stop on it. K > 0: train on every "
         "training session for exactly K epochs (take K from a validated run's best epoch), "

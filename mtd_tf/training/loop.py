@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from mtd_tf import losses
 from mtd_tf import metrics
+from mtd_tf import sampled_softmax
 from mtd_tf.data import pipeline
 from mtd_tf.errors import RunStopped
 from mtd_tf.errors import TrainingDivergedError
@@ -96,7 +97,8 @@ class Trainer:
         spec = self._distribute(self.inputs.test, shuffle=False).element_spec
         self.train_step = session_step.make_session_train_step(
             self.model, self.session_optimizer, self.strategy, self.settings.l2, spec,
-            matmul_dtype=losses.MATMUL_DTYPES[self.settings.scoring_precision])
+            matmul_dtype=losses.MATMUL_DTYPES[self.settings.scoring_precision],
+            sampler=sampled_softmax.sampler_for(self.settings, self.inputs))
         self.rank_step = session_step.make_rank_step(
             self.model, self.strategy, spec, self.inputs.item_popularity)
         self.graph_train_step = (

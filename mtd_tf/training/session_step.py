@@ -14,11 +14,12 @@ from mtd_tf.training.progress import PassProgress
 
 
 def make_session_train_step(model, optimizer, strategy, l2, element_spec,
-                            matmul_dtype=tf.float32):
+                            matmul_dtype=tf.float32, sampler=None):
     """Returns `step(batch) -> {"loss/in", "loss/total"}` for batches of (item_ids, targets).
 
     L_in is softmax cross-entropy over all M items (the reference's choice, DESIGN.md section 2),
-    or with a repeat head -log P(target) of its mixture;
+    or over sampled negatives with a `sampled_softmax.PopularitySampler`, and with a repeat
+    head -log P(target) of its mixture (whose explore part is then the sampled estimate);
     the L2 term covers every recommendation variable, embedding table included.
     `matmul_dtype` is the dtype of L_in's three full-softmax matmuls.
     """
@@ -28,8 +29,11 @@ def make_session_train_step(model, optimizer, strategy, l2, element_spec,
     def replica_step(item_ids, targets):
         with tf.GradientTape() as tape:
             query, candidates = model.query_vectors(item_ids, training=True), model.candidate_vectors()
-            per_example = losses.full_softmax_cross_entropy(
-                query, candidates, targets, matmul_dtype=matmul_dtype)  # [batch]
+            if sampler is None:
+                per_example = losses.full_softmax_cross_entropy(
+                    query, candidates, targets, matmul_dtype=matmul_dtype)  # [batch]
+            else:
+                per_example = sampler.loss(query, candidates, targets, optimizer.iterations)
             if head is not None:  # -log P(target) of the repeat/explore mixture
                 per_example = -head.target_log_likelihood(item_ids, query, candidates,
                                                           -per_example, targets)
