@@ -7,6 +7,7 @@ A dataset lives in `data_dir/<canonical name>/`, either as the project's text fi
 import dataclasses
 import difflib
 import os
+import re
 import shlex
 
 import numpy as np
@@ -23,6 +24,8 @@ from mtd_tf.errors import MTDError
 
 DATASET_ALIASES = {"yoochoose": "yoochoose1_64"}
 SYNTHETIC = "synthetic"
+_SYNTHETIC_DEFAULT_SIZES = (2000, 20000)
+_SYNTHETIC_SIZED = re.compile(r"synthetic_m([0-9]+)_s([0-9]+)")
 DEFAULT_DATA_DIR = "data"
 DATA_DIR_ENV = "MTD_DATA_DIR"
 
@@ -89,8 +92,18 @@ def canonical_name(name):
 
 
 def is_named_dataset(name):
-    """Whether `name` is one of the published datasets or the synthetic one."""
-    return canonical_name(name) in _DEFAULTS or canonical_name(name) == SYNTHETIC
+    """Whether `name` is one of the published datasets or a synthetic one."""
+    return canonical_name(name) in _DEFAULTS or synthetic_sizes(name) is not None
+
+
+def synthetic_sizes(name):
+    """(items, sessions) of a synthetic dataset name, else None: `synthetic` is the
+    default 2,000 items and 20,000 sessions; `synthetic_m<ITEMS>_s<SESSIONS>` (e.g.
+    `synthetic_m1000000_s2000000`) draws another size into its own folder."""
+    if name == SYNTHETIC:
+        return _SYNTHETIC_DEFAULT_SIZES
+    match = _SYNTHETIC_SIZED.fullmatch(name)
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def defaults_for(name):
@@ -135,8 +148,9 @@ def load_dataset(name, data_dir, seed=0):
         raise MTDError(f"--data_dir {data_dir} exists and is not a folder")
     canonical = canonical_name(name)
     folder = os.path.join(data_dir, canonical)
-    if canonical == SYNTHETIC:
-        _generate_or_reuse_synthetic(folder, seed)
+    sizes = synthetic_sizes(canonical)
+    if sizes is not None:
+        _generate_or_reuse_synthetic(folder, seed, *sizes)
     train, test_prefixes, test_targets = _read_split(name, data_dir, folder)
     num_items = int(train.values.max())
     original_prefixes = test_prefixes
@@ -161,15 +175,20 @@ def _has_files(folder, *filenames):
     return all(os.path.isfile(os.path.join(folder, filename)) for filename in filenames)
 
 
-def _generate_or_reuse_synthetic(folder, seed):
+def _generate_or_reuse_synthetic(folder, seed, num_items, num_sessions):
     """Generates the synthetic split on first use; a later use with another seed reuses it,
     and says so, since the run's recorded seed would otherwise claim it drew the data."""
     # Imported here: only the synthetic dataset needs the generator.
     from mtd_tf.data import synthetic  # pylint: disable=import-outside-toplevel
 
     if not _has_files(folder, formats.TRAIN_TEXT, formats.TEST_TEXT):
-        logging.info("Generating the synthetic dataset (seed %d) in %s", seed, folder)
-        synthetic.write_synthetic_dataset(folder, seed=seed)
+        logging.info("Generating the synthetic dataset (seed %d, %d items, %d sessions) in %s",
+                     seed, num_items, num_sessions, folder)
+        try:
+            synthetic.write_synthetic_dataset(folder, seed=seed, num_items=num_items,
+                                              num_sessions=num_sessions)
+        except ValueError as error:
+            raise MTDError(f"dataset {os.path.basename(folder)}: {error}") from None
         return
     drawn_with = synthetic.recorded_seed(folder)
     if drawn_with is not None and drawn_with != seed:

@@ -163,3 +163,18 @@ def test_real_yoochoose_through_its_alias(shared_data_dir):
     assert len(dataset.train) == 116_167
     assert len(dataset.test_targets) == len(dataset.test_prefixes) == 55_400
     assert dataset.num_items == 17_376
+
+
+def test_a_sized_synthetic_name_draws_that_catalogue_into_its_own_folder(tmp_path):
+    assert registry.synthetic_sizes("synthetic") == (2000, 20000)
+    assert registry.synthetic_sizes("synthetic_m300_s500") == (300, 500)
+    assert registry.synthetic_sizes("synthetic_m300") is None
+    assert registry.is_named_dataset("synthetic_m300_s500")
+    dataset = registry.load_dataset("synthetic_m300_s500", tmp_path, seed=1)
+    assert dataset.name == "synthetic_m300_s500" and dataset.num_items <= 300
+    assert len(dataset.train) == 450  # 90% of the sessions train
+    assert (tmp_path / "synthetic_m300_s500" / "seed.txt").read_text() == "1\n"
+    assert not (tmp_path / "synthetic").exists()
+    with pytest.raises(MTDError, match="^dataset synthetic_m1_s500: need num_items >= 2"):
+        registry.load_dataset("synthetic_m1_s500", tmp_path)
+    assert not (tmp_path / "synthetic_m1_s500").exists()
