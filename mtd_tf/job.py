@@ -15,6 +15,7 @@ from mtd_tf import folder_lock
 from mtd_tf import metrics
 from mtd_tf import rank_files
 from mtd_tf import repeats
+from mtd_tf.data import item_catalog
 from mtd_tf.data import pipeline
 from mtd_tf.errors import RunInUseError
 from mtd_tf.errors import RunStopped
@@ -68,6 +69,8 @@ def finish(trainer):
         raw_item_ids=trainer.inputs.raw_item_ids)
     rank_files.write_ranks(os.path.join(settings.model_dir, rank_files.TEST_RANKS_FILE),
                            test_metrics.ranks())
+    if trainer.inputs.raw_item_ids is not None:  # what a later --warm_start_from matches
+        item_catalog.write_raw_item_ids(settings.model_dir, trainer.inputs.raw_item_ids)
     atomic_write_text(os.path.join(settings.model_dir, METRICS_FILE),
                       json.dumps(report, indent=2, sort_keys=True) + "\n")
     return report

@@ -77,6 +77,11 @@ class TrainerConfig:
         settings.positive_int)
     in_batch_negatives: bool = settings.setting(
         False, "With --loss=sampled_softmax, also use the batch's other targets as negatives.")
+    warm_start_from: str | None = settings.setting(
+        None, "A finished run folder whose best weights start this run (daily retraining on "
+        "a newer dataset): items are matched by raw id (both datasets need items.tsv), new "
+        "items start fresh, gone ones are dropped; same model settings; the optimizer "
+        "restarts.")
     refit_epochs: int = settings.setting(
         0, "0: hold out the validation split and early-stop on it. K > 0: train on every "
         "training session for exactly K epochs (take K from a validated run's best epoch), "

@@ -32,6 +32,7 @@ from mtd_tf.training import run_settings
 from mtd_tf.training.run_checkpoints import RunCheckpoints
 from mtd_tf.training import session_step
 from mtd_tf.training import stop_signals
+from mtd_tf.training import warm_start
 from mtd_tf.training.fused_adam import FusedAdam
 from mtd_tf.training.progress import PassProgress
 
@@ -123,12 +124,16 @@ class Trainer:
         self.mid_epoch = self.checkpoints.mid_epoch
 
     def restore(self):
-        """Continues after the last finished epoch when the run directory has a checkpoint.
+        """Continues after the last finished epoch when the run directory has a checkpoint;
+        a fresh run with --warm_start_from starts from that run's best weights.
 
         The learning rates come from the config, not the checkpoint, so a run that diverged
         can be resumed from its last good checkpoint with a lower --lr.
         """
         has_progress = self.checkpoints.restore_latest(self.state)
+        if not has_progress and self.settings.warm_start_from:
+            warm_start.warm_start(self.model, self.config, self.inputs.raw_item_ids,
+                                  self.settings.warm_start_from, self.infomax)
         self._tell("on_resume", self.settings.model_dir, has_progress)
         self.session_optimizer.learning_rate = self.settings.learning_rate(int(self.state.epoch))
         if self.graph_optimizer is not None:
