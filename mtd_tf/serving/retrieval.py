@@ -77,7 +77,8 @@ class TopKRetrieval:
         listed = 0  # items seen so far: the running list holds min(k, listed)
         for start, stop in self.slices:
             slice_values, slice_indices = tf.math.top_k(
-                self._slice_scores(session, start, stop), k=min(k, stop - start))
+                self._slice_scores(session, start, stop, fallback=False),
+                k=min(k, stop - start))
             slice_indices += start
             listed += stop - start
             if values is None:
@@ -88,6 +89,12 @@ class TopKRetrieval:
             merged_indices = tf.concat([indices, slice_indices], axis=1)
             values, order = tf.math.top_k(merged_values, k=min(k, listed))
             indices = tf.gather(merged_indices, order, batch_dims=1)
+        # A session without items gets the popularity list: chosen on [batch, k], not by
+        # rewriting every score of the batch.
+        popular_values, popular_indices = tf.math.top_k(self.popularity, k=k)
+        has_items = session["has_items"][:, None]
+        values = tf.where(has_items, values, popular_values[None, :])
+        indices = tf.where(has_items, indices, popular_indices[None, :])
         return tf.cast(indices, tf.int64) + 1, values
 
     def _session(self, item_ids):
@@ -111,8 +118,9 @@ class TopKRetrieval:
     def _raw_scores(self, session, start, stop):
         return tf.matmul(session["query"], session["candidates"][start:stop], transpose_b=True)
 
-    def _slice_scores(self, session, start, stop):
-        """float32 [batch, stop - start]: the scores of items start+1..stop."""
+    def _slice_scores(self, session, start, stop, fallback=True):
+        """float32 [batch, stop - start]: the scores of items start+1..stop (training
+        popularity for a prefix without items, unless `fallback` is False)."""
         scores = self._raw_scores(session, start, stop)
         head = getattr(self.model, "repeat_head", None)
         if head is not None:  # log P of the repeat/explore mixture
@@ -120,5 +128,7 @@ class TopKRetrieval:
                 session["item_ids"], session["log_modes"], session["position_log_weights"],
                 scores, start + 1, session["log_normalizer"])
         scores = tf.cast(scores, tf.float32)  # a mixed-precision model ranks in float32 too
+        if not fallback:
+            return scores
         return tf.where(session["has_items"][:, None], scores,
                         self.popularity[None, start:stop])
