@@ -30,24 +30,12 @@ from mtd_tf.training import graph_step
 from mtd_tf.training import inputs as inputs_lib
 from mtd_tf.training import run_settings
 from mtd_tf.training.run_checkpoints import RunCheckpoints
+from mtd_tf.training.run_checkpoints import RunState
 from mtd_tf.training import session_step
 from mtd_tf.training import stop_signals
 from mtd_tf.training import warm_start
 from mtd_tf.training.fused_adam import FusedAdam
 from mtd_tf.training.progress import PassProgress
-
-
-class RunState(tf.Module):
-    """Counters that resuming needs; saved in the same checkpoint as the weights."""
-
-    def __init__(self):
-        super().__init__(name="run_state")
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.best_valid_p20 = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
-        self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.finished = tf.Variable(False, trainable=False)
 
 
 class Trainer:

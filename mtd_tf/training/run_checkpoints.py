@@ -1,5 +1,6 @@
 """The checkpoints of one run folder: finished epochs (`checkpoints/`), the best epoch
-(`best/`) and unfinished epochs (`mid_epoch/`), and how a restart chooses among them.
+(`best/`) and unfinished epochs (`mid_epoch/`), how a restart chooses among them, and the
+run's counters they hold (`RunState`).
 
 A restart takes the newest checkpoint that reads whole: a damaged one (truncated by a full
 disk, a corrupt index, a missing shard) is reported in one warning line and the next older
@@ -13,6 +14,19 @@ import tensorflow as tf
 
 from mtd_tf.errors import MTDError
 from mtd_tf.training import checkpoints
+
+
+class RunState(tf.Module):
+    """Counters that resuming needs; saved in the same checkpoint as the weights."""
+
+    def __init__(self):
+        super().__init__(name="run_state")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_valid_p20 = tf.Variable(-1.0, dtype=tf.float64, trainable=False)
+        self.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.finished = tf.Variable(False, trainable=False)
 
 
 class RunCheckpoints:
