@@ -133,14 +133,14 @@ def test_unknown_test_ids(tmp_path, caplog):
 def test_synthetic_is_generated_once_with_the_seed(tmp_path, monkeypatch):
     calls = []
 
-    def write_tiny_synthetic(folder, seed=0):
-        calls.append(seed)
+    def write_tiny_synthetic(folder, seed=0, num_items=None, num_sessions=None):
+        calls.append((seed, num_items, num_sessions))
         formats.write_text_split(folder, [[1, 2, 3]], [[1]], [2])
 
     monkeypatch.setattr(synthetic, "write_synthetic_dataset", write_tiny_synthetic)
     first = registry.load_dataset("synthetic", tmp_path, seed=7)
     second = registry.load_dataset("synthetic", tmp_path, seed=7)
-    assert calls == [7]
+    assert calls == [(7, 2000, 20000)]  # the default size
     assert first.name == second.name == "synthetic"
     assert second.train.to_lists() == [[1, 2, 3]]
 
