@@ -1,8 +1,8 @@
 """Records of finished cells as published in the committed results files.
 
-Run folders are git-ignored and live only on the machine that trained them, and this
-project's machines do not keep them between sessions. The results JSON files are committed
-and hold each finished cell's record (metrics, settings, stamp) under "runs". Reading those
+Run folders are git-ignored and live only on the machine that trained them, often not for
+long. The results JSON files are committed and hold each finished cell's record (metrics,
+settings, stamp) under "runs". Reading those
 back lets a script on a fresh checkout skip a cell that already finished elsewhere instead
 of spending hours training it again, and lets `--report_only` rebuild a table anywhere.
 """
