@@ -345,29 +345,16 @@ class CellRunner:
 
     def _run_baseline(self, cell, run_dir):
         # Imported here: a script that trains no baseline does not pay for them.
-        from mtd_tf import metrics  # pylint: disable=import-outside-toplevel
         from mtd_tf import rank_files  # pylint: disable=import-outside-toplevel
-        from mtd_tf import repeats  # pylint: disable=import-outside-toplevel
         from mtd_tf.baselines import methods  # pylint: disable=import-outside-toplevel
 
         start = time.perf_counter()
         dataset = registry.load_dataset(cell.dataset, self.data_dir, seed=self.base_for(
             cell.dataset)["seed"])
-        test_metrics = metrics.RankingMetrics(metrics.REPORT_KS, keep_ranks=True)
-        report = {"dataset": dataset.name, "method": cell.method}
-        if methods.settings_class(cell.method) is None:
-            report["test"] = methods.evaluate_on_test(cell.method, dataset,
-                                                      accumulator=test_metrics)
-        else:
-            setting, trials, report["test"] = methods.tune_and_evaluate(
-                cell.method, dataset, accumulator=test_metrics)
-            report.update(setting=dataclasses.asdict(setting),
-                          tuning={"metric": "P@20", "trials": trials})
+        report, ranks = methods.fit_and_report(
+            cell.method, dataset, tune=methods.settings_class(cell.method) is not None)
         report["seconds"] = time.perf_counter() - start
-        repeat = repeats.repeat_targets(dataset.test_prefixes, dataset.test_targets)
-        report["test_by_target"] = repeats.split_report(test_metrics.ranks(), repeat)
-        rank_files.write_ranks(os.path.join(run_dir, rank_files.TEST_RANKS_FILE),
-                               test_metrics.ranks())
+        rank_files.write_ranks(os.path.join(run_dir, rank_files.TEST_RANKS_FILE), ranks)
         atomic_write_text(os.path.join(run_dir, "metrics.json"),
                           json.dumps(report, indent=2, sort_keys=True) + "\n")
 

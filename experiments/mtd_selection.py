@@ -24,24 +24,34 @@ def refit_cell(runner, candidates, records):
                        refit_epochs=records[chosen]["best_epoch"])
 
 
-def dataset_view(cells, records):
-    """({method: test metrics}, {"mtd": selection}) for one dataset's cells."""
-    view, selection = {}, {}
+def row_cells(cells, records):
+    """{row: the finished cell whose test numbers the row shows} for one dataset's cells:
+    a baseline or variant by its method, `mtd` the chosen candidate, `mtd_refit` its refit."""
+    rows = {cell.method: cell for cell in cells if cell.method != "mtd" and records.get(cell)}
     candidates = [cell for cell in cells if cell.method == "mtd" and not is_refit(cell)]
-    for cell in cells:
-        if cell.method != "mtd" and records.get(cell):
-            view[cell.method] = records[cell]["test"]
     chosen = choose(candidates, records)
     if chosen is not None:
-        view["mtd"] = records[chosen]["test"]
+        rows["mtd"] = chosen
+    for cell in cells:
+        if is_refit(cell) and records.get(cell):
+            rows["mtd_refit"] = cell
+    return rows
+
+
+def dataset_view(cells, records):
+    """({method: test metrics}, {"mtd": selection}) for one dataset's cells."""
+    rows = row_cells(cells, records)
+    view = {row: records[cell]["test"] for row, cell in rows.items()}
+    selection = {}
+    if "mtd" in rows:
+        candidates = [cell for cell in cells if cell.method == "mtd" and not is_refit(cell)]
         selection["mtd"] = {
-            "chosen": chosen.name, "by": "valid P@20",
+            "chosen": rows["mtd"].name, "by": "valid P@20",
             "candidates": {cell.name: ({key: records[cell]["valid"][key]
                                         for key in ("P@20", "MRR@20")} if records.get(cell)
                                        else None) for cell in candidates}}
-    for cell in cells:
-        if is_refit(cell) and records.get(cell):
-            view["mtd_refit"] = records[cell]["test"]
-            selection["mtd"]["refit"] = {"run": cell.name,
-                                         "epochs": dict(cell.overrides)["refit_epochs"]}
+    if "mtd_refit" in rows:
+        refit = rows["mtd_refit"]
+        selection["mtd"]["refit"] = {"run": refit.name,
+                                     "epochs": dict(refit.overrides)["refit_epochs"]}
     return view, selection

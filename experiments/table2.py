@@ -237,38 +237,24 @@ def _with_error(part, key):
     return reporting.fmt(value) + ("" if error is None else f" ± {error:.2f}")
 
 
-def target_splits(dataset_cells, records, view, repeat, earlier):
-    """{row: `per_pair.target_split`} of every row of `view` whose run's ranks are known."""
+def target_splits(rows, records, repeat, earlier):
+    """{row: `per_pair.target_split`} of every row (`mtd_selection.row_cells`) whose run's
+    ranks are known."""
     splits = {}
-    for method in view:
-        cell = _row_cell(method, dataset_cells, records)
-        entry = cell and per_pair.target_split(records[cell], FLAGS.runs_dir, repeat,
-                                               earlier.get(method))
+    for row, cell in rows.items():
+        entry = per_pair.target_split(records[cell], FLAGS.runs_dir, repeat, earlier.get(row))
         if entry:
-            splits[method] = entry
+            splits[row] = entry
     return splits
 
 
-def _row_cell(row, dataset_cells, records):
-    """The cell whose test numbers `row` of `mtd_selection.dataset_view` shows."""
-    candidates = [cell for cell in dataset_cells if cell.method == "mtd"]
-    if row == "mtd_refit":
-        return next((cell for cell in candidates if mtd_selection.is_refit(cell)
-                     and records.get(cell)), None)
-    if row == "mtd":
-        return mtd_selection.choose(
-            [cell for cell in candidates if not mtd_selection.is_refit(cell)], records)
-    return next((cell for cell in dataset_cells if cell.method == row), None)
-
-
-def paired_entry(dataset_cells, records, view, num_pairs, earlier):
+def paired_entry(rows, records, view, num_pairs, earlier):
     """Table 2's paired gap between MTD's final row and the strongest baseline, else None."""
     baseline_row = per_pair.strongest(view, common.BASELINES)
     model_row = next((row for row in per_pair.MODEL_ROWS if row in view), None)
     if baseline_row is None or model_row is None:
         return None
-    entry = per_pair.paired_gap(records[_row_cell(model_row, dataset_cells, records)],
-                                records[_row_cell(baseline_row, dataset_cells, records)],
+    entry = per_pair.paired_gap(records[rows[model_row]], records[rows[baseline_row]],
                                 FLAGS.runs_dir, num_pairs, earlier)
     return entry and dict(entry, model_row=model_row, baseline_row=baseline_row)
 
@@ -298,16 +284,16 @@ def main(argv):
             dataset_cells = [cell for cell in cells + list(refits.values())
                              if cell.dataset == dataset]
             view, selection = mtd_selection.dataset_view(dataset_cells, records)
+            rows = mtd_selection.row_cells(dataset_cells, records)
             data[dataset] = view
             data.setdefault("selection", {})[dataset] = selection
-            entry = paired_entry(dataset_cells, records, view, data["test_pairs"].get(dataset),
+            entry = paired_entry(rows, records, view, data["test_pairs"].get(dataset),
                                  earlier_gaps.get(dataset))
             data.setdefault("paired", {}).pop(dataset, None)
             if entry:
                 data["paired"][dataset] = entry
             data.setdefault("by_target", {})[dataset] = target_splits(
-                dataset_cells, records, view, repeat_flags.get(dataset),
-                earlier_splits.get(dataset, {}))
+                rows, records, repeat_flags.get(dataset), earlier_splits.get(dataset, {}))
             reporting.update_runs(data, dataset, {cell.name: records[cell]
                                                   for cell in dataset_cells})
         results.write(data, render_markdown(data))

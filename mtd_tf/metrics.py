@@ -142,3 +142,18 @@ def per_pair_gains(ranks, ks):
         gains[f"MRR@{k}"] = np.where(within, 1.0 / ranks, 0.0)
         gains[f"NDCG@{k}"] = np.where(within, 1.0 / np.log2(ranks + 1.0), 0.0)
     return gains
+
+
+def summarize_gains(gains):
+    """Each metric's mean of per-pair gains (`per_pair_gains`) and its standard error.
+
+    Returns:
+      ({metric: mean in percent}, {metric: standard error in points}); a mean is None
+      for no pairs, an error None for fewer than two.
+    """
+    means, errors = {}, {}
+    for name, values in gains.items():
+        means[name] = 100.0 * float(np.mean(values)) if values.size else None
+        errors[name] = (100.0 * float(np.std(values, ddof=1) / np.sqrt(values.size))
+                        if values.size > 1 else None)
+    return means, errors

@@ -41,12 +41,7 @@ def split_report(ranks, repeat, ks=metrics.REPORT_KS):
     report = {}
     for part, members in (("repeat", repeat), ("new", ~repeat)):
         count = int(members.sum())
-        gains = metrics.per_pair_gains(ranks[members], ks)
-        report[part] = {
-            "share": 100.0 * count / ranks.size if ranks.size else None,
-            "pairs": count,
-            "metrics": {name: 100.0 * float(values.mean()) if count else None
-                        for name, values in gains.items()},
-            "standard_error": {name: 100.0 * float(values.std(ddof=1) / np.sqrt(count))
-                               if count > 1 else None for name, values in gains.items()}}
+        means, errors = metrics.summarize_gains(metrics.per_pair_gains(ranks[members], ks))
+        report[part] = {"share": 100.0 * count / ranks.size if ranks.size else None,
+                        "pairs": count, "metrics": means, "standard_error": errors}
     return report

@@ -26,8 +26,6 @@ from absl import flags
 
 from mtd_tf import baselines
 from mtd_tf import cli
-from mtd_tf import metrics
-from mtd_tf import repeats
 from mtd_tf.baselines import methods
 from mtd_tf.data import registry
 from mtd_tf.metrics import REPORTED_METRICS
@@ -68,21 +66,9 @@ def main(argv):
     setting = methods.make_setting(FLAGS.method, overrides)
     dataset = registry.load_dataset(
         FLAGS.dataset, registry.resolve_data_dir(FLAGS.data_dir), seed=FLAGS.seed)
-    report = {"method": FLAGS.method, "dataset": dataset.name}
-    test_metrics = metrics.RankingMetrics(metrics.REPORT_KS, keep_ranks=True)
-    if FLAGS.tune:
-        setting, trials, test = methods.tune_and_evaluate(
-            FLAGS.method, dataset, fixed=overrides, metric=FLAGS.tune_metric,
-            batch_size=FLAGS.batch_size, accumulator=test_metrics)
-        report["tuning"] = {"metric": FLAGS.tune_metric, "trials": trials}
-    else:
-        test = methods.evaluate_on_test(FLAGS.method, dataset, batch_size=FLAGS.batch_size,
-                                        setting=setting, accumulator=test_metrics)
-    if setting is not None:
-        report["setting"] = dataclasses.asdict(setting)
-    report["test"] = test
-    repeat = repeats.repeat_targets(dataset.test_prefixes, dataset.test_targets)
-    report["test_by_target"] = repeats.split_report(test_metrics.ranks(), repeat)
+    report, _ = methods.fit_and_report(
+        FLAGS.method, dataset, setting=setting, tune=FLAGS.tune, fixed=overrides,
+        metric=FLAGS.tune_metric, batch_size=FLAGS.batch_size)
     print(json.dumps(report))
 
 

@@ -8,6 +8,7 @@ import dataclasses
 
 from mtd_tf import baselines
 from mtd_tf import metrics
+from mtd_tf import repeats
 from mtd_tf.baselines import tuning
 from mtd_tf.baselines.itemknn import ItemKNN
 from mtd_tf.baselines.pop import Pop
@@ -101,3 +102,34 @@ def tune_and_evaluate(method, dataset, fixed=None, metric="P@20",
         registry.defaults_for(dataset.name).min_prefix_len, fixed=fixed, metric=metric,
         batch_size=batch_size)
     return setting, trials, evaluate_on_test(method, dataset, batch_size, setting, accumulator)
+
+
+def fit_and_report(method, dataset, setting=None, tune=False, fixed=None, metric="P@20",
+                batch_size=baselines.DEFAULT_BATCH_SIZE):
+    """What the CLI prints and a Table 2 cell writes: `method` fit on all training sessions
+    (its settings chosen on validation first with `tune`) and its test ranks' metrics.
+
+    Args:
+      method, dataset, batch_size: as `evaluate_on_test`.
+      setting: the method's `Settings` when not tuned (None: its defaults).
+      tune, fixed, metric: tune with `tune_and_evaluate(fixed=, metric=)`.
+
+    Returns:
+      ({"method", "dataset", "setting" (methods with settings), "tuning" (when tuned),
+        "test", "test_by_target"}, int32 [num_pairs] every test pair's rank).
+    """
+    accumulator = metrics.RankingMetrics(metrics.REPORT_KS, keep_ranks=True)
+    report = {"method": method, "dataset": dataset.name}
+    if tune:
+        setting, trials, report["test"] = tune_and_evaluate(
+            method, dataset, fixed=fixed, metric=metric, batch_size=batch_size,
+            accumulator=accumulator)
+        report["tuning"] = {"metric": metric, "trials": trials}
+    else:
+        report["test"] = evaluate_on_test(method, dataset, batch_size, setting, accumulator)
+    if setting is not None:
+        report["setting"] = dataclasses.asdict(setting)
+    ranks = accumulator.ranks()
+    report["test_by_target"] = repeats.split_report(
+        ranks, repeats.repeat_targets(dataset.test_prefixes, dataset.test_targets))
+    return report, ranks

@@ -72,13 +72,13 @@ class MTDConfig:
         0.0, "0: scores are dot products (paper); s > 0: s times the cosine of the session "
         "and item vectors (normalised scores with temperature 1/s).",
         settings.in_range(0, math.inf, high_open=True))
+    repeat_head: bool = settings.setting(
+        False, "Repeat-aware output head (beyond the paper): the next item from a learned "
+        "mix of re-clicking a prefix item and the catalogue-wide softmax (RepeatNet).")
     gcn_layers: int = settings.setting(1, "Layers of the graph encoder.", settings.positive_int)
     graph_writeback: str = settings.setting(
         "replace", "How the graph output enters the item table: replace (paper) or rescale to "
         "the table's mean row norm first.", choices=WRITEBACK_MODES)
-    repeat_head: bool = settings.setting(
-        False, "Repeat-aware output head (beyond the paper): the next item from a learned "
-        "mix of re-clicking a prefix item and the catalogue-wide softmax (RepeatNet).")
     graph_mix: float = settings.setting(
         1.0, "Share of the graph output in the item table after write-back: "
         "E <- (1 - mix) E + mix H (1 = overwrite, as the paper).",

@@ -43,16 +43,9 @@ def report_ks(top_k):
 
 
 def summarize(label, gains):
-    """Means and standard errors of per-pair gains (`metrics.per_pair_gains`).
-
-    Returns:
-      {label: {metric: mean, percent}, label + "_standard_error": {metric: points}}.
-    """
-    means, errors = {}, {}
-    for name, values in gains.items():
-        means[name] = 100.0 * float(np.mean(values))
-        errors[name] = (100.0 * float(np.std(values, ddof=1) / np.sqrt(values.size))
-                        if values.size > 1 else 0.0)
+    """`metrics.summarize_gains` under the report's keys: {label: {metric: mean, percent},
+    label + "_standard_error": {metric: points}}."""
+    means, errors = metrics.summarize_gains(gains)
     return {label: means, f"{label}_standard_error": errors}
 
 

@@ -104,7 +104,7 @@ class TopKRetrieval:
         query = self.model.query_vectors(item_ids, training=False)
         candidates = self.model.candidate_vectors()
         session = {"item_ids": item_ids, "query": query, "candidates": candidates,
-                   "has_items": tf.reduce_any(item_ids > 0, axis=1)}
+                   "has_items": tf.reduce_any(item_ids > 0, axis=1), "raw_scores": {}}
         head = getattr(self.model, "repeat_head", None)
         if head is not None:
             session["log_modes"], session["position_log_weights"] = (
@@ -116,7 +116,17 @@ class TopKRetrieval:
         return session
 
     def _raw_scores(self, session, start, stop):
-        return tf.matmul(session["query"], session["candidates"][start:stop], transpose_b=True)
+        """q C[start:stop]^T; with one slice kept for the session, so that the repeat head's
+        normaliser and the scores share one product (more slices are recomputed instead,
+        to keep memory O(batch x slice))."""
+        cache = session["raw_scores"]
+        if (start, stop) in cache:
+            return cache[(start, stop)]
+        scores = tf.matmul(session["query"], session["candidates"][start:stop],
+                           transpose_b=True)
+        if len(self.slices) == 1:
+            cache[(start, stop)] = scores
+        return scores
 
     def _slice_scores(self, session, start, stop, fallback=True):
         """float32 [batch, stop - start]: the scores of items start+1..stop (training
