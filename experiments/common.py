@@ -1,7 +1,7 @@
 """Shared machinery of the paper experiments: flags, cells, run folders and their records.
 
-A *cell* is one training run of `MTDModel` (a variant with some settings) or one baseline
-evaluation on one dataset. Its run folder is `<runs_dir>/<group>/<dataset>/<cell name>/`;
+A *cell* is one training run of `MTDModel` (a variant with some settings) or of a
+comparison model (`--model`, with some settings), or one baseline evaluation on one dataset. Its run folder is `<runs_dir>/<group>/<dataset>/<cell name>/`;
 the cell name is the method followed by the settings that make the cell differ from the
 invocation's base settings (`mtd`, `mtd-embedding_dim=50`, `pop`). Cells of group `main`
 are shared by Table 2, Figure 3, Figure 4 and Figure 5: the full model on yoochoose is one
@@ -44,8 +44,10 @@ from mtd_tf.errors import RunStopped
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.metrics import REPORTED_METRICS
 from mtd_tf.models.mtd_config import VARIANTS
+from mtd_tf.models.registry import MODEL_CONFIGS
 from mtd_tf.training.config import DEFAULTS as CONFIG_DEFAULTS
 from mtd_tf.training.config import FIELDS as CONFIG_FIELDS
+from mtd_tf.training.config import TRAINER_FIELDS
 from mtd_tf.training.config import TrainConfig
 from mtd_tf.training.config import changed_settings
 
@@ -57,8 +59,11 @@ BASELINES = ("pop", "spop", "itemknn", "sknn", "vsknn", "stan", "vstan", "sr")
 # Settings that locate a run rather than define it.
 _PATH_FIELDS = ("data_dir", "model_dir")
 # Settings a cell sets itself (its dataset, folder and method).
-_FIXED_BY_CELL = _PATH_FIELDS + ("dataset", "variant", "session_encoder", "graph_encoder")
-METHODS = tuple(VARIANTS) + BASELINES
+_FIXED_BY_CELL = _PATH_FIELDS + ("dataset", "model", "variant", "session_encoder",
+                                  "graph_encoder")
+# The comparison models (`mtd_tf.models`), trained as MTD is, by their --model name.
+MODELS = tuple(name for name in MODEL_CONFIGS if name != "mtd")
+METHODS = tuple(VARIANTS) + MODELS + BASELINES
 
 FLAGS = flags.FLAGS
 
@@ -105,16 +110,17 @@ def parse_overrides(specs):
     for spec in specs:
         for item in filter(None, (part.strip() for part in spec.split(","))):
             key, sep, text = item.partition("=")
-            if not sep or key not in CONFIG_DEFAULTS or key in _FIXED_BY_CELL:
+            if not sep or key not in CONFIG_FIELDS or key in _FIXED_BY_CELL:
                 raise ConfigError(f"bad setting {item!r}: expected key=value with key one of "
-                                  f"{sorted(set(CONFIG_DEFAULTS) - set(_FIXED_BY_CELL))}")
+                                  f"{sorted(set(CONFIG_FIELDS) - set(_FIXED_BY_CELL))}")
             overrides[key] = settings_lib.parse_value(CONFIG_FIELDS[key], text)
     return overrides
 
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-    """One run: `method` is an MTD variant or a baseline; `overrides` are sorted pairs."""
+    """One run: `method` is an MTD variant, a comparison model or a baseline; `overrides`
+    are sorted pairs."""
 
     dataset: str
     method: str
@@ -128,6 +134,17 @@ class Cell:
     @property
     def is_baseline(self):
         return self.method in BASELINES
+
+
+def method_defaults(method):
+    """Every setting of a run of `method` at its default: the trainer's and MTD's for an MTD
+    variant (what records written before the comparison models existed meant), the
+    trainer's and the model's own for a comparison model."""
+    if method not in MODELS:
+        return dict(CONFIG_DEFAULTS)
+    model_fields = dataclasses.fields(MODEL_CONFIGS[method])
+    return {**{name: field.default for name, field in TRAINER_FIELDS.items()},
+            **{field.name: field.default for field in model_fields}, "model": method}
 
 
 def _config_view(config_dict):
@@ -179,11 +196,16 @@ class CellRunner:
         # (export, test ranks) are wanted, not just their metrics.
         self.train_here = set()
 
-    def base_for(self, dataset):
-        """The base settings with the dataset's default training frequency resolved."""
-        settings = dict(CONFIG_DEFAULTS, **self.base)
+    def base_for(self, dataset, method="mtd"):
+        """The base settings of `method`'s runs, with the training frequency resolved: MTD's
+        per dataset, one pass per epoch for a comparison model. Invocation-wide settings
+        that a comparison model does not have (MTD's --set=graph_mix=...) skip it."""
+        defaults = method_defaults(method)
+        settings = dict(defaults, **{key: value for key, value in self.base.items()
+                                     if key in defaults})
         if settings["frequency"] is None:
-            settings["frequency"] = registry.defaults_for(dataset).frequency
+            settings["frequency"] = (1 if method in MODELS
+                                     else registry.defaults_for(dataset).frequency)
         return settings
 
     def cell(self, dataset, method, group="main", **overrides):
@@ -191,10 +213,10 @@ class CellRunner:
         if method not in METHODS:
             raise ConfigError(f"unknown method {method!r}: expected one of {METHODS}")
         self._check_dataset(dataset)
-        base = self.base_for(dataset)
+        base = self.base_for(dataset, method)
         for key in overrides:
-            if key not in CONFIG_DEFAULTS or key in _FIXED_BY_CELL:
-                raise ConfigError(f"{key!r} is not a TrainConfig setting a cell can vary")
+            if key not in base or key in _FIXED_BY_CELL:
+                raise ConfigError(f"{key!r} is not a setting a {method} cell can vary")
         kept = tuple(sorted((key, value) for key, value in overrides.items()
                             if value != base[key]))
         if method in BASELINES:
@@ -216,10 +238,11 @@ class CellRunner:
         return os.path.join(self.runs_dir, *cell.group.split("/"), cell.dataset, cell.name)
 
     def config(self, cell):
-        settings = self.base_for(cell.dataset)
+        settings = self.base_for(cell.dataset, cell.method)
         settings.update(cell.overrides)
         settings.update(dataset=registry.canonical_name(cell.dataset), data_dir=self.data_dir,
-                        model_dir=self.run_dir(cell), variant=cell.method)
+                        model_dir=self.run_dir(cell))
+        settings["model" if cell.method in MODELS else "variant"] = cell.method
         return TrainConfig.from_settings(**settings)
 
     def _check_settings(self, cell, run_dir):

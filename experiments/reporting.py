@@ -127,7 +127,9 @@ def pyplot():
 
 METHOD_LABELS = {"pop": "POP", "spop": "S-POP", "itemknn": "Item-KNN", "sknn": "SKNN",
                  "vsknn": "V-SKNN", "stan": "STAN", "vstan": "VSTAN", "sr": "SR", "mtd": "MTD",
-                 "lo": "MTD-lo", "va": "MTD-va", "at": "MTD-at", "ga": "MTD-ga"}
+                 "lo": "MTD-lo", "va": "MTD-va", "at": "MTD-at", "ga": "MTD-ga",
+                 "gru4rec": "GRU4Rec", "narm": "NARM", "stamp": "STAMP", "sasrec": "SASRec",
+                 "srgnn": "SR-GNN", "csrm": "CSRM", "cosan": "CoSAN"}
 RESERVED_KEYS = ("stamp", "runs", "paper", "selection", "devices", "test_pairs", "paired",
                  "by_target")
 

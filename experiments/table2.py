@@ -1,9 +1,12 @@
-"""Tables 2-3 of the paper: MTD and its variants against POP, S-POP, Item-KNN and the tuned
-SKNN, V-SKNN, STAN, VSTAN and SR.
+"""Tables 2-3 of the paper: MTD and its variants against POP, S-POP, Item-KNN, the tuned
+SKNN, V-SKNN, STAN, VSTAN and SR, and the neural comparison models (GRU4Rec, NARM, STAMP,
+SASRec, SR-GNN, CSRM, CoSAN; `mtd_tf.models`).
 
     python experiments/table2.py --data_dir=../shared/data
     python experiments/table2.py --data_dir=../shared/data --datasets=yoochoose \
         --methods=mtd --mtd_candidate=graph_writeback=rescale,graph_mix=0.2
+    python experiments/table2.py --data_dir=../shared/data --datasets=diginetica \
+        --methods=srgnn --model_candidate=srgnn:score_scale=16 --refit
 
 Writes `table2.json` ({dataset: {method: {"P@5", ..., "NDCG@20"}}}, test metrics in
 percent, plus "paper", "selection", "runs", "test_pairs", "paired", "by_target" and
@@ -15,13 +18,14 @@ Every MTD run picks its best epoch on validation P@20 and reads the test split o
 (mtd_tf.training.loop). `mtd` is the candidate with the best validation P@20 among the
 default settings (unless --mtd_default=false) and each --mtd_candidate, of those finished;
 the table shows the chosen one's test numbers only, though every run's record, test
-included, is kept under "runs". POP, S-POP and Item-KNN have no settings and are fit on
+included, is kept under "runs". Each comparison model is chosen the same way among its
+defaults and its --model_candidate settings. POP, S-POP and Item-KNN have no settings and are fit on
 all training sessions; SKNN, V-SKNN, STAN, VSTAN and SR are tuned on validation first
 (`mtd_tf.baselines.tuning`), then fit on all training sessions.
 With --refit, once every candidate has finished, the chosen one is trained again on every
 training session for its best validation epoch count (`refit_epochs`) and tested once: row
 `mtd_refit` (shown, like `mtd`, for the choice among the finished candidates whenever its
-refit has finished). The paper's models saw all training sessions; ours hold out 10% for
+refit has finished), and `<model>_refit` for each comparison model. The paper's models saw all training sessions; ours hold out 10% for
 validation, and the refit gives those sessions back without letting the test choose
 anything.
 Finished cells are skipped; unfinished runs resume from their checkpoints.
@@ -36,7 +40,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from experiments import common  # noqa: E402
-from experiments import mtd_selection  # noqa: E402
+from experiments import selection  # noqa: E402
 from experiments import per_pair  # noqa: E402
 from experiments import paper  # noqa: E402
 from experiments import provenance  # noqa: E402
@@ -48,19 +52,27 @@ from mtd_tf.errors import DatasetMissingError  # noqa: E402
 from mtd_tf import repeats  # noqa: E402
 from mtd_tf.metrics import REPORTED_METRICS  # noqa: E402
 
+VARIANT_METHODS = ["lo", "va", "at", "ga"]
 common.define_flags()
-flags.DEFINE_list("methods", list(common.BASELINES) + ["mtd", "lo", "va", "at", "ga"],
+flags.DEFINE_list("methods",
+                  list(common.BASELINES) + ["mtd"] + list(common.MODELS) + VARIANT_METHODS,
                   "Methods: baselines pop, spop, itemknn (the paper's), sknn, vsknn, stan, "
-                  "vstan, sr (tuned on validation first); MTD variants mtd, lo, va, at, ga.")
+                  "vstan, sr (tuned on validation first); MTD variants mtd, lo, va, at, ga; "
+                  f"comparison models {', '.join(common.MODELS)}.")
 flags.DEFINE_multi_string("mtd_candidate", [],
                           "Extra settings for `mtd` as key=value[,key=value] (repeatable); "
                           "`mtd` reports the candidate with the best validation P@20.")
+flags.DEFINE_multi_string("model_candidate", [],
+                          "Extra settings for a comparison model as MODEL:key=value[,key=value] "
+                          "(repeatable), e.g. srgnn:lr_decay=0.1,lr_decay_every=3; the model's "
+                          "row reports its candidate with the best validation P@20.")
 flags.DEFINE_bool("mtd_default", True,
                   "Count the default settings as an `mtd` candidate. False trains only the "
                   "--mtd_candidate settings, e.g. to spend a long dataset's hours on them first.")
 flags.DEFINE_bool("refit", False,
-                  "Also refit each dataset's chosen `mtd` on every training session for its "
-                  "best validation epoch count, reported as `mtd_refit`.")
+                  "Also refit each dataset's chosen `mtd` (and comparison model) on every "
+                  "training session for its best validation epoch count, reported as "
+                  "`mtd_refit` (`<model>_refit`).")
 flags.DEFINE_bool("train_refit_here", False,
                   "Train the refit in --runs_dir even where its record is published: its "
                   "folder (export, test ranks for the paired gap) stays where it was trained.")
@@ -69,26 +81,41 @@ flags.DEFINE_list("train_here", [],
                   "are published, for their test ranks (the repeat/new split), e.g. "
                   "pop,spop,itemknn.")
 FLAGS = flags.FLAGS
-MTD_ROWS = ("mtd", "mtd_refit")  # compared with the paper's MTD
-ROW_LABELS = dict(reporting.METHOD_LABELS, mtd_refit="MTD, refit")
+ROW_LABELS = dict(reporting.METHOD_LABELS, **{
+    selection.refit_row(method): f"{reporting.METHOD_LABELS[method]}, refit"
+    for method in selection.SELECTED})
 NOTES_PATH = os.path.join(common.REPO_ROOT, "experiments", "notes", "table2.md")
 
 
+def candidate_settings():
+    """{selected method: [settings of each candidate]} from the flags."""
+    candidates = {method: [{}] for method in common.MODELS}
+    candidates["mtd"] = ([{}] if FLAGS.mtd_default else []) + [
+        common.parse_overrides([spec]) for spec in FLAGS.mtd_candidate]
+    if "mtd" in FLAGS.methods and not candidates["mtd"]:
+        raise ConfigError("--mtd_default=false leaves `mtd` no settings: "
+                          "give at least one --mtd_candidate")
+    for spec in FLAGS.model_candidate:
+        model, sep, settings = spec.partition(":")
+        if not sep or model not in common.MODELS:
+            raise ConfigError(f"bad --model_candidate {spec!r}: expected MODEL:key=value,... "
+                              f"with MODEL one of {', '.join(common.MODELS)}")
+        candidates[model].append(common.parse_overrides([settings]))
+    return candidates
+
+
 def plan_cells(runner):
-    """Baselines first (minutes), then MTD on every dataset, then the variants."""
+    """Baselines first (minutes), then MTD on every dataset, then the comparison models,
+    then the variants."""
     unknown = set(FLAGS.methods) - set(reporting.METHOD_LABELS)
     if unknown:
         raise ConfigError(f"unknown --methods {sorted(unknown)}")
-    candidates = ([{}] if FLAGS.mtd_default else []) + [
-        common.parse_overrides([spec]) for spec in FLAGS.mtd_candidate]
-    if "mtd" in FLAGS.methods and not candidates:
-        raise ConfigError("--mtd_default=false leaves `mtd` no settings: "
-                          "give at least one --mtd_candidate")
+    candidates = candidate_settings()
     cells = []
-    for group in (common.BASELINES, ("mtd",), ("lo", "va", "at", "ga")):
+    for group in (common.BASELINES, ("mtd",), common.MODELS, VARIANT_METHODS):
         for method in (m for m in group if m in FLAGS.methods):
             for dataset in FLAGS.datasets:
-                for overrides in (candidates if method == "mtd" else [{}]):
+                for overrides in candidates.get(method, [{}]):
                     cell = runner.cell(dataset, method, **overrides)
                     if cell not in cells:
                         cells.append(cell)
@@ -125,25 +152,30 @@ def render_markdown(data):
     for dataset in datasets:
         ours, reference = data.get(dataset, {}), data.get("paper", {}).get(dataset, {})
         rows = []
-        for method, label in ROW_LABELS.items():
-            if method not in ours and method not in reference:
+        for row, label in ROW_LABELS.items():
+            method = _method_of(row)
+            if row not in ours and row not in reference:
                 continue
-            rows.append([label] + [reporting.fmt(ours.get(method, {}).get(key))
+            rows.append([label] + [reporting.fmt(ours.get(row, {}).get(key))
                                    for key in REPORTED_METRICS])
-            if method in reference:
+            if row in reference:
                 rows.append([f"{label}, *paper*"] + [
-                    reporting.fmt(reference[method].get(key)) for key in REPORTED_METRICS])
-            if method in MTD_ROWS and method in ours and "mtd" in reference:
+                    reporting.fmt(reference[row].get(key)) for key in REPORTED_METRICS])
+            if method in selection.SELECTED and row in ours and method in reference:
                 rows.append([f"{label} gap (ours - paper)"] + [
-                    _signed(ours[method][key] - reference["mtd"][key])
-                    if key in reference["mtd"] else reporting.MISSING
+                    _signed(ours[row][key] - reference[method][key])
+                    if key in reference[method] else reporting.MISSING
                     for key in REPORTED_METRICS])
         pending = [] if ours else ["", "Not run yet."]
         lines += ["", f"## {dataset}", "", reporting.markdown_table(headers, rows)] + pending
-        for method in MTD_ROWS:
-            lines += _shortfall_lines(ROW_LABELS[method], ours.get(method), reference.get("mtd"))
+        for method in selection.SELECTED:
+            for row in (method, selection.refit_row(method)):
+                lines += _shortfall_lines(ROW_LABELS[row], ours.get(row), reference.get(method))
+        lines += _own_paper_lines(ours, paper.OWN_PAPERS.get(dataset, {}))
         lines += _sampling_error_lines(ours.get("mtd"), data.get("test_pairs", {}).get(dataset))
-        lines += _selection_lines(data.get("selection", {}).get(dataset, {}).get("mtd"))
+        chosen = data.get("selection", {}).get(dataset, {})
+        for method in selection.SELECTED:
+            lines += _selection_lines(method, chosen.get(method))
         lines += _paired_lines(data.get("paired", {}).get(dataset))
         lines += _target_split_lines(data.get("by_target", {}).get(dataset))
     if os.path.isfile(NOTES_PATH):
@@ -151,6 +183,11 @@ def render_markdown(data):
             lines += ["", "## Notes (hand-written: experiments/notes/table2.md)", "",
                       handle.read().strip()]
     return "\n".join(lines)
+
+
+def _method_of(row):
+    """The method a row shows: `srgnn` for `srgnn_refit`."""
+    return row[:-len(selection.REFIT_SUFFIX)] if row.endswith(selection.REFIT_SUFFIX) else row
 
 
 def _signed(value):
@@ -167,6 +204,23 @@ def _shortfall_lines(label, ours, reference):
     return ["", f"{label} is short of the paper on " + ", ".join(short) + "."]
 
 
+def _own_paper_lines(ours, own_papers):
+    """Each comparison model's rows beside the figures of the paper that proposed or first
+    ran it on these splits: more than about 1.5 points short means a bug is looked for."""
+    rows = []
+    for method, theirs in own_papers.items():
+        for row in (method, selection.refit_row(method)):
+            if row in ours:
+                rows.append([ROW_LABELS[row]] + [
+                    f"{reporting.fmt(ours[row][key])} vs {reporting.fmt(theirs[key])} "
+                    f"({_signed(ours[row][key] - theirs[key])})" for key in ("P@20", "MRR@20")])
+    if not rows:
+        return []
+    return ["", "Against their own papers' figures on these splits (SR-GNN's paper, Table 2; "
+            "ours vs theirs, gap):", "",
+            reporting.markdown_table(["model", "P@20", "MRR@20"], rows)]
+
+
 def _sampling_error_lines(ours, test_pairs):
     if not ours or not test_pairs:
         return []
@@ -181,22 +235,22 @@ def _sampling_error_lines(ours, test_pairs):
             "seed-to-seed spread comes on top."]
 
 
-def _selection_lines(selection):
-    if not selection:
+def _selection_lines(method, chosen):
+    if not chosen:
         return []
     # By name: the JSON is saved with sorted keys, so any other order would change with
     # the invocation that last wrote the file.
-    rows = [[name + (" (chosen)" if name == selection["chosen"] else ""),
+    rows = [[name + (" (chosen)" if name == chosen["chosen"] else ""),
              reporting.fmt(valid and valid["P@20"]), reporting.fmt(valid and valid["MRR@20"])]
-            for name, valid in sorted(selection["candidates"].items())]
-    lines = ["", "MTD settings tried, chosen on validation P@20 (every run reads the test "
-             "split once, at its end, but the choice never looks at it, and the table above "
-             "shows the chosen run's only):", "",
+            for name, valid in sorted(chosen["candidates"].items())]
+    lines = ["", f"{ROW_LABELS[method]} settings tried, chosen on validation P@20 (every run "
+             "reads the test split once, at its end, but the choice never looks at it, and the "
+             "table above shows the chosen run's only):", "",
              reporting.markdown_table(["run", "valid P@20", "valid MRR@20"], rows)]
-    if selection.get("refit"):
-        epochs = selection["refit"]["epochs"]
-        lines += ["", f"{ROW_LABELS['mtd_refit']}: `{selection['refit']['run']}`, the chosen "
-                  f"settings trained on every training session (validation included) for "
+    if chosen.get("refit"):
+        epochs = chosen["refit"]["epochs"]
+        lines += ["", f"{ROW_LABELS[selection.refit_row(method)]}: `{chosen['refit']['run']}`, "
+                  "the chosen settings trained on every training session (validation included) for "
                   f"{epochs} epoch{'' if epochs == 1 else 's'}, the chosen run's best "
                   "validation epoch; its test split was read once, and nothing was chosen on it."]
     return lines
@@ -208,7 +262,7 @@ def _paired_lines(entry):
     gaps = ", ".join(f"{key} {_signed(entry['gap'][key])} ± {entry['gap_standard_error'][key]:.2f}"
                      for key in ("P@10", "P@20", "MRR@10", "MRR@20"))
     return ["", f"Paired gap, {ROW_LABELS[entry['model_row']]} minus "
-            f"{ROW_LABELS[entry['baseline_row']]} (the baseline with the best test P@20), on the "
+            f"{ROW_LABELS[entry['baseline_row']]} (the other method with the best test P@20), on the "
             f"same {entry['pairs']:,} test pairs, in points ± the standard error of the "
             f"per-pair differences: {gaps}."]
 
@@ -238,7 +292,7 @@ def _with_error(part, key):
 
 
 def target_splits(rows, records, repeat, earlier):
-    """{row: `per_pair.target_split`} of every row (`mtd_selection.row_cells`) whose run's
+    """{row: `per_pair.target_split`} of every row (`selection.row_cells`) whose run's
     ranks are known."""
     splits = {}
     for row, cell in rows.items():
@@ -249,8 +303,11 @@ def target_splits(rows, records, repeat, earlier):
 
 
 def paired_entry(rows, records, view, num_pairs, earlier):
-    """Table 2's paired gap between MTD's final row and the strongest baseline, else None."""
-    baseline_row = per_pair.strongest(view, common.BASELINES)
+    """Table 2's paired gap between MTD's final row and the strongest other method (a
+    baseline or a comparison model's row), else None."""
+    others = common.BASELINES + tuple(
+        row for method in common.MODELS for row in (method, selection.refit_row(method)))
+    baseline_row = per_pair.strongest(view, others)
     model_row = next((row for row in per_pair.MODEL_ROWS if row in view), None)
     if baseline_row is None or model_row is None:
         return None
@@ -269,7 +326,7 @@ def main(argv):
     if unknown:
         raise ConfigError(f"--train_here takes baselines, not {sorted(unknown)}")
     runner.train_here.update(cell for cell in cells if cell.method in FLAGS.train_here)
-    refits = {}  # dataset -> refit cell of the chosen candidate, known once one has finished
+    refits = {}  # (dataset, method) -> refit of the chosen candidate, once one has finished
     repeat_flags = test_repeat_flags(runner.data_dir, FLAGS.datasets)
     pair_counts = {dataset: len(flags) for dataset, flags in repeat_flags.items()}
     # As found: a publish before the refits are known must not lose the refit's figures.
@@ -283,10 +340,10 @@ def main(argv):
         for dataset in FLAGS.datasets:
             dataset_cells = [cell for cell in cells + list(refits.values())
                              if cell.dataset == dataset]
-            view, selection = mtd_selection.dataset_view(dataset_cells, records)
-            rows = mtd_selection.row_cells(dataset_cells, records)
+            view, chosen = selection.dataset_view(dataset_cells, records)
+            rows = selection.row_cells(dataset_cells, records)
             data[dataset] = view
-            data.setdefault("selection", {})[dataset] = selection
+            data.setdefault("selection", {})[dataset] = chosen
             entry = paired_entry(rows, records, view, data["test_pairs"].get(dataset),
                                  earlier_gaps.get(dataset))
             data.setdefault("paired", {}).pop(dataset, None)
@@ -300,17 +357,18 @@ def main(argv):
 
     records = common.resolve_cells(runner, cells, publish, FLAGS.report_only)
     if FLAGS.refit:
-        for dataset in FLAGS.datasets:
-            candidates = [cell for cell in cells
-                          if cell.dataset == dataset and cell.method == "mtd"]
-            cell = mtd_selection.refit_cell(runner, candidates, records)
-            # Trained only once the choice can no longer change; a finished refit of the
-            # current choice is shown before that, as the `mtd` row is.
-            settled = all(records.get(candidate) for candidate in candidates)
-            if cell is not None and (settled or runner.finished_record(cell)):
-                refits[dataset] = cell
-                if FLAGS.train_refit_here:
-                    runner.train_here.add(cell)
+        for method in (m for m in selection.SELECTED if m in FLAGS.methods):
+            for dataset in FLAGS.datasets:
+                candidates = selection.candidates_of(
+                    [cell for cell in cells if cell.dataset == dataset], method)
+                cell = selection.refit_cell(runner, candidates, records)
+                # Trained only once the choice can no longer change; a finished refit of
+                # the current choice is shown before that, as the chosen row is.
+                settled = all(records.get(candidate) for candidate in candidates)
+                if cell is not None and (settled or runner.finished_record(cell)):
+                    refits[dataset, method] = cell
+                    if FLAGS.train_refit_here:
+                        runner.train_here.add(cell)
         common.resolve_cells(runner, list(refits.values()),
                              lambda refit_records: publish({**records, **refit_records}),
                              FLAGS.report_only)

@@ -93,6 +93,7 @@ def final_report(trainer, test_metrics=None):
     epochs_run = int(trainer.state.epoch)
     report = {
         "dataset": inputs.dataset_name,
+        "model": trainer.config.trainer.model,
         "variant": trainer.config.model.variant,
         "epochs_run": epochs_run,
         "best_epoch": int(trainer.state.best_epoch),

@@ -1,7 +1,8 @@
-"""Train, evaluate and export MTD: `python mtd_tf/main.py --dataset=yoochoose`.
+"""Train, evaluate and export MTD or a comparison model: `python mtd_tf/main.py
+--dataset=yoochoose [--model=srgnn]`.
 
 Only parses flags and calls library code (`mtd_tf.job`). The flags are generated from the
-settings' declarations (`TrainerConfig`, `MTDConfig`); `--help` lists them all.
+settings' declarations (`TrainerConfig`, each model's config); `--help` lists them all.
 """
 
 import os
@@ -20,13 +21,14 @@ from absl import flags  # noqa: E402
 from mtd_tf import job  # noqa: E402
 from mtd_tf import settings  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
-from mtd_tf.models.mtd_config import MTDConfig  # noqa: E402
+from mtd_tf.models.registry import MODEL_CONFIGS  # noqa: E402
 from mtd_tf.training.config import TrainConfig  # noqa: E402
 from mtd_tf.training.config import TrainerConfig  # noqa: E402
 from mtd_tf.training.timing import RunTimer  # noqa: E402
 
 cli.define_data_flags()
-settings.define_flags(TrainerConfig, MTDConfig)
+settings.define_flags(TrainerConfig)
+settings.define_choice_flags(MODEL_CONFIGS)
 cli.show_in_help(settings.__name__)
 FLAGS = flags.FLAGS
 
@@ -35,7 +37,7 @@ def config_from_flags():
     return TrainConfig.from_settings(
         dataset=registry.canonical_name(FLAGS.dataset),
         data_dir=registry.resolve_data_dir(FLAGS.data_dir), seed=FLAGS.seed,
-        **settings.values_from_flags(TrainerConfig, MTDConfig))
+        **settings.values_from_flags(TrainerConfig), **settings.present_values(MODEL_CONFIGS))
 
 
 def main(argv):

@@ -110,22 +110,53 @@ def define_flags(*config_classes, flag_values=flags.FLAGS):
     """Defines an absl flag for every settable field of `config_classes` (already defined
     names, such as the shared --dataset, are left as they are)."""
     for field in flag_fields(*config_classes):
-        if field.name in flag_values:
+        if field.name not in flag_values:
+            _define_flag(field, field.default, field.metadata["help"], flag_values)
+
+
+def define_choice_flags(named_configs, flag_values=flags.FLAGS):
+    """Defines one flag per field name of several configs of which a run uses one (the
+    models of `--model`). A flag's default is None, meaning "the chosen config's own
+    default", and its help lists those defaults; read them with `present_values`."""
+    owners = {}  # field name -> [(config name, field)]
+    for config_name, config_class in named_configs.items():
+        for field in flag_fields(config_class):
+            owners.setdefault(field.name, []).append((config_name, field))
+    for name, declared in owners.items():
+        if name in flag_values:
             continue
-        kind, _ = value_type(field)
-        help_text = field.metadata["help"]
-        choices = field.metadata.get("choices")
-        if choices is not None:
-            flags.DEFINE_enum(field.name, field.default, list(choices), help_text,
-                              flag_values=flag_values)
-        elif kind is bool:
-            flags.DEFINE_bool(field.name, field.default, help_text, flag_values=flag_values)
-        elif kind is int:
-            flags.DEFINE_integer(field.name, field.default, help_text, flag_values=flag_values)
-        elif kind is float:
-            flags.DEFINE_float(field.name, field.default, help_text, flag_values=flag_values)
-        else:
-            flags.DEFINE_string(field.name, field.default, help_text, flag_values=flag_values)
+        by_default = {}
+        for config_name, field in declared:
+            by_default.setdefault(repr(field.default), []).append(config_name)
+        defaults = "; ".join(f"{default} ({', '.join(names)})"
+                             for default, names in by_default.items())
+        first = declared[0][1]
+        _define_flag(first, None, f"{first.metadata['help']} Default: {defaults}.",
+                     flag_values)
+
+
+def present_values(named_configs, flag_values=flags.FLAGS):
+    """{field name: parsed value} of the choice flags given on the command line."""
+    names = {field.name for config_class in named_configs.values()
+             for field in flag_fields(config_class)}
+    return {name: flag_values[name].value for name in sorted(names)
+            if name in flag_values and flag_values[name].present}
+
+
+def _define_flag(field, default, help_text, flag_values):
+    kind, _ = value_type(field)
+    choices = field.metadata.get("choices")
+    if choices is not None:
+        flags.DEFINE_enum(field.name, default, list(choices), help_text,
+                          flag_values=flag_values)
+    elif kind is bool:
+        flags.DEFINE_bool(field.name, default, help_text, flag_values=flag_values)
+    elif kind is int:
+        flags.DEFINE_integer(field.name, default, help_text, flag_values=flag_values)
+    elif kind is float:
+        flags.DEFINE_float(field.name, default, help_text, flag_values=flag_values)
+    else:
+        flags.DEFINE_string(field.name, default, help_text, flag_values=flag_values)
 
 
 def values_from_flags(*config_classes, flag_values=flags.FLAGS):

@@ -6,9 +6,11 @@ The tiny dataset is the synthetic generator's process at 150 items and 1,500 ses
 and a two-epoch run on it a few seconds.
 """
 
+import json
 import os
 import subprocess
 import sys
+import textwrap
 
 from mtd_tf import job
 from mtd_tf.data import formats
@@ -55,6 +57,30 @@ def run_python(args, timeout=120, cwd=REPO_ROOT):
     """Runs `python ARGS` in a fresh process; returns the CompletedProcess (text mode)."""
     return subprocess.run([PYTHON, *args], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, env=SUBPROCESS_ENV, check=False)
+
+
+def serve_in_fresh_process(export_dir, item_ids):
+    """Serves int64 rows `item_ids` from the SavedModel in `export_dir` in a fresh process
+    that loads TensorFlow alone (any import of mtd_tf fails there, and it runs outside the
+    repository); returns {"top_items", "scores", "dtypes", "mtd_tf_imported"}."""
+    program = textwrap.dedent(f"""
+        import json, sys
+        sys.modules["mtd_tf"] = None  # any import of mtd_tf now fails
+        import tensorflow as tf
+        serve = tf.saved_model.load({export_dir!r}).signatures["serving_default"]
+        out = serve(item_ids=tf.constant({item_ids!r}, tf.int64))
+        print(json.dumps({{"top_items": out["top_items"].numpy().tolist(),
+                          "scores": out["scores"].numpy().tolist(),
+                          "dtypes": [out["top_items"].dtype.name, out["scores"].dtype.name],
+                          "mtd_tf_imported": any(name.startswith("mtd_tf") and module
+                                                 for name, module in sys.modules.items())}}))
+    """)
+    # An editable install puts mtd_tf on the path: PYTHONPATH is emptied and mtd_tf blocked.
+    result = subprocess.run(
+        [PYTHON, "-c", program], capture_output=True, text=True, timeout=120,
+        cwd=os.path.dirname(export_dir), env=dict(SUBPROCESS_ENV, PYTHONPATH=""), check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def spy(monkeypatch, method_name, events):

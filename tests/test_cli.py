@@ -102,6 +102,21 @@ def test_resume_with_changed_settings_is_one_error_line(cli_run):
         "use another --model_dir, or the same settings to resume it"]
 
 
+@pytest.mark.parametrize("flag, error", [
+    ("--decay=0.5", "error: --decay is not a setting of --model=srgnn (its settings: "),
+    ("--step=0", "error: step must be a positive integer, got 0"),
+    ("--embedding_dim=-3", "error: embedding_dim must be a positive integer, got -3"),
+])
+def test_a_bad_setting_for_a_comparison_model_is_one_error_line(tmp_path, flag, error):
+    data_dir = helpers.write_tiny_dataset(tmp_path)
+    result = helpers.run_python(["mtd_tf/main.py", "--model=srgnn", "--dataset=tiny",
+                                 f"--data_dir={data_dir}", flag])
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    [line] = error_lines(result.stderr)
+    assert line.startswith(error), line
+
+
 def test_resume_on_other_data_is_one_error_line(cli_run, tmp_path):
     _, model_dir, _ = cli_run
     other_data = helpers.write_tiny_dataset(tmp_path, seed=1)  # tiny again, other sessions

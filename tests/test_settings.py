@@ -66,3 +66,32 @@ def test_checks_name_the_field_and_the_range():
         settings.check_fields(Example(share=0))
     with pytest.raises(ConfigError, match="count must be a positive integer, got True"):
         settings.check_fields(Example(count=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class _First:
+    width: int = settings.setting(100, "Width.", settings.positive_int)
+    rate: float = settings.setting(0.2, "Rate.")
+    kind: str = settings.setting("a", "Kind.", choices=("a", "b"))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Second:
+    width: int = settings.setting(100, "Width (second).", settings.positive_int)
+    rate: float = settings.setting(0.5, "Rate.")
+
+
+def test_choice_flags_are_one_per_name_and_report_only_what_was_given():
+    values = flags.FlagValues()
+    named = {"first": _First, "second": _Second}
+    settings.define_choice_flags(named, flag_values=values)
+    assert [name for name in ("width", "rate", "kind") if name in values] == [
+        "width", "rate", "kind"]
+    assert values["rate"].default is None  # the chosen config's own default applies
+    assert values["rate"].help == "Rate. Default: 0.2 (first); 0.5 (second)."
+    assert values["width"].help == "Width. Default: 100 (first, second)."
+    values(["prog", "--rate=0.3"])
+    assert settings.present_values(named, flag_values=values) == {"rate": 0.3}
+    values(["prog", "--kind=b", "--width=7"])
+    assert settings.present_values(named, flag_values=values) == {
+        "kind": "b", "rate": 0.3, "width": 7}

@@ -1,12 +1,12 @@
 """Masked self-attention block: the paper's intra-session encoder (eq. 1-2)."""
 
-import math
 import numbers
 
 import keras
 import tensorflow as tf
 
-from mtd_tf.layers.masking import masked_softmax
+from mtd_tf.layers.dot_product_attention import attention_mask
+from mtd_tf.layers.dot_product_attention import multi_head_attention
 
 # The reference's hand-written layer norm uses 1e-8; Keras's default (1e-3) is not small
 # next to the variance of freshly initialised embeddings.
@@ -83,7 +83,6 @@ class SelfAttentionBlock(keras.layers.Layer):
             raise ValueError(
                 f"input width d={model_dim} is not divisible by num_heads={self.num_heads}"
             )
-        self._head_dim = model_dim // self.num_heads
 
         def dense(name, **kwargs):
             return keras.layers.Dense(model_dim, name=name, dtype=self.dtype_policy, **kwargs)
@@ -121,20 +120,10 @@ class SelfAttentionBlock(keras.layers.Layer):
             mask = tf.ones([batch_size, max_len], tf.bool)
         mask = tf.cast(mask, tf.bool)  # [B, L]
 
-        # [B, 1, L_query, L_key]: real query, real key and, if causal, key <= query.
-        attention_mask = mask[:, tf.newaxis, :, tf.newaxis] & mask[:, tf.newaxis, tf.newaxis, :]
-        if self.causal:
-            positions = tf.range(max_len)
-            attention_mask &= positions[:, tf.newaxis] >= positions[tf.newaxis, :]
-
-        query = self._split_heads(self.query_dense(x))  # [B, H, L, d_head]
-        key = self._split_heads(self.key_dense(x))
-        value = self._split_heads(self.value_dense(x))
-        scale = tf.cast(1.0 / math.sqrt(self._head_dim), query.dtype)
-        scores = tf.matmul(query, key, transpose_b=True) * scale  # [B, H, L, L]
-        weights = masked_softmax(scores, attention_mask)
-        context = tf.matmul(self.attention_dropout(weights, training=training), value)
-        context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), tf.shape(x))  # [B, L, d]
+        allowed = attention_mask(mask, self.causal)  # [B, 1, L_query, L_key]
+        context, weights = multi_head_attention(
+            self.query_dense(x), self.key_dense(x), self.value_dense(x), allowed,
+            self.num_heads, self.attention_dropout, training=training)  # [B, L, d]
         if self.num_heads > 1:
             context = self.output_dense(context)
         hidden = self.attention_norm(x + self.attention_output_dropout(context, training=training))
@@ -146,12 +135,6 @@ class SelfAttentionBlock(keras.layers.Layer):
         if return_attention_scores:
             return outputs, weights
         return outputs
-
-    def _split_heads(self, projected):
-        """`[B, L, d]` -> `[B, H, L, d_head]`."""
-        shape = tf.shape(projected)
-        projected = tf.reshape(projected, [shape[0], shape[1], self.num_heads, self._head_dim])
-        return tf.transpose(projected, [0, 2, 1, 3])
 
     def get_config(self):
         config = super().get_config()

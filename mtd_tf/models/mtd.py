@@ -4,24 +4,22 @@ hyper-parameters are `mtd_config.MTDConfig`).
 Composes the layers of `mtd_tf.layers` (DESIGN.md section 2). The cross-session graph
 module (`mtd_tf.models.graph_infomax`) talks to this model only through the item table
 (`item_embeddings`), which it reads as GCN input and overwrites with the GCN output.
-`MTDModel` implements the next-item protocol of `mtd_tf.models` (`query_vectors`,
-`candidate_vectors`).
+Scoring and the protocol methods come from `next_item.NextItemModel`.
 """
 
 import keras
 import tensorflow as tf
 
-from mtd_tf import settings
 from mtd_tf.layers import AttentiveAggregation
 from mtd_tf.layers import PositionalDecayPooling
-from mtd_tf.layers import RepeatExploreHead
 from mtd_tf.layers import SelfAttentionBlock
 from mtd_tf.layers import masking
 from mtd_tf.models.mtd_config import MTDConfig
+from mtd_tf.models.next_item import NextItemModel
 
 
 @keras.saving.register_keras_serializable(package="mtd_tf")
-class MTDModel(keras.Model):
+class MTDModel(NextItemModel):
     """Scores every item 1..M as the next click of a session prefix.
 
     For a prefix v_1..v_I (right-padded with 0):
@@ -56,25 +54,19 @@ class MTDModel(keras.Model):
     def __init__(self, num_items, embedding_dim=100, max_len=50, num_blocks=1, num_heads=1,
                  dropout=0.2, decay=0.75, session_encoder="self_attention",
                  aggregation_product=False, score_scale=0.0, repeat_head=False, **kwargs):
-        super().__init__(**kwargs)
-        problem = settings.positive_int(num_items)
-        if problem:
-            raise ValueError(f"num_items {problem}, got {num_items!r}")
+        super().__init__(num_items, embedding_dim=embedding_dim, max_len=max_len,
+                         score_scale=score_scale, repeat_head=repeat_head, **kwargs)
         # The one set of range checks, shared with the CLI (a ConfigError is a ValueError).
         MTDConfig(embedding_dim=embedding_dim, max_len=max_len, num_blocks=num_blocks,
                   num_heads=num_heads, dropout=dropout, decay=decay,
                   session_encoder=session_encoder, aggregation_product=aggregation_product,
                   score_scale=score_scale, repeat_head=repeat_head)
-        self.num_items = num_items
-        self.embedding_dim = embedding_dim
-        self.max_len = max_len
         self.num_blocks = num_blocks
         self.num_heads = num_heads
         self.dropout = dropout
         self.decay = decay
         self.session_encoder = session_encoder
         self.aggregation_product = aggregation_product
-        self.score_scale = float(score_scale)
 
         self.uses_full_encoder = session_encoder == "self_attention"
         self.uses_decay_pooling = session_encoder != "vanilla"
@@ -98,16 +90,9 @@ class MTDModel(keras.Model):
                               if self.uses_decay_pooling else None)
         self.session_projection = keras.layers.Dense(embedding_dim, use_bias=False, name="w_c",
                                                      dtype=policy)
-        self.repeat_head = (RepeatExploreHead(name="repeat_head", dtype=policy)
-                            if repeat_head else None)
 
-    def build(self, input_shape=None):
+    def build_encoder(self):
         d = self.embedding_dim
-        # Items 1..M only: row m-1 is item m, so padding (id 0) needs no fixed-zero row and
-        # the GCN output [M, d] is written back with one assign.
-        self.item_embeddings = self.add_weight(
-            name="item_embeddings", shape=(self.num_items, d),
-            initializer=keras.initializers.RandomNormal(stddev=d ** -0.5))
         if self.uses_full_encoder:
             # Row 0 is the padding position, rows 1..max_len count from the session's end.
             self.position_embeddings = self.add_weight(
@@ -121,16 +106,6 @@ class MTDModel(keras.Model):
             self.decay_pooling.build(sequence_shape)
         parts = 3 if self.uses_decay_pooling else 2
         self.session_projection.build((None, parts * d))
-        if self.repeat_head is not None:
-            self.repeat_head.build(((None, None), (None, d), (self.num_items, d),
-                                    (None, self.num_items)))
-        self.built = True
-
-    def lookup(self, item_ids):
-        """Item vectors for ids 1..M, zeros for padding. [batch, len] -> [batch, len, d]."""
-        mask = item_ids > 0
-        rows = tf.gather(self.item_embeddings, tf.maximum(item_ids - 1, 0))
-        return rows * tf.cast(mask, rows.dtype)[..., None]
 
     def encode_session(self, item_ids, training=None, return_attention_scores=False):
         """Session vector q.
@@ -169,35 +144,10 @@ class MTDModel(keras.Model):
             return session, weights
         return session
 
-    def query_vectors(self, item_ids, training=None):
-        """[batch, d]: the left side of the scores, q (or s q/|q| with `score_scale`), in
-        the compute dtype."""
-        session = self.encode_session(item_ids, training=training)
-        if self.score_scale:
-            session = self.score_scale * tf.math.l2_normalize(session, axis=-1)
-        return session
-
-    def candidate_vectors(self):
-        """[M, d]: the right side of the scores, E (or E[m]/|E[m]| with `score_scale`), in
-        the compute dtype, as the query vectors."""
-        table = tf.cast(self.item_embeddings, self.compute_dtype)
-        return tf.math.l2_normalize(table, axis=-1) if self.score_scale else table
-
-    def call(self, item_ids, training=None):
-        """Scores z [batch, M]: column j is item j+1 (DESIGN.md section 2, step 6); with the
-        repeat head, the log-probabilities of its mixture."""
-        query, candidates = self.query_vectors(item_ids, training=training), self.candidate_vectors()
-        scores = tf.matmul(query, candidates, transpose_b=True)
-        if self.repeat_head is None:
-            return scores
-        return self.repeat_head((item_ids, query, candidates, scores))
-
     def get_config(self):
         config = super().get_config()
         config.update(
-            num_items=self.num_items, embedding_dim=self.embedding_dim, max_len=self.max_len,
             num_blocks=self.num_blocks, num_heads=self.num_heads, dropout=self.dropout,
             decay=self.decay, session_encoder=self.session_encoder,
-            aggregation_product=self.aggregation_product,
-            score_scale=self.score_scale, repeat_head=self.repeat_head is not None)
+            aggregation_product=self.aggregation_product)
         return config

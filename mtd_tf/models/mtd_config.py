@@ -7,9 +7,11 @@ graph encoder.
 
 import dataclasses
 import math
+from typing import ClassVar
 
 from mtd_tf import settings
 from mtd_tf.errors import ConfigError
+from mtd_tf.models import model_settings
 
 WRITEBACK_MODES = ("replace", "rescale")
 
@@ -43,6 +45,8 @@ class MTDConfig:
     explicitly overrides it, and `variant` then names the resulting pair (or "custom").
     """
 
+    name: ClassVar[str] = "mtd"  # its --model value
+
     variant: str = settings.setting(
         "mtd", "Preset of --session_encoder and --graph_encoder: mtd (full model), lo (no "
         "graph module), va (vanilla attention over item embeddings), at (va + positional "
@@ -55,26 +59,20 @@ class MTDConfig:
         None, "gcn (paper), gat or none. Default: the variant's.",
         check=lambda value: None if value in (None, *GRAPH_ENCODERS) else (
             f"must be one of {GRAPH_ENCODERS}"))
-    embedding_dim: int = settings.setting(100, "Embedding size d.", settings.positive_int)
-    max_len: int = settings.setting(50, "Sessions keep their last max_len items.",
-                                    settings.positive_int)
+    embedding_dim: int = model_settings.embedding_dim()
+    max_len: int = model_settings.max_len()
     num_blocks: int = settings.setting(1, "Stacked self-attention blocks.",
                                        settings.non_negative_int)
     num_heads: int = settings.setting(1, "Attention heads per block (must divide d).",
                                       settings.positive_int)
-    dropout: float = settings.setting(0.2, "Dropout rate.", settings.in_range(0, 1, high_open=True))
+    dropout: float = model_settings.dropout(0.2)
     decay: float = settings.setting(0.75, "Positional decay lambda (eq. 4).",
                                     settings.in_range(0, math.inf, high_open=True))
     aggregation_product: bool = settings.setting(
         False, "Multiplicative attentive aggregation of the authors' code instead of eq. 3's "
         "sum.")
-    score_scale: float = settings.setting(
-        0.0, "0: scores are dot products (paper); s > 0: s times the cosine of the session "
-        "and item vectors (normalised scores with temperature 1/s).",
-        settings.in_range(0, math.inf, high_open=True))
-    repeat_head: bool = settings.setting(
-        False, "Repeat-aware output head (beyond the paper): the next item from a learned "
-        "mix of re-clicking a prefix item and the catalogue-wide softmax (RepeatNet).")
+    score_scale: float = model_settings.score_scale()
+    repeat_head: bool = model_settings.repeat_head()
     gcn_layers: int = settings.setting(1, "Layers of the graph encoder.", settings.positive_int)
     graph_writeback: str = settings.setting(
         "replace", "How the graph output enters the item table: replace (paper) or rescale to "

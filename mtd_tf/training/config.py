@@ -1,9 +1,10 @@
-"""A run's settings: the trainer's (`TrainerConfig`) beside the model's (`MTDConfig`).
+"""A run's settings: the trainer's (`TrainerConfig`) beside the model's (`MTDConfig`, or
+the config of the comparison model that `model` names, `mtd_tf.models.registry`).
 
 Each setting is declared once, as a field with its help and check (`mtd_tf.settings`);
 `main.py` generates its flags from them. `TrainConfig` pairs the two parts and reads and
 writes them as one flat record (`settings.json`, metrics.json's "flags", the experiments'
-`key=value` settings), whose keys are the field names.
+`key=value` settings), whose keys are the field names; `model` picks the model part.
 """
 
 import dataclasses
@@ -15,6 +16,8 @@ from mtd_tf.errors import ConfigError
 from mtd_tf.losses import MATMUL_DTYPES
 from mtd_tf.models.mtd_config import MTDConfig
 from mtd_tf.models.mtd_config import VARIANTS
+from mtd_tf.models.registry import DEFAULT_MODEL
+from mtd_tf.models.registry import MODEL_CONFIGS
 
 SCORING_PRECISIONS = tuple(MATMUL_DTYPES)  # the names the loss knows, one list
 LOSSES = ("full_softmax", "sampled_softmax")
@@ -32,15 +35,21 @@ class TrainerConfig:
     """
 
     dataset: str = settings.setting("synthetic", "Dataset name.", flag=False)
+    model: str = settings.setting(
+        DEFAULT_MODEL, "Next-item model: mtd (the paper's; --variant picks its ablations) or "
+        "a comparison model; each takes its own hyper-parameter flags.",
+        choices=tuple(MODEL_CONFIGS))
     data_dir: str = settings.setting("data", "Folder holding dataset folders.", flag=False)
     model_dir: str | None = settings.setting(
         None, "Run folder: checkpoints/, best/, logs/ (TensorBoard), export/ (SavedModel), "
-        "metrics.json. Default: runs/<dataset>_<variant>.")
+        "metrics.json. Default: runs/<dataset>_<variant> (for a comparison model, "
+        "runs/<dataset>_<model>).")
     epochs: int = settings.setting(10, "Maximum epochs (graph step + f session passes each).",
                                    settings.positive_int)
     frequency: int | None = settings.setting(
         None, "Session passes per epoch (the paper's f). Default per dataset: yoochoose 1, "
-        "diginetica 4, retailrocket 6, others 1.", settings.optional_positive_int)
+        "diginetica 4, retailrocket 6, others 1; comparison models 1 (an epoch is one pass).",
+        settings.optional_positive_int)
     graph_steps: int = settings.setting(
         1000, "Maximum Adam steps of the graph infomax phase per epoch (0 = none).",
         settings.non_negative_int)
@@ -101,10 +110,15 @@ class TrainerConfig:
         return self.lr * self.lr_decay ** (epoch // self.lr_decay_every)
 
 
-_PARTS = {"trainer": TrainerConfig, "model": MTDConfig}
-FIELDS = {field.name: field for part in _PARTS.values() for field in dataclasses.fields(part)}
-# Every field's default: what a settings record written before the field existed meant.
-DEFAULTS = {name: field.default for name, field in FIELDS.items()}
+TRAINER_FIELDS = {field.name: field for field in dataclasses.fields(TrainerConfig)}
+# Every model's fields by name (a name shared by several models is one setting; MTD's
+# declaration is the one kept).
+MODEL_FIELDS = {field.name: field for config_class in reversed(MODEL_CONFIGS.values())
+                for field in dataclasses.fields(config_class)}
+FIELDS = {**MODEL_FIELDS, **TRAINER_FIELDS}
+# What a settings record written before a field existed meant: every such record is MTD's.
+DEFAULTS = {field.name: field.default
+            for part in (TrainerConfig, MTDConfig) for field in dataclasses.fields(part)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,27 +126,37 @@ class TrainConfig:
     """Everything a run needs: `trainer` settings and the `model`'s hyper-parameters."""
 
     trainer: TrainerConfig = dataclasses.field(default_factory=TrainerConfig)
-    model: MTDConfig = dataclasses.field(default_factory=MTDConfig)
+    model: MTDConfig = dataclasses.field(default_factory=MTDConfig)  # or the `model`'s config
 
     @classmethod
     def from_settings(cls, **values):
-        """Builds a config from flat `name=value` settings (any field of either part); an
-        unset `model_dir` becomes runs/<dataset>_<variant>."""
+        """Builds a config from flat `name=value` settings (the trainer's and the chosen
+        model's fields); an unset `model_dir` becomes runs/<dataset>_<variant>."""
         unknown = sorted(set(values) - set(FIELDS))
         if unknown:
             raise ConfigError(f"unknown setting {unknown[0]!r}; known: {sorted(FIELDS)}")
-        parts = {name: part(**{field.name: values[field.name]
-                               for field in dataclasses.fields(part) if field.name in values})
-                 for name, part in _PARTS.items()}
-        config = cls(**parts)
+        trainer = TrainerConfig(**{name: value for name, value in values.items()
+                                   if name in TRAINER_FIELDS})
+        model_class = MODEL_CONFIGS[trainer.model]
+        own = {field.name for field in dataclasses.fields(model_class)}
+        foreign = sorted(name for name in values if name not in TRAINER_FIELDS and name not in own)
+        if foreign:
+            raise ConfigError(f"--{foreign[0]} is not a setting of --model={trainer.model} "
+                              f"(its settings: {', '.join(sorted(own))})")
+        config = cls(trainer=trainer, model=model_class(**{
+            name: value for name, value in values.items() if name in own}))
         if config.trainer.model_dir is None:
             config = config.replace(model_dir=os.path.join(
                 "runs", f"{config.trainer.dataset}_{config.model.variant}"))
         return config
 
     def replace(self, **values):
-        """A copy with some flat settings changed."""
-        return TrainConfig.from_settings(**{**self.to_dict(), **values})
+        """A copy with some flat settings changed (another `model` starts from its own
+        defaults)."""
+        current = self.to_dict()
+        if values.get("model", self.trainer.model) != self.trainer.model:
+            current = {name: value for name, value in current.items() if name in TRAINER_FIELDS}
+        return TrainConfig.from_settings(**{**current, **values})
 
     def to_dict(self):
         """The flat record: {field name: value} of both parts."""

@@ -17,7 +17,6 @@ import tensorflow as tf
 
 from mtd_tf.data import item_catalog
 from mtd_tf.errors import ConfigError
-from mtd_tf.models.mtd_config import MTDConfig
 from mtd_tf.training.config import changed_settings
 from mtd_tf.training.run_settings import SETTINGS_FILE
 
@@ -40,8 +39,10 @@ def warm_start(model, config, raw_item_ids, run_dir, infomax=None):
     """
     metrics = _read_json(os.path.join(run_dir, "metrics.json"), run_dir)
     recorded = _read_json(os.path.join(run_dir, SETTINGS_FILE), run_dir)
-    changed = changed_settings(recorded, {field.name: getattr(config.model, field.name)
-                                          for field in dataclasses.fields(MTDConfig)})
+    changed = changed_settings(recorded, {
+        "model": config.trainer.model,
+        **{field.name: getattr(config.model, field.name)
+           for field in dataclasses.fields(config.model)}})
     if changed:
         raise ConfigError(f"--warm_start_from={run_dir}: it was trained with other model "
                           f"settings ({', '.join(changed)}); a warm start keeps them")
@@ -63,8 +64,9 @@ def warm_start(model, config, raw_item_ids, run_dir, infomax=None):
 
     old_row = {raw: row for row, raw in enumerate(old_raw_ids)}
     rows = np.array([old_row.get(raw, -1) for raw in raw_item_ids])  # [M], -1 = new
+    item_tables = {id(table) for table in model.item_tables()}
     for old, new in zip(old_model.weights, model.weights):
-        if new is model.item_embeddings:
+        if id(new) in item_tables:
             table = new.numpy()
             table[rows >= 0] = old.numpy()[rows[rows >= 0]]
             new.assign(table)

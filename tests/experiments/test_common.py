@@ -40,7 +40,21 @@ def test_cells_equal_to_the_base_share_one_folder(tmp_path):
             config.trainer.epochs) == ("yoochoose1_64", 3, 1, 1)
     assert config.trainer.model_dir == str(tmp_path / "runs" / "main" / "yoochoose" / "mtd-gcn_layers=3")
     with pytest.raises(ConfigError):
-        cells.cell("yoochoose", "sasrec")
+        cells.cell("yoochoose", "gru5rec")
+
+
+@pytest.mark.parametrize("model", common.MODELS)
+def test_a_comparison_model_cell_takes_the_shared_settings_and_its_own(tmp_path, model):
+    cells = runner(tmp_path, graph_mix=0.2)  # an MTD-only base setting skips the model
+    cell = cells.cell("diginetica", model, lr=0.01)
+    assert cell.name == f"{model}-lr=0.01"
+    config = cells.config(cell)
+    assert (config.trainer.model, config.model.embedding_dim, config.trainer.lr,
+            config.trainer.frequency) == (model, 16, 0.01, 1)  # one pass per epoch
+    assert config.trainer.model_dir.endswith(f"diginetica/{model}-lr=0.01")
+    assert cells.cell("diginetica", model, embedding_dim=16).name == model
+    with pytest.raises(ConfigError, match="not a setting a"):
+        cells.cell("diginetica", model, gcn_layers=2)
 
 
 def test_a_dataset_typo_is_refused_before_anything_trains(tmp_path):

@@ -126,7 +126,7 @@ def test_table2_tunes_the_strong_baselines_and_pairs_mtd_with_the_best(runner, d
     text = read_markdown(tmp_path, "table2")
     assert re.search(r"\n\| SR( \| \d+\.\d\d){7} \|\n", text)
     assert f"| MTD, refit | {100 * repeat.mean():.2f} | " in text
-    assert (f"Paired gap, MTD, refit minus {reporting_label(best_baseline)} (the baseline with "
+    assert (f"Paired gap, MTD, refit minus {reporting_label(best_baseline)} (the other method with "
             f"the best test P@20), on the same {test_pairs:,} test pairs") in text
 
     # Rebuilt where the run folders are not: the gap is read back while its records stand.

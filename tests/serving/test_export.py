@@ -94,26 +94,7 @@ def serve(signature, rows):
 @pytest.mark.slow
 def test_fresh_tensorflow_only_process_gives_the_same_top_k(exported):
     model, popularity, export_dir = exported
-    program = textwrap.dedent(f"""
-        import json, sys
-        sys.modules["mtd_tf"] = None  # any import of mtd_tf now fails
-        import tensorflow as tf
-        serve = tf.saved_model.load({export_dir!r}).signatures["serving_default"]
-        out = serve(item_ids=tf.constant({right_pad(CLIENT_SESSIONS).tolist()!r}, tf.int64))
-        print(json.dumps({{"top_items": out["top_items"].numpy().tolist(),
-                          "scores": out["scores"].numpy().tolist(),
-                          "dtypes": [out["top_items"].dtype.name, out["scores"].dtype.name],
-                          "mtd_tf_imported": any(name.startswith("mtd_tf") and module
-                                                 for name, module in sys.modules.items())}}))
-    """)
-    # Outside the repository, and with mtd_tf blocked (an editable install puts it on the
-    # path): the SavedModel must load and serve with TensorFlow alone.
-    result = subprocess.run(
-        [helpers.PYTHON, "-c", program], capture_output=True, text=True, timeout=120,
-        cwd=os.path.dirname(export_dir),
-        env=dict(helpers.SUBPROCESS_ENV, PYTHONPATH=""), check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    served = json.loads(result.stdout.strip().splitlines()[-1])
+    served = helpers.serve_in_fresh_process(export_dir, right_pad(CLIENT_SESSIONS).tolist())
     assert served["mtd_tf_imported"] is False
     assert served["dtypes"] == ["int64", "float32"]
     top_items, scores = expected_top_k(model, popularity, CLIENT_SESSIONS, TOP_K)

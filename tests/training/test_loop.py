@@ -21,7 +21,7 @@ from mtd_tf.training.timing import RunTimer
 from tests import helpers
 
 METRIC_KEYS = {"P@5", "MRR@5", "P@10", "MRR@10", "P@20", "MRR@20", "NDCG@20"}
-REPORT_KEYS = {"dataset", "variant", "epochs_run", "best_epoch", "valid", "test",
+REPORT_KEYS = {"dataset", "model", "variant", "epochs_run", "best_epoch", "valid", "test",
                "test_by_target", "seconds_per_epoch", "flags"}
 # Added beside DESIGN.md section 6's keys by the job and its timer: how many test ids were unknown to training,
 # and the CPU time per epoch (Table 4 on a shared machine).
@@ -163,7 +163,7 @@ def test_metrics_json_has_the_spec_keys(finished_run):
     assert written == json.loads(json.dumps(report))
     assert set(written) - EXTRA_KEYS == REPORT_KEYS
     assert all(written.get(key, 0) == 0 for key in UNKNOWN_ID_KEYS)  # none in synthetic data
-    assert (written["dataset"], written["variant"]) == ("tiny", "mtd")
+    assert (written["dataset"], written["model"], written["variant"]) == ("tiny", "mtd", "mtd")
     assert (written["epochs_run"], written["best_epoch"]) in {(2, 1), (2, 2)}
     assert written["seconds_per_epoch"] > 0
     assert written["cpu_seconds_per_epoch"] > 0

@@ -1,0 +1,80 @@
+"""The hyper-parameters every next-item model has, declared once, and the base of the
+comparison models' configs.
+
+MTD's config (`mtd_config.MTDConfig`) and each comparison model's config declare these
+fields through the functions below, so `--embedding_dim` means the same for every
+`--model` and the options beyond the papers (cosine scores, the repeat head) are offered
+to every model alike (the fairness condition of the comparison, DESIGN.md section 8).
+"""
+
+import dataclasses
+import math
+from typing import ClassVar
+
+from mtd_tf import settings
+
+
+def embedding_dim(default=100):
+    return settings.setting(default, "Embedding size d.", settings.positive_int)
+
+
+def max_len(default=50):
+    return settings.setting(default, "Sessions keep their last max_len items.",
+                            settings.positive_int)
+
+
+def dropout(default, help="Dropout rate."):
+    return settings.setting(default, help, settings.in_range(0, 1, high_open=True))
+
+
+def score_scale():
+    return settings.setting(
+        0.0, "0: scores are dot products (the papers'); s > 0: s times the cosine of the "
+        "session and item vectors (normalised scores with temperature 1/s).",
+        settings.in_range(0, math.inf, high_open=True))
+
+
+def repeat_head():
+    return settings.setting(
+        False, "Repeat-aware output head (beyond the papers): the next item from a learned "
+        "mix of re-clicking a prefix item and the catalogue-wide softmax (RepeatNet).")
+
+
+@dataclasses.dataclass(frozen=True)
+class ComparisonConfig:
+    """Base of a comparison model's config: its fields are the model's constructor keywords
+    beside `num_items`, and it builds the model; comparison models have no graph module.
+
+    A subclass sets `name` (its `--model` value) and `model_class()`, and adds its own
+    fields after these.
+    """
+
+    name: ClassVar[str] = ""
+    has_graph_module: ClassVar[bool] = False
+
+    embedding_dim: int = embedding_dim()
+    max_len: int = max_len()
+    score_scale: float = score_scale()
+    repeat_head: bool = repeat_head()
+
+    def __post_init__(self):
+        settings.check_fields(self)
+
+    @property
+    def variant(self):
+        """The run's short name (run folders, reports): the model's name."""
+        return self.name
+
+    @classmethod
+    def model_class(cls):
+        raise NotImplementedError
+
+    def build(self, num_items):
+        """The built model for items 1..`num_items`."""
+        model = self.model_class()(num_items=num_items, **dataclasses.asdict(self))
+        model.build()
+        return model
+
+    def build_graph_module(self, num_items, l2):
+        del num_items, l2
+        return None
