@@ -6,11 +6,12 @@
 and positional-decay (eq. 4) weights of the trained MTD model, for three sampled test
 sessions, read from `MTDModel.encode_session(..., return_attention_scores=True)`.
 (d) A 2-D t-SNE of 180 test-session vectors q (30 for each of the 6 most frequent next
-items), MTD beside `lo` (no graph module), with the leave-one-out 5-NN accuracy of the
-next-item labels in the session space and in the map, to say in numbers what the picture
-shows. Both models are the shared `main` runs of Table 2 (trained here if missing), loaded
-at their best validation epoch; --mtd_settings and --lo_settings pick other runs, e.g.
-Table 2's chosen candidate, whose finished run is then reused rather than trained again.
+items), MTD beside `lo` (no graph module) and, as in the paper, SR-GNN and STAMP
+(--tsne_models), with the leave-one-out 5-NN accuracy of the next-item labels in the
+session space and in the map, to say in numbers what the picture shows. The models are the
+shared `main` runs of Table 2 (trained here if missing), loaded at their best validation
+epoch; --mtd_settings, --lo_settings and --model_settings pick other runs, e.g. Table 2's
+chosen candidates, whose finished runs are then reused rather than trained again.
 
 Writes `figure5.json`, `figure5.md`, `figure5_<dataset>_attention.png`,
 `figure5_<dataset>_tsne.png` and a TensorBoard projector folder
@@ -32,6 +33,7 @@ from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
 from experiments import tsne  # noqa: E402
 from mtd_tf import cli  # noqa: E402
+from mtd_tf.errors import ConfigError  # noqa: E402
 from mtd_tf.io_utils import atomic_write_text  # noqa: E402
 
 common.define_flags(default_datasets=("diginetica",))
@@ -46,8 +48,13 @@ flags.DEFINE_integer("sample_seed", 0, "Seed of the session draws and of t-SNE."
 flags.DEFINE_string("mtd_settings", "", "Settings of the MTD model as key=value[,key=value], "
                     "e.g. Table 2's chosen candidate; empty for the defaults.")
 flags.DEFINE_string("lo_settings", "", "Settings of the `lo` model, as --mtd_settings.")
+flags.DEFINE_list("tsne_models", ["mtd", "lo", "srgnn", "stamp"],
+                  "Models whose session vectors the t-SNE (d) maps; mtd is always one (its "
+                  "attention weights are (a-c)).")
+flags.DEFINE_multi_string("model_settings", [],
+                          "Settings of a comparison model of --tsne_models as "
+                          "MODEL:key=value[,key=value] (repeatable).")
 FLAGS = flags.FLAGS
-MODELS = ("mtd", "lo")
 PANELS = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -205,10 +212,10 @@ def render_markdown(data, results_dir):
         view = data[dataset]
         lines += ["", f"## {dataset}"]
         if not view:
-            lines += ["", "Pending: the `mtd` and `lo` runs have not finished."]
+            lines += ["", "Pending: the models' runs have not finished."]
             continue
-        runs = ", ".join(f"{reporting.METHOD_LABELS[name]} `{view['runs'][name]}`"
-                         for name in MODELS)
+        runs = ", ".join(f"{reporting.METHOD_LABELS[name]} `{run}`"
+                         for name, run in view["runs"].items())
         lines += ["", reporting.stamp_lines(view["stamp"])[0],
                   "", f"Models: {runs}, each at its best validation epoch."]
         rows = [[entry["panel"], entry["test_index"], " ".join(map(str, entry["items"])),
@@ -222,7 +229,7 @@ def render_markdown(data, results_dir):
         rows = [[reporting.METHOD_LABELS[name]] + [
             reporting.fmt(tsne_view["models"][name][key], 3)
             for key in ("knn5_accuracy_session_space", "knn5_accuracy_tsne", "kl_divergence")]
-            for name in MODELS]
+            for name in tsne_view["models"]]
         projector = os.path.join(os.path.relpath(results_dir, common.REPO_ROOT),
                                  view["projector"]["dir"])
         sizes = ", ".join(f"{name}: {count} rows"
@@ -237,7 +244,7 @@ def render_markdown(data, results_dir):
 
 
 def analyse(runner, cells, results, dataset):
-    trainers = {name: load_best(runner, cells[name]) for name in MODELS}
+    trainers = {name: load_best(runner, cell) for name, cell in cells.items()}
     test = trainers["mtd"].inputs.test
     rng = np.random.default_rng(FLAGS.sample_seed)
     heatmaps = heatmap_sessions(trainers["mtd"], rng)
@@ -248,9 +255,22 @@ def analyse(runner, cells, results, dataset):
     embeddings = write_projector(folder, trainers["mtd"], vectors, test, view)
     plot_heatmaps(heatmaps, dataset, results.png_path(f"_{dataset}_attention"))
     plot_tsne(view, dataset, results.png_path(f"_{dataset}_tsne"))
-    return {"runs": {name: cells[name].name for name in MODELS}, "heatmaps": heatmaps,
+    return {"runs": {name: cell.name for name, cell in cells.items()}, "heatmaps": heatmaps,
             "tsne": view,
             "projector": {"dir": os.path.basename(folder), "embeddings": embeddings}}
+
+
+def model_settings():
+    """{model: settings} of the runs to load, from the flags."""
+    settings = {"mtd": common.parse_overrides([FLAGS.mtd_settings]),
+                "lo": common.parse_overrides([FLAGS.lo_settings])}
+    for spec in FLAGS.model_settings:
+        name, sep, text = spec.partition(":")
+        if not sep or name not in common.MODELS:
+            raise ConfigError(f"bad --model_settings {spec!r}: expected MODEL:key=value,... "
+                              f"with MODEL one of {', '.join(common.MODELS)}")
+        settings[name] = common.parse_overrides([text])
+    return settings
 
 
 def main(argv):
@@ -258,9 +278,10 @@ def main(argv):
     stamp = provenance.make_stamp()
     runner = common.runner_from_flags(stamp, use_published=False)  # needs the checkpoints
     results = reporting.ResultsFile(FLAGS.results_dir, "figure5")
-    settings = {"mtd": common.parse_overrides([FLAGS.mtd_settings]),
-                "lo": common.parse_overrides([FLAGS.lo_settings])}
-    cells = {dataset: {name: runner.cell(dataset, name, **settings[name]) for name in MODELS}
+    names = ["mtd"] + [name for name in FLAGS.tsne_models if name != "mtd"]
+    settings = model_settings()
+    cells = {dataset: {name: runner.cell(dataset, name, **settings.get(name, {}))
+                       for name in names}
              for dataset in FLAGS.datasets}
     all_cells = [cell for by_name in cells.values() for cell in by_name.values()]
     records = common.resolve_cells(runner, all_cells, lambda records: None, FLAGS.report_only)

@@ -19,7 +19,8 @@ Every MTD run picks its best epoch on validation P@20 and reads the test split o
 default settings (unless --mtd_default=false) and each --mtd_candidate, of those finished;
 the table shows the chosen one's test numbers only, though every run's record, test
 included, is kept under "runs". Each comparison model is chosen the same way among its
-defaults and its --model_candidate settings. POP, S-POP and Item-KNN have no settings and are fit on
+paper's training recipe (`paper_training` of its config) and its --model_candidate
+settings. POP, S-POP and Item-KNN have no settings and are fit on
 all training sessions; SKNN, V-SKNN, STAN, VSTAN and SR are tuned on validation first
 (`mtd_tf.baselines.tuning`), then fit on all training sessions.
 With --refit, once every candidate has finished, the chosen one is trained again on every
@@ -51,6 +52,7 @@ from mtd_tf.errors import ConfigError  # noqa: E402
 from mtd_tf.errors import DatasetMissingError  # noqa: E402
 from mtd_tf import repeats  # noqa: E402
 from mtd_tf.metrics import REPORTED_METRICS  # noqa: E402
+from mtd_tf.models.registry import MODEL_CONFIGS  # noqa: E402
 
 VARIANT_METHODS = ["lo", "va", "at", "ga"]
 common.define_flags()
@@ -66,6 +68,10 @@ flags.DEFINE_multi_string("model_candidate", [],
                           "Extra settings for a comparison model as MODEL:key=value[,key=value] "
                           "(repeatable), e.g. srgnn:lr_decay=0.1,lr_decay_every=3; the model's "
                           "row reports its candidate with the best validation P@20.")
+flags.DEFINE_bool("model_default", True,
+                  "Count each comparison model's paper training recipe (its config's "
+                  "`paper_training`: learning rate, its decay, batch size, L2) as a candidate; "
+                  "False trains only the --model_candidate settings.")
 flags.DEFINE_bool("mtd_default", True,
                   "Count the default settings as an `mtd` candidate. False trains only the "
                   "--mtd_candidate settings, e.g. to spend a long dataset's hours on them first.")
@@ -88,8 +94,10 @@ NOTES_PATH = os.path.join(common.REPO_ROOT, "experiments", "notes", "table2.md")
 
 
 def candidate_settings():
-    """{selected method: [settings of each candidate]} from the flags."""
-    candidates = {method: [{}] for method in common.MODELS}
+    """{selected method: [settings of each candidate]} from the flags: a comparison model's
+    default candidate is its paper's training recipe (`paper_training`)."""
+    candidates = {method: [dict(MODEL_CONFIGS[method].paper_training)] if FLAGS.model_default
+                  else [] for method in common.MODELS}
     candidates["mtd"] = ([{}] if FLAGS.mtd_default else []) + [
         common.parse_overrides([spec]) for spec in FLAGS.mtd_candidate]
     if "mtd" in FLAGS.methods and not candidates["mtd"]:
@@ -101,6 +109,10 @@ def candidate_settings():
             raise ConfigError(f"bad --model_candidate {spec!r}: expected MODEL:key=value,... "
                               f"with MODEL one of {', '.join(common.MODELS)}")
         candidates[model].append(common.parse_overrides([settings]))
+    empty = [model for model in common.MODELS if model in FLAGS.methods and not candidates[model]]
+    if empty:
+        raise ConfigError(f"--model_default=false leaves {empty[0]} no settings: give at "
+                          f"least one --model_candidate={empty[0]}:...")
     return candidates
 
 

@@ -1,9 +1,12 @@
-"""Table 4 of the paper (efficiency): seconds per epoch of MTD and its variants.
+"""Table 4 of the paper (efficiency): seconds per epoch of MTD, its variants and the
+comparison models, measured side by side, with each one's ratio to MTD on the same device
+beside the paper's figures.
 
     python experiments/table4.py --data_dir=../shared/data          # this machine
     (on a machine with a GPU, the same command fills the GPU's column)
 
-An epoch is one graph phase (not for `lo`), f session passes and one validation pass; the
+An epoch is one graph phase (not for `lo`), f session passes and one validation pass (a
+comparison model's: one pass and one validation pass); the
 figures are the run's training wall time and CPU time divided by its epochs (metrics.json's
 `seconds_per_epoch` and `cpu_seconds_per_epoch`), shown with its `steal_fraction`. They are
 taken from the finished shared `main` run of the cell (Table 2, Figure 3) when that run was
@@ -26,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import flags  # noqa: E402
 
 from experiments import common  # noqa: E402
+from experiments import paper  # noqa: E402
 from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
 from experiments import timing  # noqa: E402
@@ -33,7 +37,8 @@ from mtd_tf import cli  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
 
 common.define_flags()
-flags.DEFINE_list("variants", ["mtd", "lo", "va", "at", "ga"], "Variants to time.")
+flags.DEFINE_list("variants", ["mtd", "lo", "va", "at", "ga"] + list(common.MODELS),
+                  "MTD variants and comparison models to time.")
 flags.DEFINE_integer("timing_epochs", 2, "Epochs of a timing run.", lower_bound=1)
 flags.DEFINE_integer("timing_batches", 0,
                      "Session-step batches per pass of a timing run (0: whole passes); "
@@ -93,17 +98,24 @@ def render_markdown(data):
                            for runs in data.get("runs", {}).values() if dataset in runs
                            for variant in runs[dataset]})
         rows = []
-        for variant, label in reporting.METHOD_LABELS.items():
-            timings = data[dataset].get(variant)
-            if not timings:
+        reference = paper.TABLE4.get(dataset, {})
+        for variant, label in list(reporting.METHOD_LABELS.items()) + [("tisa", "TiSASRec")]:
+            timings = data[dataset].get(variant, {})
+            if not timings and variant not in reference:
                 continue
-            frequency = next(iter(timings.values()))["frequency"]
-            rows.append([label, frequency] + [
-                _cell(timings.get(device)) for device in devices])
+            frequency = next(iter(timings.values()))["frequency"] if timings else ""
+            rows.append([label, frequency]
+                        + [_cell(timings.get(device)) for device in devices]
+                        + [_ratio(timings.get(device), data[dataset].get("mtd", {}).get(device))
+                           for device in devices]
+                        + [reporting.fmt(reference.get(variant)),
+                           _ratio_of(reference.get(variant), reference.get("mtd"))])
         lines += ["", f"## {dataset}", ""]
         if commands:
             lines += [f"Timed by `{command}`." for command in commands] + [""]
-        lines += [reporting.markdown_table(["variant", "f"] + devices, rows)]
+        lines += [reporting.markdown_table(
+            ["method", "f"] + devices + [f"x MTD ({device})" for device in devices]
+            + ["paper s/epoch", "paper x MTD"], rows)]
     lines += ["", "Wall-clock seconds per epoch, averaged over the epochs of the run, then "
               "the process's CPU seconds per epoch (all threads) where recorded; in brackets: "
               "epochs timed, *timing* for a short run made for this table (otherwise the "
@@ -113,8 +125,21 @@ def render_markdown(data):
               "similar steal. *From K batches*: the run's session passes stopped after K "
               "batches, and its epoch is the measured one plus each pass's missing batches "
               "at the run's steady rate (the batches after each pass's first); its graph "
-              "phase and validation ran whole, and its CPU time is not shown."]
+              "phase and validation ran whole, and its CPU time is not shown. *x MTD*: "
+              "seconds per epoch over MTD's on the same device. The paper's figures are "
+              "its Table 4 (one GPU). TiSASRec needs click timestamps, which the published "
+              "splits do not have: it is not run."]
     return "\n".join(lines)
+
+
+def _ratio(timed, mtd):
+    return _ratio_of(timed and timed["seconds_per_epoch"], mtd and mtd["seconds_per_epoch"])
+
+
+def _ratio_of(seconds, mtd_seconds):
+    if not seconds or not mtd_seconds:
+        return reporting.MISSING
+    return f"{seconds / mtd_seconds:.2f}"
 
 
 def _cell(timed):

@@ -213,6 +213,8 @@ class CSRMConfig(model_settings.ComparisonConfig):
     """CSRM's hyper-parameters (defaults: the authors' `main.py`, `csrm.py`, `ome.py`)."""
 
     name: ClassVar[str] = "csrm"
+    # CSRM's `main.py`: Adam, lr 5e-4, batch 512, no L2.
+    paper_training: ClassVar[dict] = {"lr": 5e-4, "l2": 0.0}
 
     embedding_dim: int = model_settings.embedding_dim(100)
     dropout: float = model_settings.dropout(

@@ -51,6 +51,9 @@ class ComparisonConfig:
 
     name: ClassVar[str] = ""
     has_graph_module: ClassVar[bool] = False
+    # The paper's (or its released code's) training recipe as trainer settings, where it
+    # differs from the trainer's defaults: the experiments' default candidate.
+    paper_training: ClassVar[dict] = {}
 
     embedding_dim: int = embedding_dim()
     max_len: int = max_len()

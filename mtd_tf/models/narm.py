@@ -149,6 +149,8 @@ class NARMConfig(model_settings.ComparisonConfig):
     """NARM's hyper-parameters (defaults: the authors' `NARM.py`)."""
 
     name: ClassVar[str] = "narm"
+    # NARM's code: Adam, lr 1e-3, batch 512, no L2.
+    paper_training: ClassVar[dict] = {"l2": 0.0}
 
     embedding_dim: int = model_settings.embedding_dim(100)
     dropout: float = model_settings.dropout(

@@ -164,6 +164,8 @@ class SASRecConfig(model_settings.ComparisonConfig):
     """SASRec's hyper-parameters (defaults: paper Sec. IV and kang205/SASRec `main.py`)."""
 
     name: ClassVar[str] = "sasrec"
+    # SASRec's code: Adam, lr 1e-3, batch 128, no L2.
+    paper_training: ClassVar[dict] = {"batch_size": 128, "l2": 0.0}
 
     embedding_dim: int = model_settings.embedding_dim(100)
     max_len: int = model_settings.max_len(50)

@@ -164,6 +164,10 @@ class SRGNNConfig(ComparisonConfig):
     """SR-GNN's hyper-parameters (defaults: the authors' `pytorch_code/main.py`)."""
 
     name: ClassVar[str] = "srgnn"
+    # SR-GNN's `main.py`: batch 100, lr 1e-3 times 0.1 every 3 epochs, Adam weight decay
+    # 1e-5 (the gradient of our L2 term at 5e-6).
+    paper_training: ClassVar[dict] = {"batch_size": 100, "lr_decay": 0.1, "lr_decay_every": 3,
+                                      "l2": 5e-6}
 
     step: int = settings.setting(
         1, "Gated graph propagation steps per session graph (SR-GNN's --step).",

@@ -186,6 +186,9 @@ class STAMPConfig(model_settings.ComparisonConfig):
     `model/STAMP_rsc.py`)."""
 
     name: ClassVar[str] = "stamp"
+    # STAMP's code: Adam, lr 0.003, batch 512, no L2 (its gradient clipping has no
+    # setting here).
+    paper_training: ClassVar[dict] = {"lr": 0.003, "l2": 0.0}
 
     embedding_dim: int = model_settings.embedding_dim(100)
     embedding_max_norm: float = settings.setting(

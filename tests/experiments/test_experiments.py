@@ -52,12 +52,14 @@ def test_figure3_trains_resumes_an_unfinished_cell_and_skips_finished_ones(works
 def test_figure5_draws_the_runs_its_settings_name_and_keeps_them_without_the_models(
         workspace, tmp_path):
     """Figure 5 can use a tuned Table 2 run (here `lo`'s, Figure 3's option bar) instead of
-    the default settings."""
-    _, data = run_script("figure5", workspace, tmp_path, "--tsne_per_class=8",
-                         "--lo_settings=score_scale=16")
+    the default settings, and maps a comparison model's sessions beside MTD's."""
+    flags = ("--tsne_per_class=8", "--lo_settings=score_scale=16", "--tsne_models=mtd,lo,stamp",
+             "--model_settings=stamp:lr=0.003")
+    _, data = run_script("figure5", workspace, tmp_path, *flags)
     view = data[DATASET]
-    assert view["runs"] == {"mtd": "mtd", "lo": "lo-score_scale=16.0"}
-    assert set(data["runs"][DATASET]) == {"mtd", "lo-score_scale=16.0"}
+    assert view["runs"] == {"mtd": "mtd", "lo": "lo-score_scale=16.0",
+                            "stamp": "stamp-lr=0.003"}
+    assert set(data["runs"][DATASET]) == {"mtd", "lo-score_scale=16.0", "stamp-lr=0.003"}
     assert [entry["panel"] for entry in view["heatmaps"]] == ["a", "b", "c"]
     for entry in view["heatmaps"]:
         length = len(entry["items"])
@@ -66,7 +68,7 @@ def test_figure5_draws_the_runs_its_settings_name_and_keeps_them_without_the_mod
         assert len(entry["self_attention_0"]) == length
     tsne = view["tsne"]
     assert len(tsne["classes"]) == 6 and tsne["per_class"] == 8
-    for model in ("mtd", "lo"):
+    for model in ("mtd", "lo", "stamp"):
         assert len(tsne["models"][model]["points"]) == 48
         assert 0.0 <= tsne["models"][model]["knn5_accuracy_tsne"] <= 1.0
     text = read_markdown(tmp_path, "figure5")
@@ -80,15 +82,14 @@ def test_figure5_draws_the_runs_its_settings_name_and_keeps_them_without_the_mod
     assert_png(tmp_path / f"figure5_{DATASET}_tsne.png")
     projector = tmp_path / f"figure5_{DATASET}_projector"
     config = (projector / "projector_config.pbtxt").read_text()
-    assert config.count("embeddings {") == 3
+    assert config.count("embeddings {") == 4  # the item table, three models' sessions
     rows = (projector / "sessions_mtd_tensors.tsv").read_text().splitlines()
     assert len(rows) == 48 and len(rows[0].split("\t")) == 16
     metadata = (projector / "sessions_mtd_metadata.tsv").read_text().splitlines()
     assert len(metadata) == 49  # a header row, then one row per session
     # Rebuilt where the models are missing (a fresh checkout), the section is kept.
     _, rebuilt = run_script("figure5", (workspace[0], tmp_path / "no_runs"), tmp_path,
-                            "--tsne_per_class=8", "--lo_settings=score_scale=16",
-                            "--report_only")
+                            *flags, "--report_only")
     assert rebuilt[DATASET] == view and rebuilt["runs"] == data["runs"]
 
 

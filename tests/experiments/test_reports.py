@@ -285,3 +285,31 @@ def test_table2_evaluates_a_published_baseline_again_only_when_asked(runner, dat
     assert data[DATASET]["spop"]["P@20"] != 30.0
     assert (tmp_path / "runs" / runner.run_dir(cell) / rank_files.TEST_RANKS_FILE).is_file()
     assert data["by_target"][DATASET]["spop"]["repeat"]["pairs"] > 0
+
+
+def test_table2_chooses_and_refits_a_comparison_model_from_its_paper_recipe(
+        runner, data_dir, tmp_path):
+    """A comparison model's default candidate is its paper's training recipe; a
+    --model_candidate competes with it on validation, and the winner is refitted."""
+    recipe = runner.cell(DATASET, "srgnn", batch_size=100, lr_decay=0.1, lr_decay_every=3,
+                         l2=5e-6)
+    scaled = runner.cell(DATASET, "srgnn", score_scale=16.0)
+    records.write_run(runner, recipe, metrics(44.0), metrics(46.0), best_epoch=3)
+    records.write_run(runner, scaled, metrics(43.0), metrics(45.0))
+    records.write_run(runner, runner.cell(DATASET, "srgnn", batch_size=100, lr_decay=0.1,
+                                          lr_decay_every=3, l2=5e-6, refit_epochs=3),
+                      metrics(47.0), None)
+    records.write_run(runner, runner.cell(DATASET, "mtd"), metrics(50.0), metrics(52.0))
+    _, data = run_script("table2", (data_dir, runner.runs_dir), tmp_path,
+                         "--methods=mtd,srgnn", "--model_candidate=srgnn:score_scale=16",
+                         "--refit", "--report_only")
+    chosen = data["selection"][DATASET]["srgnn"]
+    assert chosen["chosen"] == recipe.name == (
+        "srgnn-batch_size=100-l2=5e-06-lr_decay=0.1")  # every 3 epochs: the default
+    assert set(chosen["candidates"]) == {recipe.name, scaled.name}
+    assert chosen["refit"]["epochs"] == 3
+    assert data[DATASET]["srgnn"] == metrics(44.0)
+    assert data[DATASET]["srgnn_refit"] == metrics(47.0)
+    text = read_markdown(tmp_path, "table2")
+    assert "| SR-GNN, refit | " in text and "SR-GNN settings tried" in text
+    assert f"| {recipe.name} (chosen) | 46.00 | 23.00 |" in text
