@@ -216,9 +216,9 @@ def test_table4_times_the_main_runs_made_on_this_machine(runner, data_dir, tmp_p
         shared, seconds_per_epoch=3.5, measured_seconds_per_epoch=1.5,
         steal_fraction=0.1, run_dir="main/tiny/lo")}
     text = read_markdown(tmp_path, "table4")
-    assert f"| variant | f | {device} |" in text
-    assert "| MTD | 1 | 3.0 (1, from 3 batches, 5% stolen) |" in text
-    assert "| MTD-lo | 1 | 3.5 (1, from 3 batches, 10% stolen) |" in text
+    assert f"| method | f | {device} | x MTD ({device}) | paper s/epoch | paper x MTD |" in text
+    assert "| MTD | 1 | 3.0 (1, from 3 batches, 5% stolen) | 1.00 | — | — |" in text
+    assert "| MTD-lo | 1 | 3.5 (1, from 3 batches, 10% stolen) | 1.17 | — | — |" in text
     assert f"Timed by `{data['stamp']['command']}`." in text
 
 

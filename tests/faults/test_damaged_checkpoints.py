@@ -75,6 +75,9 @@ def test_a_truncated_newest_checkpoint_falls_back_and_loses_nothing(
     _unreported_copy(source_dir, model_dir)
     _truncate(model_dir / "checkpoints" / "ckpt-3")
     caplog.set_level(logging.INFO)
+    # Also on absl's own logger: a test that parsed absl flags earlier in the process
+    # leaves it at WARNING, which would drop the "resumed ... after epoch" line.
+    caplog.set_level(logging.INFO, logger="absl")
 
     resumed = runs.train_in_process(data_dir, model_dir)
 
