@@ -1,7 +1,10 @@
-"""Seed-to-seed spread: one variant and settings trained with several seeds.
+"""Seed-to-seed spread: one variant (or comparison model) and settings trained with several
+seeds.
 
     python experiments/seeds.py --data_dir=../shared/data --datasets=yoochoose --seeds=0,1,2 \
         --settings=embedding_dim=150,graph_writeback=rescale,graph_mix=0.2,score_scale=16,lr_decay=0.5
+    python experiments/seeds.py --data_dir=../shared/data --datasets=yoochoose \
+        --variant=srgnn --settings=batch_size=100,lr_decay=0.1,l2=5e-6 --results_name=seeds_srgnn
 
 A single run's gap to another (Table 2, Figures 3-4) mixes the models' difference with the
 luck of initialisation and shuffling; this measures that luck for one configuration.
@@ -9,10 +12,11 @@ Each seed is an ordinary cell (the base --seed's is the shared `main` run, not t
 again), chosen on validation and tested once, as in Table 2. Writes `seeds.json`
 ({dataset: {"cell", "seeds": {seed: {"valid": {...}, "test": {...}}}, "mean", "std"}},
 plus "runs" and "stamp"; "std" is the sample standard deviation over seeds) and `seeds.md`
-under --results_dir.
+under --results_dir (`<results_name>.json` and `.md`: one file per configuration).
 """
 
 import os
+import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -29,7 +33,9 @@ from mtd_tf.errors import ConfigError  # noqa: E402
 
 common.define_flags(default_datasets=("yoochoose",))
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds to train, comma-separated.")
-flags.DEFINE_string("variant", "mtd", "MTD variant: mtd, lo, va, at or ga.")
+flags.DEFINE_string("variant", "mtd", "MTD variant (mtd, lo, va, at, ga) or comparison model "
+                    f"({', '.join(common.MODELS)}).")
+flags.DEFINE_string("results_name", "seeds", "Name of the results files (<name>.json, .md).")
 flags.DEFINE_string("settings", "", "The configuration's settings, key=value[,key=value].")
 FLAGS = flags.FLAGS
 SUMMARISED = ("P@10", "P@20", "MRR@10", "MRR@20")
@@ -73,6 +79,9 @@ def render_markdown(data):
 
 def main(argv):
     del argv
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", FLAGS.results_name):
+        raise ConfigError(f"--results_name must be letters, digits, _ or -, got "
+                          f"{FLAGS.results_name!r}")
     seeds = [int(seed) for seed in FLAGS.seeds]
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds repeats a seed: {FLAGS.seeds}")
@@ -81,7 +90,7 @@ def main(argv):
         raise ConfigError("give seeds with --seeds, not in --settings")
     stamp = provenance.make_stamp()
     runner = common.runner_from_flags(stamp)
-    results = reporting.ResultsFile(FLAGS.results_dir, "seeds")
+    results = reporting.ResultsFile(FLAGS.results_dir, FLAGS.results_name)
     cells = {(dataset, seed): runner.cell(dataset, FLAGS.variant, **settings, seed=seed)
              for dataset in FLAGS.datasets for seed in seeds}
 

@@ -34,12 +34,14 @@ def launch(name, workspace, results_dir, *extra):
         timeout=300)
 
 
-def run_script(name, workspace, results_dir, *extra):
-    """Runs a script that must succeed; returns (the CompletedProcess, its results JSON)."""
+def run_script(name, workspace, results_dir, *extra, results_name=None):
+    """Runs a script that must succeed; returns (the CompletedProcess, its results JSON,
+    `<results_name>.json`, by default the script's name)."""
     result = launch(name, workspace, results_dir, *extra)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"{name}.json" in result.stdout
-    with open(os.path.join(results_dir, f"{name}.json"), encoding="utf-8") as handle:
+    results_name = results_name or name
+    assert f"{results_name}.json" in result.stdout
+    with open(os.path.join(results_dir, f"{results_name}.json"), encoding="utf-8") as handle:
         data = json.load(handle)
     check_stamp(data["stamp"], name)
     return result, data

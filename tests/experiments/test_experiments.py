@@ -110,3 +110,8 @@ def test_figure5_refuses_a_bad_setting(workspace, tmp_path):
 
 def test_seeds_refuses_a_seed_inside_the_settings(workspace, tmp_path):
     assert_refused("seeds", workspace, tmp_path, "--seeds", "--settings=seed=3")
+
+
+def test_seeds_refuses_a_results_name_that_is_a_path(workspace, tmp_path):
+    assert_refused("seeds", workspace, tmp_path, "--results_name must be letters",
+                   "--results_name=../elsewhere")

@@ -313,3 +313,15 @@ def test_table2_chooses_and_refits_a_comparison_model_from_its_paper_recipe(
     text = read_markdown(tmp_path, "table2")
     assert "| SR-GNN, refit | " in text and "SR-GNN settings tried" in text
     assert f"| {recipe.name} (chosen) | 46.00 | 23.00 |" in text
+
+
+def test_seeds_of_a_comparison_model_go_to_their_own_results_file(runner, data_dir, tmp_path):
+    for seed, p20 in ((0, 40.0), (1, 42.0)):
+        records.write_run(runner, runner.cell(DATASET, "stamp", lr=0.003, seed=seed),
+                          metrics(p20), metrics(p20 + 1.0))
+    _, data = run_script("seeds", (data_dir, runner.runs_dir), tmp_path, "--seeds=0,1",
+                         "--variant=stamp", "--settings=lr=0.003", "--results_name=seeds_stamp",
+                         "--report_only", results_name="seeds_stamp")
+    assert data[DATASET]["cell"] == "stamp-lr=0.003"
+    assert data[DATASET]["mean"]["test"]["P@20"] == pytest.approx(41.0)
+    assert not os.path.exists(tmp_path / "seeds.json")
