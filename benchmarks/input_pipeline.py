@@ -85,7 +85,7 @@ def main(argv):
     del argv
     dataset = registry.load_dataset(
         FLAGS.dataset, registry.resolve_data_dir(FLAGS.data_dir), seed=FLAGS.seed)
-    min_prefix_len = registry.defaults_for(dataset.name).min_prefix_len
+    min_prefix_len = registry.dataset_defaults(dataset).min_prefix_len
     start = time.perf_counter()
     samples = augment.augment_prefixes(dataset.train, min_prefix_len)
     augment_seconds = time.perf_counter() - start

@@ -8,12 +8,18 @@ SR-GNN's filters), else 1 + Geometric(0.38), plus a 2% Pareto tail, capped at 20
 about 3.6); 52,739 items with Zipf-like popularity (10% consecutive repeats); times in
 milliseconds with a "Z"; categories "0", "S" or 1..12. Then runs, in a child process,
 
-    python -m mtd_tf.data.prepare --dataset=yoochoose --raw=FILE --out=DIR --fraction=64
+    python -m mtd_tf.data.prepare --format=yoochoose --raw=FILE --out=DIR --fraction=64
 
 and reports its wall time and peak resident memory (getrusage of the child).
 Target: <= 60 s and <= 6 GiB on 2 cores.
 
+With --log_format=clicks the same clicks are written as a shop's own log would be: a
+header line and text ids (`visit-<n>`, `sku-<n>`), in `shop-clicks.csv`, and read with
+`--format=clicks` and Yoochoose's options (`--test_days=1 --fraction=64`): the path that
+encodes text ids and sorts each session's clicks by time.
+
     python benchmarks/prepare.py [--rows=33003944] [--workdir=/tmp/mtd_prepare_bench]
+        [--log_format=yoochoose|clicks]
 
 Prints one JSON line with the figures, the command and the date.
 """
@@ -39,6 +45,8 @@ flags.DEFINE_integer("rows", 33_003_944, "Rows of the synthetic log (the real fi
 flags.DEFINE_string("workdir", "/tmp/mtd_prepare_bench", "Where the log and the output go.")
 flags.DEFINE_integer("seed", 0, "Seed of the synthetic log.")
 flags.DEFINE_integer("fraction", 64, "--fraction passed to prepare.")
+flags.DEFINE_enum("log_format", "yoochoose", ["yoochoose", "clicks"],
+                  "Write the log as yoochoose-clicks.dat, or as a clicks log with text ids.")
 FLAGS = flags.FLAGS
 
 NUM_ITEMS = 52_739
@@ -76,8 +84,9 @@ def session_lengths(rng, num_rows):
     return lengths[lengths > 0]
 
 
-def write_log(path, num_rows, seed):
-    """Writes the synthetic log (see the module docstring) in chunks of sessions."""
+def write_log(path, num_rows, seed, text_ids=False):
+    """Writes the synthetic log (see the module docstring) in chunks of sessions; with
+    text_ids, a header line and ids `visit-<n>` and `sku-<n>`."""
     rng = np.random.default_rng(seed)
     lengths = session_lengths(rng, num_rows)
     num_sessions = len(lengths)
@@ -87,11 +96,15 @@ def write_log(path, num_rows, seed):
     # Session ids rise with time, as in the real file.
     starts_ms = np.sort(rng.integers(0, DAYS * 86_400_000, size=num_sessions))
     options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
-    schema = pa.schema([("session_id", pa.int64()), ("timestamp", pa.string()),
-                        ("item_id", pa.int64()), ("category", pa.string())])
+    id_type = pa.string() if text_ids else pa.int64()
+    schema = pa.schema([("session_id", id_type), ("timestamp", pa.string()),
+                        ("item_id", id_type), ("category", pa.string())])
     categories = np.array(["0", "S"] + [str(c) for c in range(1, 13)])
     category_p = np.array([0.7, 0.15] + [0.15 / 12] * 12)
-    with pa_csv.CSVWriter(path, schema, write_options=options) as writer:
+    with open(path, "wb") as sink, pa_csv.CSVWriter(sink, schema,
+                                                    write_options=options) as writer:
+        if text_ids:  # pyarrow would quote the names
+            sink.write(",".join(schema.names).encode() + b"\n")
         for first in range(0, num_sessions, SESSIONS_PER_CHUNK):
             chunk_lengths = lengths[first:first + SESSIONS_PER_CHUNK]
             rows = int(chunk_lengths.sum())
@@ -109,7 +122,11 @@ def write_log(path, num_rows, seed):
             items[repeat_positions] = items[repeat_positions - 1]
             timestamps = pc.strftime(pa.array(START + times_ms.astype("timedelta64[ms]")),
                                      format="%Y-%m-%dT%H:%M:%SZ")
-            table = pa.table([pa.array(first + 1 + session_of_row), timestamps, pa.array(items),
+            sessions, items = pa.array(first + 1 + session_of_row), pa.array(items)
+            if text_ids:
+                sessions = pc.binary_join_element_wise("visit-", sessions.cast(pa.string()), "")
+                items = pc.binary_join_element_wise("sku-", items.cast(pa.string()), "")
+            table = pa.table([sessions, timestamps, items,
                               pa.array(rng.choice(categories, size=rows, p=category_p))],
                              schema=schema)
             writer.write_table(table)
@@ -121,20 +138,24 @@ def write_log(path, num_rows, seed):
 def main(argv):
     del argv  # Unused.
     os.makedirs(FLAGS.workdir, exist_ok=True)
-    raw_path = os.path.join(FLAGS.workdir, "yoochoose-clicks.dat")
+    text_ids = FLAGS.log_format == "clicks"
+    raw_path = os.path.join(FLAGS.workdir,
+                            "shop-clicks.csv" if text_ids else "yoochoose-clicks.dat")
     meta_path = raw_path + ".json"
     meta = {"rows": FLAGS.rows, "seed": FLAGS.seed, "generator": 2}
     if not (os.path.exists(raw_path) and os.path.exists(meta_path)
             and json.load(open(meta_path)) == meta):
         started = time.perf_counter()
-        write_log(raw_path, FLAGS.rows, FLAGS.seed)
+        write_log(raw_path, FLAGS.rows, FLAGS.seed, text_ids)
         with open(meta_path, "w") as handle:
             json.dump(meta, handle)
         logging.info("wrote %s in %.0f s", raw_path, time.perf_counter() - started)
     out_dir = os.path.join(FLAGS.workdir, "out")
     shutil.rmtree(out_dir, ignore_errors=True)
-    command = [sys.executable, "-m", "mtd_tf.data.prepare", "--dataset=yoochoose",
+    command = [sys.executable, "-m", "mtd_tf.data.prepare", f"--format={FLAGS.log_format}",
                f"--raw={raw_path}", f"--out={out_dir}", f"--fraction={FLAGS.fraction}"]
+    if text_ids:
+        command.append("--test_days=1")  # Yoochoose's; the column names are the defaults
     repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     environment = dict(os.environ, PYTHONPATH=repo_root)
     started = time.perf_counter()
@@ -143,8 +164,8 @@ def main(argv):
     seconds = time.perf_counter() - started
     # Linux reports ru_maxrss in KiB; the only child waited for is the prepare run.
     peak_rss_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
-    with open(os.path.join(out_dir, "stats.json")) as handle:
-        stats = json.load(handle)
+    with open(os.path.join(out_dir, "dataset.json")) as handle:
+        stats = json.load(handle)["counts"]
     print(json.dumps({
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": " ".join(command),

@@ -205,7 +205,7 @@ class CellRunner:
                                      if key in defaults})
         if settings["frequency"] is None:
             settings["frequency"] = (1 if method in MODELS
-                                     else registry.defaults_for(dataset).frequency)
+                                     else registry.defaults_for(dataset, self.data_dir).frequency)
         return settings
 
     def cell(self, dataset, method, group="main", **overrides):

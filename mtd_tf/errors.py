@@ -55,3 +55,8 @@ class RunStopped(MTDError):
     def __init__(self, message, signum):
         super().__init__(message)
         self.exit_code = 128 + signum  # the shell's convention for a death by signal
+
+
+class ClusterError(MTDError):
+    """A multi-worker run lost its cluster: a peer did not connect in time at start-up, or
+    stopped answering mid-run; the last checkpoint is kept and the same command resumes."""

@@ -4,6 +4,10 @@ holding its run folder alone and stopping cleanly on SIGTERM or SIGINT.
 metrics.json is written last: a run folder that has it also has the export of the epoch it
 reports and its test ranks, so a crash at any point leaves either a finished run or one
 that a re-run of the same command finishes.
+
+Under `--strategy=multi_worker` every worker runs this same job; the chief alone writes
+the run folder (`strategies.WorkerFolders`), and a lost peer ends every worker with one
+line, the last checkpoint kept for the same command to resume.
 """
 
 import json
@@ -23,6 +27,7 @@ from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.serving import export
 from mtd_tf.training import run_settings
 from mtd_tf.training import stop_signals
+from mtd_tf.training import strategies
 from mtd_tf.training.loop import Trainer
 
 METRICS_FILE = "metrics.json"
@@ -35,19 +40,28 @@ def train_and_evaluate(config, strategy=None, observers=()):
 
     Args:
       config: the run's `TrainConfig`.
-      strategy: a `tf.distribute.Strategy`; default, the current one.
+      strategy: a `tf.distribute.Strategy`; default, the one `config.trainer.strategy`
+        names (`strategies.make_strategy`; the default setting is the current strategy).
       observers: `training.timing.TrainingObserver`s (e.g. `RunTimer`), whose figures join
-        the report.
+        the report; told on the chief only, the one worker that writes metrics.json.
     """
-    model_dir = config.trainer.model_dir
+    settings = config.trainer
+    model_dir = settings.model_dir
     run_settings.check_folder(model_dir)
-    with folder_lock.exclusive_lock(os.path.join(model_dir, RUN_LOCK_FILE)) as holder:
+    if strategy is None:
+        strategy = strategies.make_strategy(settings.strategy, settings.peer_timeout)
+    folders = strategies.worker_folders(model_dir, strategy)
+    with folder_lock.exclusive_lock(folders.lock_file(RUN_LOCK_FILE)) as holder:
         if holder is not None:
+            role = f" as {folders.task}" if folders.task else ""
             raise RunInUseError(
-                f"{model_dir} is in use by another training process (pid {holder or '?'}): "
-                "wait for it to finish, or use another --model_dir")
-        with stop_signals.GracefulStop() as stop:
-            trainer = Trainer(config, strategy=strategy, observers=observers, stop=stop)
+                f"{model_dir} is in use by another training process{role} (pid "
+                f"{holder or '?'}): wait for it to finish, or use another --model_dir")
+        folders.discard()  # what a killed worker saved apart
+        with stop_signals.GracefulStop() as stop, strategies.peers_reported(strategy,
+                                                                           model_dir):
+            trainer = Trainer(config, strategy=strategy, stop=stop,
+                              observers=observers if folders.is_chief else ())
             trainer.train()
             try:
                 return finish(trainer)
@@ -59,14 +73,21 @@ def train_and_evaluate(config, strategy=None, observers=()):
 
 def finish(trainer):
     """Tests a trained `Trainer`'s reported epoch, exports it, keeps every test pair's rank
-    (`rank_files`: for paired comparisons with other runs) and writes metrics.json."""
+    (`rank_files`: for paired comparisons with other runs) and writes metrics.json.
+
+    Every worker of a multi-worker run tests (the test is spread over them) and exports,
+    as TensorFlow's guide has it; only the chief keeps the export and writes the rest.
+    """
     test_metrics = metrics.RankingMetrics(metrics.REPORT_KS, keep_ranks=True)
     report = final_report(trainer, test_metrics)
-    settings = trainer.settings
+    settings, folders = trainer.settings, trainer.folders
     export.export_saved_model(
-        trainer.model, os.path.join(settings.model_dir, "export"), top_k=settings.export_top_k,
+        trainer.model, os.path.join(folders.write_dir, "export"), top_k=settings.export_top_k,
         item_popularity=trainer.inputs.item_popularity,
         raw_item_ids=trainer.inputs.raw_item_ids)
+    if not folders.is_chief:
+        folders.discard()
+        return report
     rank_files.write_ranks(os.path.join(settings.model_dir, rank_files.TEST_RANKS_FILE),
                            test_metrics.ranks())
     if trainer.inputs.raw_item_ids is not None:  # what a later --warm_start_from matches

@@ -116,21 +116,23 @@ def define_flags(*config_classes, flag_values=flags.FLAGS):
 
 def define_choice_flags(named_configs, flag_values=flags.FLAGS):
     """Defines one flag per field name of several configs of which a run uses one (the
-    models of `--model`). A flag's default is None, meaning "the chosen config's own
-    default", and its help lists those defaults; read them with `present_values`."""
-    owners = {}  # field name -> [(config name, field)]
+    models of `--model`, classes; or the presets of one config, instances). A flag's default
+    is None, meaning "the chosen config's own default" (a class's field default, an
+    instance's value), and its help lists those defaults; read them with `present_values`."""
+    owners = {}  # field name -> [(config name, its default, field)]
     for config_name, config_class in named_configs.items():
         for field in flag_fields(config_class):
-            owners.setdefault(field.name, []).append((config_name, field))
+            default = getattr(config_class, field.name, field.default)
+            owners.setdefault(field.name, []).append((config_name, default, field))
     for name, declared in owners.items():
         if name in flag_values:
             continue
         by_default = {}
-        for config_name, field in declared:
-            by_default.setdefault(repr(field.default), []).append(config_name)
+        for config_name, default, _ in declared:
+            by_default.setdefault(repr(default), []).append(config_name)
         defaults = "; ".join(f"{default} ({', '.join(names)})"
                              for default, names in by_default.items())
-        first = declared[0][1]
+        first = declared[0][2]
         _define_flag(first, None, f"{first.metadata['help']} Default: {defaults}.",
                      flag_values)
 

@@ -85,8 +85,8 @@ def tune_and_evaluate(method, dataset, fixed=None, metric="P@20",
 
     Args:
       method: a key of `METHODS` with settings.
-      dataset: `SessionDataset`; tuning reads only its training sessions (and its name,
-        for the minimum prefix length of the validation pairs).
+      dataset: `SessionDataset`; tuning reads only its training sessions (and its
+        defaults, for the minimum prefix length of the validation pairs).
       fixed: {setting: value} kept as given, the others searched (`tuning.tune`).
       metric: the validation metric maximised.
       batch_size: prefixes scored at once.
@@ -99,7 +99,7 @@ def tune_and_evaluate(method, dataset, fixed=None, metric="P@20",
         raise ConfigError(f"--tune: {method} has no settings to tune")
     setting, trials = tuning.tune(
         METHODS[method], dataset.train, dataset.num_items,
-        registry.defaults_for(dataset.name).min_prefix_len, fixed=fixed, metric=metric,
+        registry.dataset_defaults(dataset).min_prefix_len, fixed=fixed, metric=metric,
         batch_size=batch_size)
     return setting, trials, evaluate_on_test(method, dataset, batch_size, setting, accumulator)
 

@@ -39,7 +39,7 @@ def tune(method_class, train, num_items, min_prefix_len, fixed=None, metric="P@2
       method_class: a baseline class with `Settings` and `TUNING_GRID`.
       train: training `Sessions` (the whole training split; validation is cut from it).
       num_items: M.
-      min_prefix_len: shortest validation prefix (the dataset's, `registry.defaults_for`).
+      min_prefix_len: shortest validation prefix (the dataset's, `registry.dataset_defaults`).
       fixed: {setting: value} kept as given (not searched).
       metric: one of `metrics.REPORTED_METRICS`, higher is better.
       batch_size: prefixes scored at once.

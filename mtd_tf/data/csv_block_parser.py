@@ -1,10 +1,10 @@
 """Parses one block of whole lines of a log, laid out as a `csv_blocks.Layout`, into columns.
 
 pyarrow's CSV reader reads every field as a string; ids and dates (int64 milliseconds) are
-then checked and converted column-wise, so no Python code runs per row. Kept apart from
-`csv_blocks`, which cuts the file and puts the blocks back in order, because this part sees
-only one block's bytes (it runs in worker threads): its line numbers count from the block's
-first line.
+then checked and converted column-wise (`column_parsers`), so no Python code runs per row.
+Kept apart from `csv_blocks`, which cuts the file and puts the blocks back in order,
+because this part sees only one block's bytes (it runs in worker threads): its line
+numbers count from the block's first line.
 """
 
 import dataclasses
@@ -12,12 +12,9 @@ import io
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-MS_PER_SECOND = 1000
-# Longer digit strings could overflow int64 (ids and millisecond timestamps are far shorter).
-_MAX_INT_DIGITS = 18
+from mtd_tf.data import column_parsers
 
 
 class StrayCarriageReturn(Exception):
@@ -69,7 +66,7 @@ def parse_block(block, layout, path):
         bad_rows.append(BadRows(
             "wrong number of fields", lines,
             f"expected {len(layout.columns)} fields separated by {layout.delimiter!r}, found "
-            f"{actual} in {_clip(text)!r}"))
+            f"{actual} in {column_parsers.clip(text)!r}"))
     # The table holds every line but those with a wrong field count, in order.
     line_of_row = np.delete(np.arange(num_lines, dtype=np.int64),
                             [number - 1 for number, _, _ in wrong_field_counts])
@@ -77,24 +74,42 @@ def parse_block(block, layout, path):
     columns = {}
     for name in layout.needed_columns:
         raw = table.column(name)
-        if name == layout.date_column:
-            values, problem = _parse_dates(raw, layout)
-            kind = f"unparsable {name}"
-        elif name in layout.int_columns:
-            values, problem = _parse_ints(raw)
-            kind = f"bad {name}"
-        else:  # RetailRocket's event: only views are kept
-            values, problem = pc.equal(raw, "view").to_numpy(zero_copy_only=False), None
+        values, problem, kind, describe = _parse_column(name, raw, layout)
         if problem is not None:
             bad = np.flatnonzero(problem & keep)
             if len(bad):
-                detail = _describe_bad_value(name, raw[int(bad[0])].as_py(), layout)
+                detail = describe(column_parsers.text_at(raw, int(bad[0])))
                 bad_rows.append(BadRows(kind, line_of_row[bad] + 1, detail))
             keep &= ~problem
         columns[name] = values
     num_rows = int(non_empty.sum()) + len(wrong_field_counts)
-    return ({name: values[keep] for name, values in columns.items()}, bad_rows, num_lines,
-            num_rows)
+    if not keep.all():
+        mask = pa.array(keep)
+        columns = {name: (values[keep] if isinstance(values, np.ndarray)
+                          else values.filter(mask)) for name, values in columns.items()}
+    return columns, bad_rows, num_lines, num_rows
+
+
+def _parse_column(name, raw, layout):
+    """(values, bad mask or None, problem kind, value -> description) of one column.
+
+    Int and date columns become int64 NumPy arrays (dates in milliseconds); id and string
+    columns stay pyarrow strings, which the caller encodes or compares without Python
+    objects per row.
+    """
+    if name == layout.date_column:
+        values, problem = column_parsers.parse_times(raw, layout.date_format, layout.date_prefix)
+        return values, problem, f"unparsable {name}", lambda value: (
+            column_parsers.describe_bad_time(name, value, layout.date_format,
+                                             layout.date_prefix))
+    if name in layout.int_columns:
+        values, problem = column_parsers.parse_ints(raw)
+        return values, problem, f"bad {name}", lambda value: (
+            column_parsers.describe_bad_int(name, value))
+    if name in layout.id_columns:
+        return raw, column_parsers.check_ids(raw), f"bad {name}", lambda value: (
+            column_parsers.describe_bad_id(name, value))
+    return raw, None, None, None
 
 
 def _read_csv(block, layout, on_invalid_row=None):
@@ -113,27 +128,6 @@ def _read_csv(block, layout, on_invalid_row=None):
             column_types={name: pa.string() for name in layout.needed_columns},
             include_columns=list(layout.needed_columns), null_values=[],
             strings_can_be_null=False, check_utf8=False))
-
-
-def _parse_ints(strings):
-    """(int64 values with 0 where bad, bool mask of bad) from a string column."""
-    digits_only = pc.and_(pc.ascii_is_decimal(strings),
-                          pc.less_equal(pc.binary_length(strings), _MAX_INT_DIGITS))
-    good = digits_only.to_numpy(zero_copy_only=False)
-    if good.all():
-        return pc.cast(strings, pa.int64()).to_numpy(zero_copy_only=False), None
-    cleaned = pc.if_else(digits_only, strings, "0")
-    return pc.cast(cleaned, pa.int64()).to_numpy(zero_copy_only=False), ~good
-
-
-def _parse_dates(strings, layout):
-    """(int64 milliseconds, bool mask of bad) from a date string column (naive = UTC)."""
-    if layout.date_prefix is not None:
-        strings = pc.utf8_slice_codeunits(strings, 0, layout.date_prefix)
-    parsed = pc.strptime(strings, format=layout.date_format, unit="s", error_is_null=True)
-    bad = pc.is_null(parsed).to_numpy(zero_copy_only=False)
-    seconds = pc.fill_null(pc.cast(parsed, pa.int64()), 0).to_numpy(zero_copy_only=False)
-    return seconds * MS_PER_SECOND, (bad if bad.any() else None)
 
 
 def _raise_for_stray_carriage_return(block, path):
@@ -160,18 +154,3 @@ def _non_empty_lines(block, num_lines):
     lengths = ends - starts
     lone_return = (lengths == 1) & (text[np.minimum(starts, len(text) - 1)] == ord("\r"))
     return (lengths > 0) & ~lone_return
-
-
-def _describe_bad_value(name, value, layout):
-    if value == "":
-        return f"the {name} field is empty"
-    if name != layout.date_column:
-        return f"{name} {_clip(value)!r} is not a non-negative integer"
-    if layout.date_prefix is None:
-        return f"{name} {_clip(value)!r} does not parse as {layout.date_format!r}"
-    return (f"{name} {_clip(value)!r}: its first {layout.date_prefix} characters do not parse "
-            f"as {layout.date_format!r}")
-
-
-def _clip(text, limit=80):
-    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -7,7 +7,8 @@ in file order, which numbers their lines, so a bad row is reported by its line n
 the file (the header is line 1):
 
 - a row with too few or too many fields, an empty or non-integer id (only ASCII digits are
-  accepted: ids are non-negative), or a date that does not parse stops the read with a
+  accepted: ids are non-negative), an unusable text id, or a date that does not parse
+  (`column_parsers` says what each column accepts) stops the read with a
   `DataError(path, problem, record=line_number)`, the first one in the file;
 - with `skip_bad_rows=True` such rows are dropped instead, and counted per problem in a
   `SkipReport` (with the first few line numbers) that the caller logs and records.
@@ -24,6 +25,7 @@ import os
 import time
 
 import numpy as np
+import pyarrow as pa
 from absl import logging
 
 from mtd_tf.data import csv_block_parser
@@ -66,9 +68,11 @@ class Layout:
         there (skipped if its first field is the first column's name).
       int_columns: columns that must hold non-negative integers.
       date_column: column holding the date, or None.
-      date_format: strptime format of `date_column`.
+      date_format: how `date_column` is written: a strptime format, or a named format of
+        `column_parsers.TIME_FORMATS` (ISO 8601, epoch seconds or milliseconds).
       date_prefix: only the first this many characters of the date are parsed (None: all).
-      string_columns: other columns read as strings.
+      id_columns: columns holding text ids (`column_parsers.check_ids`), kept as text.
+      string_columns: other columns read as text, unchecked.
     """
 
     columns: tuple
@@ -78,19 +82,21 @@ class Layout:
     date_column: object = None
     date_format: str = ""
     date_prefix: object = None
+    id_columns: tuple = ()
     string_columns: tuple = ()
 
     @property
     def needed_columns(self):
         date = (self.date_column,) if self.date_column else ()
-        return self.int_columns + date + self.string_columns
+        return self.int_columns + date + self.id_columns + self.string_columns
 
 
 def read_columns(path, layout, skip_bad_rows):
-    """Parses the whole file; returns ({column: numpy array}, rows_read, SkipReport).
+    """Parses the whole file; returns ({column: values}, rows_read, SkipReport).
 
-    Int columns come back as int64, the date column as int64 milliseconds, RetailRocket's
-    `event` as a bool array (True = "view"). rows_read counts data rows, bad ones included.
+    Int columns come back as int64 NumPy arrays, the date column as int64 milliseconds,
+    id and string columns as pyarrow `ChunkedArray`s of text (one chunk per block: 33
+    million ids never become Python objects). rows_read counts data rows, bad ones included.
     """
     path = os.fspath(path)
     try:
@@ -141,16 +147,35 @@ def read_columns(path, layout, skip_bad_rows):
         counts = ", ".join(f"{count} {kind}" for kind, count in sorted(skipped.counts.items()))
         logging.warning("%s: skipped %d bad rows (%s; first at lines %s)", path, skipped.total,
                         counts, ", ".join(map(str, skipped.first_lines)))
-    dtypes = {name: (bool if name == "event" else np.int64) for name in layout.needed_columns}
-    columns = {name: (np.concatenate(parts[name]) if parts[name] else np.zeros(0, dtypes[name]))
-               for name in layout.needed_columns}
+    columns = {}
+    for name in layout.needed_columns:
+        if name in layout.id_columns or name in layout.string_columns:
+            columns[name] = pa.chunked_array(
+                [chunk for part in parts[name] for chunk in part.chunks], type=pa.string())
+        else:
+            columns[name] = (np.concatenate(parts[name]) if parts[name]
+                             else np.zeros(0, np.int64))
     return columns, rows_read, skipped
+
+
+def header_fields(path, delimiter):
+    """The fields of the file's first line (a header naming its columns)."""
+    try:
+        with open(path, "rb") as handle:
+            first_line = handle.readline()
+    except OSError as error:
+        raise DataError(path, f"cannot be read: {error.strerror or error}") from error
+    return _header_text(first_line).split(delimiter)
+
+
+def _header_text(first_line):
+    return first_line.rstrip(b"\r\n").decode("utf-8", errors="replace").lstrip("\ufeff")
 
 
 def _skip_header(handle, path, layout):
     """Checks the header line, if any; returns (byte offset, line number) of the data."""
     first_line = handle.readline()
-    header_text = first_line.rstrip(b"\r\n").decode("utf-8", errors="replace").lstrip("\ufeff")
+    header_text = _header_text(first_line)
     expected_header = layout.delimiter.join(layout.columns)
     if layout.header is True:
         if header_text != expected_header:

@@ -12,6 +12,7 @@ import datetime
 import numpy as np
 import pandas as pd
 
+from mtd_tf import settings
 from mtd_tf.data import augment
 from mtd_tf.data import raw_logs
 from mtd_tf.data.sessions import Sessions
@@ -23,26 +24,36 @@ from mtd_tf.errors import MTDError
 
 @dataclasses.dataclass(frozen=True)
 class Protocol:
-    """Per-dataset constants of the protocol.
+    """The protocol's options; each public log has its published values (`PROTOCOLS`), and
+    `mtd_tf.data.prepare` makes a flag of each field (its help and check are here)."""
 
-    Attributes:
-      test_window_ms: split date = latest session date - this.
-      min_session_length: shorter sessions are dropped, before and after the item filter.
-      min_item_count: items clicked fewer times are removed.
-      min_prefix_len: shortest prefix of a training sample or test pair.
-    """
+    test_days: float = settings.setting(
+        7.0, "Test period in days: the sessions dated after the latest session date minus "
+        "this are the test set (step 4).",
+        check=settings.in_range(0, 36_500, low_open=True))
+    min_session_length: int = settings.setting(
+        2, "Sessions shorter than this are dropped, before and after the item filter "
+        "(step 3).", check=settings.positive_int)
+    min_item_count: int = settings.setting(
+        5, "Items clicked fewer times than this (minimum item support) are removed (step 3).",
+        check=settings.positive_int)
+    min_prefix_len: int = settings.setting(
+        1, "Shortest prefix of a test pair, recorded as the shortest training prefix of the "
+        "dataset (step 8).", check=settings.positive_int)
+    fraction: int = settings.setting(
+        1, "Keep the most recent 1/fraction of the training samples (1 = all; Yoochoose's "
+        "published splits use 64 and 4; step 6).", check=settings.positive_int)
 
-    test_window_ms: int
-    min_session_length: int = 2
-    min_item_count: int = 5
-    min_prefix_len: int = 1
+    @property
+    def test_window_ms(self):
+        """split date = latest session date - this."""
+        return round(self.test_days * raw_logs.MS_PER_DAY)
 
 
 PROTOCOLS = {
-    "yoochoose": Protocol(test_window_ms=raw_logs.MS_PER_DAY),
-    "diginetica": Protocol(test_window_ms=7 * raw_logs.MS_PER_DAY),
-    "retailrocket": Protocol(test_window_ms=7 * raw_logs.MS_PER_DAY, min_session_length=3,
-                             min_prefix_len=2),
+    "yoochoose": Protocol(test_days=1.0, fraction=64),
+    "diginetica": Protocol(test_days=7.0),
+    "retailrocket": Protocol(test_days=7.0, min_session_length=3, min_prefix_len=2),
 }
 
 
@@ -53,7 +64,8 @@ class PreparedSplit:
     Attributes:
       train: training sessions, oldest first, ids 1..M.
       test_prefixes, test_targets: the test pairs (int32 targets), longest prefix first.
-      raw_item_ids: int64 [M]; internal id i + 1 is raw item raw_item_ids[i].
+      raw_item_ids: [M]; internal id i + 1 is raw item raw_item_ids[i] (int64 for the
+        public logs, str for a log read by `click_log`).
       stats: JSON-ready dict (see `prepare_split`).
     """
 
@@ -64,13 +76,12 @@ class PreparedSplit:
     stats: dict
 
 
-def prepare_split(clicks, protocol, fraction=1):
+def prepare_split(clicks, protocol):
     """Applies the protocol (`mtd_tf.data.prepare` describes it) to a `raw_logs.ClickLog`.
 
     Args:
       clicks: the raw log's clicks.
       protocol: a `Protocol`.
-      fraction: keep the most recent 1/fraction of training samples (Yoochoose: 64 or 4).
 
     Returns:
       A `PreparedSplit`.
@@ -103,8 +114,10 @@ def prepare_split(clicks, protocol, fraction=1):
     starts = row_splits_from_lengths(kept_lengths)[:-1]
     del frequent, in_long_session, row_order, session_codes
     if not kept.any():
-        raise DataError(clicks.path, "no session is left after dropping short sessions and "
-                                     f"items seen fewer than {protocol.min_item_count} times")
+        raise DataError(clicks.path, f"no session is left after dropping sessions shorter "
+                                     f"than {protocol.min_session_length} clicks and items "
+                                     f"seen fewer than {protocol.min_item_count} times "
+                                     "(--min_session_length, --min_item_count)")
 
     max_date = int(session_dates[kept].max())
     split_date = max_date - protocol.test_window_ms
@@ -112,10 +125,11 @@ def prepare_split(clicks, protocol, fraction=1):
     test_order = _by_date(np.flatnonzero(kept & (session_dates > split_date)), session_dates)
     if not len(train_order):
         raise DataError(clicks.path, f"no session is dated before the split date "
-                                     f"{_iso(split_date)}: nothing to train on")
+                                     f"{_iso(split_date)}: nothing to train on (the log "
+                                     f"spans less than --test_days={protocol.test_days:g})")
     full_train = _gather_sessions(items, starts, kept_lengths, train_order)
     train_raw, first_trimmed_from = _most_recent_samples(full_train, protocol.min_prefix_len,
-                                                         fraction)
+                                                         protocol.fraction)
     test_raw = _gather_sessions(items, starts, kept_lengths, test_order)
 
     train_codes, raw_item_ids = pd.factorize(train_raw.values)
@@ -124,7 +138,8 @@ def prepare_split(clicks, protocol, fraction=1):
         test_raw, pd.Index(raw_item_ids), protocol.min_prefix_len)
     if not len(test_targets):
         raise DataError(clicks.path, f"no test pair is left from the sessions dated after the "
-                                     f"split date {_iso(split_date)}")
+                                     f"split date {_iso(split_date)} (--test_days="
+                                     f"{protocol.test_days:g})")
 
     train_lengths = train.lengths
     stats = {
@@ -138,7 +153,7 @@ def prepare_split(clicks, protocol, fraction=1):
         "sessions_on_split_date": int((kept & (session_dates == split_date)).sum()),
         "full_train_sessions": len(full_train),
         "full_train_samples": augment.count_samples(full_train, protocol.min_prefix_len),
-        "fraction": fraction,
+        "fraction": protocol.fraction,
         "first_train_session_trimmed_from": first_trimmed_from,
         "min_prefix_len": protocol.min_prefix_len,
         "train_sessions": len(train),
@@ -151,8 +166,10 @@ def prepare_split(clicks, protocol, fraction=1):
                                     / (len(train) + len(test_lengths)), 4),
         "max_train_session_length": int(train_lengths.max()),
     }
-    return PreparedSplit(train, test_prefixes, test_targets,
-                         np.asarray(raw_item_ids, dtype=np.int64), stats)
+    raw_item_ids = np.asarray(raw_item_ids)
+    if clicks.item_names is not None:
+        raw_item_ids = clicks.item_names[raw_item_ids]
+    return PreparedSplit(train, test_prefixes, test_targets, raw_item_ids, stats)
 
 
 def _rows_by_session(session_codes, order_keys):

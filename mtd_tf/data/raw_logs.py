@@ -9,9 +9,10 @@ how they are reported or, with `skip_bad_rows=True`, skipped.
 import dataclasses
 
 import numpy as np
+import pyarrow.compute as pc
 
 from mtd_tf.data import csv_blocks
-from mtd_tf.data.csv_block_parser import MS_PER_SECOND
+from mtd_tf.data.column_parsers import MS_PER_SECOND
 
 MS_PER_DAY = 86_400 * MS_PER_SECOND
 # RetailRocket: a visitor's views more than this far apart belong to different sessions.
@@ -24,7 +25,7 @@ class ClickLog:
 
     Attributes:
       session_ids: int64 [num_clicks], the session each click belongs to.
-      item_ids: int64 [num_clicks], raw item ids.
+      item_ids: int64 [num_clicks], raw item ids, or codes into `item_names`.
       dates: int64 [num_clicks], milliseconds since 1970-01-01 of the date written on the
         row, read as UTC (SR-GNN's `time.mktime` reads it in local time; the two agree
         wherever the local zone has no daylight saving, as in China where it was run).
@@ -33,6 +34,8 @@ class ClickLog:
       path: the file read.
       rows_read: data rows read, bad ones included (not the header nor empty lines).
       skipped: what was skipped (all zero unless skip_bad_rows).
+      item_names: None when `item_ids` are the log's own (integer) ids; else str [codes],
+        the log's text id of each code in `item_ids` (`click_log`).
     """
 
     session_ids: np.ndarray
@@ -42,6 +45,7 @@ class ClickLog:
     path: str
     rows_read: int
     skipped: csv_blocks.SkipReport
+    item_names: np.ndarray = None
 
 
 # yoochoose-clicks.dat has no header; SR-GNN's script expects one added by hand
@@ -91,7 +95,7 @@ def read_retailrocket(path, skip_bad_rows=False):
     its latest view; dates are the events' millisecond timestamps.
     """
     columns, rows_read, skipped = csv_blocks.read_columns(path, RETAILROCKET, skip_bad_rows)
-    is_view = columns["event"]
+    is_view = pc.equal(columns["event"], "view").to_numpy(zero_copy_only=False)
     times, visitors, items = (columns[name][is_view]
                               for name in ("timestamp", "visitorid", "itemid"))
     order = np.argsort(times, kind="stable")

@@ -2,6 +2,8 @@
 
 A dataset lives in `data_dir/<canonical name>/`, either as the project's text files
 (preferred) or as the field's pickle pair. "synthetic" is generated there on first use.
+A dataset's own settings (`DatasetDefaults`) come from its folder's `dataset.json` when it
+has one (`dataset_info`), else from its name.
 """
 
 import dataclasses
@@ -13,8 +15,10 @@ import shlex
 import numpy as np
 from absl import logging
 
+from mtd_tf.data import dataset_info
 from mtd_tf.data import formats
 from mtd_tf.data import item_catalog
+from mtd_tf.data.dataset_info import DatasetDefaults
 from mtd_tf.data.sessions import Sessions
 from mtd_tf.data.sessions import SessionDataset
 from mtd_tf.data.sessions import row_splits_from_lengths
@@ -31,21 +35,6 @@ DATA_DIR_ENV = "MTD_DATA_DIR"
 
 
 @dataclasses.dataclass(frozen=True)
-class DatasetDefaults:
-    """Settings that belong to a dataset rather than to the model.
-
-    Attributes:
-      min_prefix_len: shortest training prefix in prefix augmentation (RetailRocket's
-        published split was built with 2, the others with 1; DESIGN.md section 1).
-      frequency: `f`, session passes per graph step in each epoch (paper's training
-        frequency; DESIGN.md section 4).
-    """
-
-    min_prefix_len: int
-    frequency: int
-
-
-@dataclasses.dataclass(frozen=True)
 class LoadedDataset(SessionDataset):
     """A `SessionDataset` and what `load_dataset` changed to align its test pairs.
 
@@ -55,12 +44,14 @@ class LoadedDataset(SessionDataset):
       unknown_targets: test targets above M (kept; each is a miss).
       raw_item_ids: str [M], the raw id of each item 1..M from the folder's `items.tsv`
         (`item_catalog`), or None for a folder without one.
+      defaults: the dataset's `DatasetDefaults` (`defaults_for`).
     """
 
     unknown_prefix_ids: int = 0
     emptied_prefixes: int = 0
     unknown_targets: int = 0
     raw_item_ids: np.ndarray = None
+    defaults: DatasetDefaults = None
 
     def unknown_id_counts(self):
         """The three counts under the keys `metrics.json` records them with."""
@@ -106,9 +97,27 @@ def synthetic_sizes(name):
     return (int(match.group(1)), int(match.group(2))) if match else None
 
 
-def defaults_for(name):
-    """`DatasetDefaults` of a dataset (aliases resolved); (1, 1) for any other dataset."""
-    return _DEFAULTS.get(canonical_name(name), _FALLBACK_DEFAULTS)
+def defaults_for(name, data_dir=None):
+    """`DatasetDefaults` of a dataset: those its folder under `data_dir` records in its
+    `dataset.json` (a folder made by `mtd_tf.data.prepare`, whatever its name); else the
+    published dataset's (aliases resolved); else (1, 1).
+
+    Raises:
+      DataError: the folder's `dataset.json` is malformed.
+    """
+    canonical = canonical_name(name)
+    if data_dir is not None:
+        recorded = dataset_info.read_defaults(os.path.join(resolve_data_dir(data_dir),
+                                                           canonical))
+        if recorded is not None:
+            return recorded
+    return _DEFAULTS.get(canonical, _FALLBACK_DEFAULTS)
+
+
+def dataset_defaults(dataset):
+    """`DatasetDefaults` of a dataset in memory: a loaded one's (`LoadedDataset.defaults`,
+    read with its folder), else those of its name."""
+    return getattr(dataset, "defaults", None) or defaults_for(dataset.name)
 
 
 def resolve_data_dir(flag_value):
@@ -163,12 +172,15 @@ def load_dataset(name, data_dir, seed=0):
         logging.warning("%s: %d of %d test targets are not training items (ids > %d); they "
                         "count as misses", canonical, unknown_targets, len(test_targets),
                         num_items)
-    logging.info("Loaded %s: %d training sessions, %d test pairs, %d items", canonical,
-                 len(train), len(test_targets), num_items)
+    defaults = defaults_for(canonical, data_dir)
+    raw_item_ids = item_catalog.read_raw_item_ids(folder, num_items)
+    logging.info("Loaded %s: %d training sessions, %d test pairs, %d items (shortest "
+                 "training prefix %d, f %d)", canonical, len(train), len(test_targets),
+                 num_items, defaults.min_prefix_len, defaults.frequency)
     return LoadedDataset(canonical, train, test_prefixes, test_targets, num_items,
                          unknown_prefix_ids=unknown_prefix_ids,
                          emptied_prefixes=emptied_prefixes, unknown_targets=unknown_targets,
-                         raw_item_ids=item_catalog.read_raw_item_ids(folder, num_items))
+                         raw_item_ids=raw_item_ids, defaults=defaults)
 
 
 def _has_files(folder, *filenames):

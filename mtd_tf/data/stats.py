@@ -20,7 +20,7 @@ def dataset_stats(dataset, min_prefix_len, validation_fraction=augment.VALIDATIO
 
     Args:
       dataset: a `SessionDataset`.
-      min_prefix_len: shortest training prefix (`registry.defaults_for(name)`).
+      min_prefix_len: shortest training prefix (the dataset's: `registry.dataset_defaults`).
       validation_fraction: share of the training sessions, the most recent, held out.
 
     Returns:
@@ -64,7 +64,7 @@ def main(argv):
     del argv  # Unused.
     data_dir = registry.resolve_data_dir(flags.FLAGS.data_dir)
     dataset = registry.load_dataset(flags.FLAGS.dataset, data_dir, seed=flags.FLAGS.seed)
-    min_prefix_len = registry.defaults_for(dataset.name).min_prefix_len
+    min_prefix_len = registry.dataset_defaults(dataset).min_prefix_len
     print(json.dumps(dataset_stats(dataset, min_prefix_len)))
 
 

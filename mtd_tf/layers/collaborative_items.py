@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from mtd_tf.layers.masking import masked_softmax
 from mtd_tf.layers.precision import at_least_float32
+from mtd_tf.layers.replica_batch import whole_batch
 
 
 def _check_positive_int(name, value):
@@ -106,7 +107,8 @@ class CollaborativeItems(keras.layers.Layer):
         dim = vectors_shape[-1]
         if dim is None:
             raise ValueError(f"the item vectors' width must be known, got {input_shape}")
-        # Under a distribution strategy the first replica's batch is the one written.
+        # Under a distribution strategy every replica writes the whole batch
+        # (`replica_batch`), so the first replica's write, the one kept, is every one's.
         self.memory_items = self.add_weight(
             name="memory_items", shape=(self.memory_size, self.max_len), dtype="int32",
             initializer="zeros", trainable=False, aggregation="only_first_replica")
@@ -137,7 +139,7 @@ class CollaborativeItems(keras.layers.Layer):
         only its last `memory_size` sessions stay."""
         rows = _fit_width(tf.cast(item_ids, tf.int32), self.max_len)  # [B, L_m]
         rows = tf.boolean_mask(rows, tf.reduce_any(rows > 0, axis=1))  # [B', L_m]
-        rows = rows[-self.memory_size:]
+        rows = whole_batch(rows)[-self.memory_size:]  # every replica's share
         count = tf.shape(rows, out_type=tf.int64)[0]
         slots = tf.math.floormod(self.num_written + tf.range(count, dtype=tf.int64),
                                  self.memory_size)  # [B']

@@ -2,15 +2,38 @@
 self-attention blocks share (`SelfAttentionBlock`, MTD's eq. 1; `SASRecBlock`).
 
 The blocks differ in what they project, normalise and add back; the attention itself (which
-keys a query may see, the per-head softmax, the dropout on its weights) is the same, so it
-lives here once.
+keys a query may see, the per-head softmax, the dropout on its weights) and the checks of
+its arguments are the same, so they live here once.
 """
 
 import math
+import numbers
 
 import tensorflow as tf
 
 from mtd_tf.layers.masking import masked_softmax
+
+
+def check_heads_and_dropout(num_heads, dropout):
+    """Raises `ValueError` quoting the bad value unless `num_heads` is a positive integer and
+    `dropout` a rate in `[0, 1)`: a self-attention block's constructor arguments."""
+    if (isinstance(num_heads, bool) or not isinstance(num_heads, numbers.Integral)
+            or num_heads < 1):
+        raise ValueError(f"num_heads must be a positive integer, got {num_heads!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+
+
+def model_width(input_shape, num_heads):
+    """The input width d of a self-attention block, from its build shape `[..., d]`; raises
+    `ValueError` unless d is known and `num_heads` divides it (each head reads d / H
+    columns)."""
+    model_dim = input_shape[-1]
+    if model_dim is None:
+        raise ValueError(f"the last input dimension must be known, got {input_shape}")
+    if model_dim % num_heads:
+        raise ValueError(f"input width d={model_dim} is not divisible by num_heads={num_heads}")
+    return model_dim
 
 
 def attention_mask(mask, causal):

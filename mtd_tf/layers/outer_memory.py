@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from mtd_tf.layers.masking import masked_softmax
 from mtd_tf.layers.precision import at_least_float32
+from mtd_tf.layers.replica_batch import whole_batch
 
 # The cosine's guard against zero norms, as `ome.py`'s `smooth_cosine_similarity`.
 _COSINE_EPSILON = 1e-8
@@ -83,7 +84,8 @@ class OuterMemory(keras.layers.Layer):
         if dim is None:
             raise ValueError(f"the last input dimension must be known, got {input_shape}")
         # "only_first_replica": a replica-context write under a multi-device strategy keeps
-        # the first replica's rows instead of failing; the default strategy has one replica.
+        # the first replica's value instead of failing; every replica writes the rows of
+        # the whole batch (`replica_batch`), so that value is every replica's.
         # No autocast: the bank is read in float32 under a mixed-precision policy too.
         self.memory = self.add_weight(
             name="memory", shape=(self.memory_size, dim), initializer="zeros",
@@ -118,6 +120,7 @@ class OuterMemory(keras.layers.Layer):
         rows = tf.stop_gradient(tf.cast(rows, tf.float32))
         if write_mask is not None:
             rows = tf.boolean_mask(rows, tf.cast(write_mask, tf.bool))
+        rows = whole_batch(rows)  # [B, d], every replica's share
         count = tf.shape(rows, out_type=tf.int64)[0]
         # A batch longer than the bank leaves only its last memory_size rows; writing just
         # those keeps every slot index distinct, so the scatter's order cannot matter.

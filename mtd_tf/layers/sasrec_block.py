@@ -1,11 +1,11 @@
 """SASRec's self-attention block, as the authors' released code computes it."""
 
-import numbers
-
 import keras
 import tensorflow as tf
 
 from mtd_tf.layers.dot_product_attention import attention_mask
+from mtd_tf.layers.dot_product_attention import check_heads_and_dropout
+from mtd_tf.layers.dot_product_attention import model_width
 from mtd_tf.layers.dot_product_attention import multi_head_attention
 
 # The released code's hand-written layer norm (`modules.normalize`) uses 1e-8.
@@ -60,22 +60,13 @@ class SASRecBlock(keras.layers.Layer):
 
     def __init__(self, num_heads=1, dropout=0.5, **kwargs):
         super().__init__(**kwargs)
-        if (isinstance(num_heads, bool) or not isinstance(num_heads, numbers.Integral)
-                or num_heads < 1):
-            raise ValueError(f"num_heads must be a positive integer, got {num_heads!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        check_heads_and_dropout(num_heads, dropout)
         self.num_heads = int(num_heads)
         self.dropout = float(dropout)
         self.supports_masking = True
 
     def build(self, input_shape):
-        model_dim = input_shape[-1]
-        if model_dim is None:
-            raise ValueError(f"the last input dimension must be known, got {input_shape}")
-        if model_dim % self.num_heads:
-            raise ValueError(
-                f"input width d={model_dim} is not divisible by num_heads={self.num_heads}")
+        model_dim = model_width(input_shape, self.num_heads)
         policy = self.dtype_policy
 
         def dense(name, **kwargs):

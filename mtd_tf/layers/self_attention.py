@@ -1,11 +1,11 @@
 """Masked self-attention block: the paper's intra-session encoder (eq. 1-2)."""
 
-import numbers
-
 import keras
 import tensorflow as tf
 
 from mtd_tf.layers.dot_product_attention import attention_mask
+from mtd_tf.layers.dot_product_attention import check_heads_and_dropout
+from mtd_tf.layers.dot_product_attention import model_width
 from mtd_tf.layers.dot_product_attention import multi_head_attention
 
 # The reference's hand-written layer norm uses 1e-8; Keras's default (1e-3) is not small
@@ -60,14 +60,7 @@ class SelfAttentionBlock(keras.layers.Layer):
 
     def __init__(self, num_heads=1, dropout=0.2, causal=True, **kwargs):
         super().__init__(**kwargs)
-        if (
-            isinstance(num_heads, bool)
-            or not isinstance(num_heads, numbers.Integral)
-            or num_heads < 1
-        ):
-            raise ValueError(f"num_heads must be a positive integer, got {num_heads!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        check_heads_and_dropout(num_heads, dropout)
         if not isinstance(causal, bool):
             raise ValueError(f"causal must be a bool, got {causal!r}")
         self.num_heads = int(num_heads)
@@ -76,13 +69,7 @@ class SelfAttentionBlock(keras.layers.Layer):
         self.supports_masking = True
 
     def build(self, input_shape):
-        model_dim = input_shape[-1]
-        if model_dim is None:
-            raise ValueError(f"the last input dimension must be known, got {input_shape}")
-        if model_dim % self.num_heads:
-            raise ValueError(
-                f"input width d={model_dim} is not divisible by num_heads={self.num_heads}"
-            )
+        model_dim = model_width(input_shape, self.num_heads)
 
         def dense(name, **kwargs):
             return keras.layers.Dense(model_dim, name=name, dtype=self.dtype_policy, **kwargs)

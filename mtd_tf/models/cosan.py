@@ -8,7 +8,6 @@ import keras
 import tensorflow as tf
 
 from mtd_tf import settings
-from mtd_tf.errors import ConfigError
 from mtd_tf.layers import SelfAttentionBlock
 from mtd_tf.layers import masking
 from mtd_tf.layers.collaborative_items import CollaborativeItems
@@ -65,8 +64,8 @@ class CoSANModel(NextItemModel):
     concatenation in (C5); position embeddings; readout at the last real item in (C7).
     In training, the bank may hold a longer prefix of the very session being trained on
     (a neighbour that contains the target); with shuffled batches and a bank far smaller
-    than the training set this is rare. Under a distribution strategy only the first
-    replica's sessions are written. A warm start copies the bank as it is: its ids
+    than the training set this is rare. Under a distribution strategy every replica
+    writes the sessions of the whole batch. A warm start copies the bank as it is: its ids
     name the old catalogue's items (ids beyond the new M are ignored) until training
     has overwritten it, `memory_size` sessions later.
 
@@ -117,13 +116,10 @@ class CoSANModel(NextItemModel):
         self.fusion = keras.layers.Dense(embedding_dim, use_bias=False, name="fusion",
                                          dtype=policy)  # W_f of (C5)
         self.input_dropout = keras.layers.Dropout(dropout, dtype=policy)
-        self.attention_blocks = [
+        self.set_attention_blocks([
             SelfAttentionBlock(num_heads=num_heads, dropout=dropout, causal=False,
                                name=f"self_attention_{i}", dtype=policy)
-            for i in range(num_blocks)]
-        # A block only in the list would be missing from `tf.train.Checkpoint(model=...)`.
-        for block in self.attention_blocks:
-            setattr(self, block.name, block)
+            for i in range(num_blocks)])
         self.session_projection = keras.layers.Dense(embedding_dim, use_bias=False,
                                                      name="w_o", dtype=policy)  # (C7)
 
@@ -189,10 +185,8 @@ class CoSANConfig(ComparisonConfig):
     name: ClassVar[str] = "cosan"
 
     embedding_dim: int = model_settings.embedding_dim(100)
-    num_blocks: int = settings.setting(1, "Stacked self-attention blocks.",
-                                       settings.non_negative_int)
-    num_heads: int = settings.setting(1, "Attention heads per block (must divide d).",
-                                      settings.positive_int)
+    num_blocks: int = model_settings.num_blocks(1)
+    num_heads: int = model_settings.num_heads(1)
     dropout: float = model_settings.dropout(0.2)
     memory_size: int = settings.setting(
         4096, "Recent training sessions kept in the model's FIFO memory.",
@@ -203,9 +197,7 @@ class CoSANConfig(ComparisonConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.embedding_dim % self.num_heads:
-            raise ConfigError(f"num_heads must divide embedding_dim ({self.embedding_dim}), "
-                              f"got {self.num_heads}")
+        model_settings.check_heads_divide_width(self)
 
     @classmethod
     def model_class(cls):

@@ -16,12 +16,10 @@ import tensorflow as tf
 
 from mtd_tf import settings
 from mtd_tf.errors import ConfigError
-from mtd_tf.layers import NARMEncoder
 from mtd_tf.layers import OuterMemory
-from mtd_tf.layers.narm_encoder import scaled_normal
 from mtd_tf.layers.precision import at_least_float32
 from mtd_tf.models import model_settings
-from mtd_tf.models.next_item import NextItemModel
+from mtd_tf.models.narm import NARMEncoderModel
 
 # `csrm.py` standardises each representation with this variance floor.
 _STANDARDIZE_EPSILON = 1e-10
@@ -36,7 +34,7 @@ def standardize(x):
 
 
 @keras.saving.register_keras_serializable(package="mtd_tf")
-class CSRMModel(NextItemModel):
+class CSRMModel(NARMEncoderModel):
     """Scores every item 1..M as the next click of a prefix with CSRM.
 
     For a prefix v_1..v_t (right-padded with 0), with E the item table (`[M, d]`) and
@@ -128,27 +126,13 @@ class CSRMModel(NextItemModel):
                    num_neighbors=num_neighbors, attention_softmax=attention_softmax,
                    separate_encoders=separate_encoders, reset_after=reset_after,
                    score_scale=score_scale, repeat_head=repeat_head)
-        self.dropout = dropout
-        self.embedding_dropout = embedding_dropout
+        self.create_encoder_layers(dropout, embedding_dropout, attention_softmax,
+                                   separate_encoders, reset_after)
         self.memory_size = memory_size
         self.num_neighbors = num_neighbors
-        self.attention_softmax = attention_softmax
-        self.separate_encoders = separate_encoders
-        self.reset_after = reset_after
-        policy = self.dtype_policy
-        self.input_dropout = keras.layers.Dropout(embedding_dropout, dtype=policy)
-        self.session_dropout = keras.layers.Dropout(dropout, dtype=policy)
-        self.encoder = NARMEncoder(embedding_dim, attention_softmax=attention_softmax,
-                                   separate_encoders=separate_encoders,
-                                   reset_after=reset_after, name="encoder", dtype=policy)
         self.outer_memory = OuterMemory(memory_size=memory_size, num_neighbors=num_neighbors,
-                                        name="outer_memory", dtype=policy)
-        self.bilinear = keras.layers.Dense(  # kernel B^T, [2h, d]
-            embedding_dim, use_bias=False, kernel_initializer=scaled_normal("fan_out"),
-            name="bilinear", dtype=policy)
-
-    def item_initializer(self):
-        return scaled_normal()  # N(0, 2/M) on [M, d]
+                                        name="outer_memory", dtype=self.dtype_policy)
+        self.create_bilinear_decoder()
 
     def build_encoder(self):
         d = self.embedding_dim
@@ -177,11 +161,7 @@ class CSRMModel(NextItemModel):
         Returns:
           q: [batch, d] (and the dict).
         """
-        item_ids = tf.cast(item_ids, tf.int32)
-        mask = item_ids > 0  # [batch, len], True = real item
-        x = self.input_dropout(self.lookup(item_ids), training=training)  # [batch, len, d]
-        encoded, alpha = self.encoder(x, mask=mask, training=training,
-                                      return_attention_scores=True)  # [batch, 2d]
+        mask, encoded, alpha = self.encode_prefix(item_ids, training=training)  # [batch, 2d]
         global_state, local = tf.split(encoded, 2, axis=-1)  # c_g, c_l: [batch, d]
         read, (slots, memory_weights) = self.outer_memory(
             local, write_mask=tf.reduce_any(mask, axis=1), training=training,
@@ -193,7 +173,7 @@ class CSRMModel(NextItemModel):
         inner = tf.concat([global_state, local], axis=-1)  # [batch, 2d]
         outer = tf.concat([read, read], axis=-1)  # [batch, 2d]
         fused = gate[:, tf.newaxis] * inner + (1.0 - gate[:, tf.newaxis]) * outer
-        query = self.bilinear(self.session_dropout(fused, training=training))  # [batch, d]
+        query = self.decode(fused, training=training)  # [batch, d]
         if return_attention_scores:
             return query, {"attention": alpha, "gate": gate, "memory_slots": slots,
                            "memory_weights": memory_weights}
@@ -201,10 +181,7 @@ class CSRMModel(NextItemModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(dropout=self.dropout, embedding_dropout=self.embedding_dropout,
-                      memory_size=self.memory_size, num_neighbors=self.num_neighbors,
-                      attention_softmax=self.attention_softmax,
-                      separate_encoders=self.separate_encoders, reset_after=self.reset_after)
+        config.update(memory_size=self.memory_size, num_neighbors=self.num_neighbors)
         return config
 
 

@@ -1,5 +1,5 @@
-"""The hyper-parameters every next-item model has, declared once, and the base of the
-comparison models' configs.
+"""The hyper-parameters every next-item model has (and those several share), declared
+once, and the base of the comparison models' configs.
 
 MTD's config (`mtd_config.MTDConfig`) and each comparison model's config declare these
 fields through the functions below, so `--embedding_dim` means the same for every
@@ -12,6 +12,7 @@ import math
 from typing import ClassVar
 
 from mtd_tf import settings
+from mtd_tf.errors import ConfigError
 
 
 def embedding_dim(default=100):
@@ -25,6 +26,24 @@ def max_len(default=50):
 
 def dropout(default, help="Dropout rate."):
     return settings.setting(default, help, settings.in_range(0, 1, high_open=True))
+
+
+def num_blocks(default=1):
+    return settings.setting(default, "Stacked self-attention blocks.",
+                            settings.non_negative_int)
+
+
+def num_heads(default=1):
+    return settings.setting(default, "Attention heads per block (must divide d).",
+                            settings.positive_int)
+
+
+def check_heads_divide_width(config):
+    """Raises `ConfigError` unless `config.num_heads` divides `config.embedding_dim`: each
+    head of a self-attention block reads d / num_heads columns (MTD, SASRec, CoSAN)."""
+    if config.embedding_dim % config.num_heads:
+        raise ConfigError(f"num_heads must divide embedding_dim ({config.embedding_dim}), "
+                          f"got {config.num_heads}")
 
 
 def score_scale():

@@ -74,15 +74,10 @@ class MTDModel(NextItemModel):
         policy = self.dtype_policy
         self.input_dropout = keras.layers.Dropout(dropout, dtype=policy)
         self.session_dropout = keras.layers.Dropout(dropout, dtype=policy)
-        self.attention_blocks = [
+        self.set_attention_blocks([
             SelfAttentionBlock(num_heads=num_heads, dropout=dropout, name=f"self_attention_{i}",
                                dtype=policy)
-            for i in range(num_blocks if self.uses_full_encoder else 0)]
-        # Keras 3 tracks layers held in a Python list for its own saving, but not as
-        # TensorFlow checkpoint dependencies: without an attribute per block,
-        # `tf.train.Checkpoint(model=model)` silently skips their weights.
-        for block in self.attention_blocks:
-            setattr(self, block.name, block)
+            for i in range(num_blocks if self.uses_full_encoder else 0)])
         self.aggregation = AttentiveAggregation(use_product=aggregation_product,
                                                 name="aggregation", dtype=policy)
         self.decay_pooling = (PositionalDecayPooling(decay=decay, name="decay_pooling",

@@ -61,10 +61,8 @@ class MTDConfig:
             f"must be one of {GRAPH_ENCODERS}"))
     embedding_dim: int = model_settings.embedding_dim()
     max_len: int = model_settings.max_len()
-    num_blocks: int = settings.setting(1, "Stacked self-attention blocks.",
-                                       settings.non_negative_int)
-    num_heads: int = settings.setting(1, "Attention heads per block (must divide d).",
-                                      settings.positive_int)
+    num_blocks: int = model_settings.num_blocks()
+    num_heads: int = model_settings.num_heads()
     dropout: float = model_settings.dropout(0.2)
     decay: float = settings.setting(0.75, "Positional decay lambda (eq. 4).",
                                     settings.in_range(0, math.inf, high_open=True))
@@ -92,9 +90,7 @@ class MTDConfig:
         object.__setattr__(self, "session_encoder", session_encoder)
         object.__setattr__(self, "graph_encoder", graph_encoder)
         object.__setattr__(self, "variant", variant_of(session_encoder, graph_encoder))
-        if self.embedding_dim % self.num_heads:
-            raise ConfigError(f"num_heads must divide embedding_dim ({self.embedding_dim}), "
-                              f"got {self.num_heads}")
+        model_settings.check_heads_divide_width(self)
 
     @property
     def has_graph_module(self):

@@ -19,8 +19,77 @@ from mtd_tf.models import model_settings
 from mtd_tf.models.next_item import NextItemModel
 
 
+class NARMEncoderModel(NextItemModel):
+    """The part of a model built on NARM's encoder and decoder (NARM itself; CSRM, whose
+    inner memory and decoder are NARM's): its five settings, the input dropout, the
+    `NARMEncoder`, the session dropout, the bilinear decoder and the item table's initial
+    values.
+
+    A subclass creates the layers in its constructor with `create_encoder_layers` and,
+    after any layers of its own that sit between encoder and decoder (CSRM's outer
+    memory), `create_bilinear_decoder`: the order of creation is the order of the model's
+    weights (`get_weights`, the optimizer's slots in a checkpoint). It encodes with
+    `encode_prefix` and decodes with `decode`.
+    """
+
+    def create_encoder_layers(self, dropout, embedding_dropout, attention_softmax,
+                              separate_encoders, reset_after):
+        """Keeps NARM's settings and creates the input dropout (rate `embedding_dropout`),
+        the session dropout (rate `dropout`) and the encoder (h = d)."""
+        self.dropout = dropout
+        self.embedding_dropout = embedding_dropout
+        self.attention_softmax = attention_softmax
+        self.separate_encoders = separate_encoders
+        self.reset_after = reset_after
+        policy = self.dtype_policy
+        self.input_dropout = keras.layers.Dropout(embedding_dropout, dtype=policy)
+        self.session_dropout = keras.layers.Dropout(dropout, dtype=policy)
+        self.encoder = NARMEncoder(self.embedding_dim, attention_softmax=attention_softmax,
+                                   separate_encoders=separate_encoders,
+                                   reset_after=reset_after, name="encoder", dtype=policy)
+
+    def create_bilinear_decoder(self):
+        """Creates the decoder B (`[d, 2h]`), folded into the query: the `bilinear` layer's
+        kernel is B^T, `[2h, d]`, N(0, 2/d) (`NARM.py` `init_weights`)."""
+        self.bilinear = keras.layers.Dense(
+            self.embedding_dim, use_bias=False, kernel_initializer=scaled_normal("fan_out"),
+            name="bilinear", dtype=self.dtype_policy)
+
+    def item_initializer(self):
+        return scaled_normal()  # N(0, 2/M) on [M, d]
+
+    def encode_prefix(self, item_ids, training=None):
+        """NARM's encoder on the dropped-out item vectors of right-padded prefixes.
+
+        Args:
+          item_ids: int [batch, len], right-padded with 0, ids in 0..M.
+          training: dropout on or off.
+
+        Returns:
+          (mask, c, alpha): the real items (bool [batch, len], True = real item),
+          `c = [c_g ; c_l]` ([batch, 2h]) and the local attention ([batch, len]).
+        """
+        item_ids = tf.cast(item_ids, tf.int32)
+        mask = item_ids > 0  # [batch, len], True = real item
+        x = self.input_dropout(self.lookup(item_ids), training=training)  # [batch, len, d]
+        encoded, alpha = self.encoder(x, mask=mask, training=training,
+                                      return_attention_scores=True)  # [batch, 2h]
+        return mask, encoded, alpha
+
+    def decode(self, session, training=None):
+        """The query `q = B dropout(session)`: [batch, 2h] -> [batch, d]."""
+        return self.bilinear(self.session_dropout(session, training=training))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(dropout=self.dropout, embedding_dropout=self.embedding_dropout,
+                      attention_softmax=self.attention_softmax,
+                      separate_encoders=self.separate_encoders, reset_after=self.reset_after)
+        return config
+
+
 @keras.saving.register_keras_serializable(package="mtd_tf")
-class NARMModel(NextItemModel):
+class NARMModel(NARMEncoderModel):
     """Scores every item 1..M as the next click of a prefix with NARM.
 
     For a prefix v_1..v_t (right-padded with 0), with E the item table (`[M, d]`):
@@ -92,23 +161,9 @@ class NARMModel(NextItemModel):
                    embedding_dropout=embedding_dropout, attention_softmax=attention_softmax,
                    separate_encoders=separate_encoders, reset_after=reset_after,
                    score_scale=score_scale, repeat_head=repeat_head)
-        self.dropout = dropout
-        self.embedding_dropout = embedding_dropout
-        self.attention_softmax = attention_softmax
-        self.separate_encoders = separate_encoders
-        self.reset_after = reset_after
-        policy = self.dtype_policy
-        self.input_dropout = keras.layers.Dropout(embedding_dropout, dtype=policy)
-        self.session_dropout = keras.layers.Dropout(dropout, dtype=policy)
-        self.encoder = NARMEncoder(embedding_dim, attention_softmax=attention_softmax,
-                                   separate_encoders=separate_encoders,
-                                   reset_after=reset_after, name="encoder", dtype=policy)
-        self.bilinear = keras.layers.Dense(  # kernel B^T, [2h, d]
-            embedding_dim, use_bias=False, kernel_initializer=scaled_normal("fan_out"),
-            name="bilinear", dtype=policy)
-
-    def item_initializer(self):
-        return scaled_normal()  # N(0, 2/M) on [M, d]
+        self.create_encoder_layers(dropout, embedding_dropout, attention_softmax,
+                                   separate_encoders, reset_after)
+        self.create_bilinear_decoder()
 
     def build_encoder(self):
         d = self.embedding_dim
@@ -126,22 +181,11 @@ class NARMModel(NextItemModel):
         Returns:
           q: [batch, d] (and alpha).
         """
-        item_ids = tf.cast(item_ids, tf.int32)
-        mask = item_ids > 0  # [batch, len], True = real item
-        x = self.input_dropout(self.lookup(item_ids), training=training)  # [batch, len, d]
-        encoded, alpha = self.encoder(x, mask=mask, training=training,
-                                      return_attention_scores=True)  # [batch, 2d]
-        query = self.bilinear(self.session_dropout(encoded, training=training))  # [batch, d]
+        _, encoded, alpha = self.encode_prefix(item_ids, training=training)
+        query = self.decode(encoded, training=training)  # [batch, d]
         if return_attention_scores:
             return query, alpha
         return query
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(dropout=self.dropout, embedding_dropout=self.embedding_dropout,
-                      attention_softmax=self.attention_softmax,
-                      separate_encoders=self.separate_encoders, reset_after=self.reset_after)
-        return config
 
 
 @dataclasses.dataclass(frozen=True)

@@ -73,6 +73,16 @@ class NextItemModel(keras.Model):
         in the compute dtype; the last *real* item of a row is its latest click."""
         raise NotImplementedError
 
+    def set_attention_blocks(self, blocks):
+        """Holds `blocks` (stacked layers, input side first) as the `attention_blocks` list
+        and each also as an attribute of its own name: Keras 3 tracks layers held in a
+        Python list for its own saving, but not as TensorFlow checkpoint dependencies, so
+        without an attribute per block `tf.train.Checkpoint(model=model)` silently skips
+        their weights."""
+        self.attention_blocks = blocks
+        for block in blocks:
+            setattr(self, block.name, block)
+
     def output_table(self):
         """[M, output_dim]: the item side of the scores before `score_scale`; the input
         item table, unless a subclass scores against a table of its own."""

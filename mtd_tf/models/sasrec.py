@@ -11,8 +11,6 @@ from typing import ClassVar
 import keras
 import tensorflow as tf
 
-from mtd_tf import settings
-from mtd_tf.errors import ConfigError
 from mtd_tf.layers import masking
 from mtd_tf.layers.sasrec_block import SASRecBlock
 from mtd_tf.models import model_settings
@@ -97,13 +95,10 @@ class SASRecModel(NextItemModel):
         self.dropout = dropout
         policy = self.dtype_policy
         self.input_dropout = keras.layers.Dropout(dropout, name="input_dropout", dtype=policy)
-        self.attention_blocks = [
+        self.set_attention_blocks([
             SASRecBlock(num_heads=num_heads, dropout=dropout, name=f"sasrec_block_{i}",
                         dtype=policy)
-            for i in range(num_blocks)]
-        # Layers held only in a list are not TF checkpoint dependencies (see MTDModel).
-        for block in self.attention_blocks:
-            setattr(self, block.name, block)
+            for i in range(num_blocks)])
         self.final_norm = keras.layers.LayerNormalization(
             epsilon=_LAYER_NORM_EPSILON, name="final_norm", dtype=policy)
 
@@ -169,18 +164,14 @@ class SASRecConfig(model_settings.ComparisonConfig):
 
     embedding_dim: int = model_settings.embedding_dim(100)
     max_len: int = model_settings.max_len(50)
-    num_blocks: int = settings.setting(2, "Stacked self-attention blocks.",
-                                       settings.non_negative_int)
-    num_heads: int = settings.setting(1, "Attention heads per block (must divide d).",
-                                      settings.positive_int)
+    num_blocks: int = model_settings.num_blocks(2)
+    num_heads: int = model_settings.num_heads(1)
     dropout: float = model_settings.dropout(
         0.5, "Dropout rate (SASRec: input embeddings, attention weights, FFN layers).")
 
     def __post_init__(self):
         super().__post_init__()
-        if self.embedding_dim % self.num_heads:
-            raise ConfigError(f"num_heads must divide embedding_dim ({self.embedding_dim}), "
-                              f"got {self.num_heads}")
+        model_settings.check_heads_divide_width(self)
 
     @classmethod
     def model_class(cls):

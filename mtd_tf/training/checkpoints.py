@@ -8,6 +8,7 @@ checkpoints keep their layout, so runs started by earlier versions still resume.
 """
 
 import os
+import shutil
 import time
 
 from absl import logging
@@ -48,11 +49,31 @@ def newest_readable(paths):
     return None, damaged
 
 
-def save(manager, checkpoint_number):
+def save(manager, checkpoint_number, discard=False):
     """`manager.save`, with a failure for lack of space reported in one line (the manager
-    lists a checkpoint only once it is written whole, so the previous ones stay usable)."""
+    lists a checkpoint only once it is written whole, so the previous ones stay usable).
+
+    `discard`: delete the manager's folder right after (a worker other than the chief of
+    a multi-worker run saves as the chief does, but keeps nothing: `strategies`).
+    """
     with no_space_reported(manager.directory):
-        return manager.save(checkpoint_number=checkpoint_number)
+        path = manager.save(checkpoint_number=checkpoint_number)
+    if discard:
+        shutil.rmtree(manager.directory, ignore_errors=True)
+    return path
+
+
+def listed(directory):
+    """The checkpoints a `tf.train.CheckpointManager` of `directory` keeps, oldest first,
+    read from the folder (a worker other than the chief reads the chief's)."""
+    state = tf.train.get_checkpoint_state(directory)
+    return list(state.all_model_checkpoint_paths) if state else []
+
+
+def latest_listed(directory):
+    """The newest checkpoint of `directory`, as its manager's `latest_checkpoint`, or None."""
+    state = tf.train.get_checkpoint_state(directory)
+    return state.model_checkpoint_path if state and state.model_checkpoint_path else None
 
 
 def restore_all(checkpoint, path):
@@ -97,11 +118,16 @@ class MidEpochCheckpoints:
 
     Args:
       parts: the objects of the run's epoch checkpoint (model, optimizers, run state).
-      directory: folder of the mid-epoch checkpoints (one is kept).
+      directory: folder this process saves the mid-epoch checkpoints in (one is kept).
       frequency: session passes per epoch, to number the checkpoints.
+      read_directory: folder they are restored from (default `directory`): a worker other
+        than the chief of a multi-worker run restores the chief's and saves its own.
+      discard_saves: delete each save right after writing it (that worker's saves).
     """
 
-    def __init__(self, parts, directory, frequency):
+    def __init__(self, parts, directory, frequency, read_directory=None, discard_saves=False):
+        self.read_directory = read_directory or directory
+        self.discard_saves = discard_saves
         self.progress = EpochProgress()
         self.batch_progress = BatchProgress()
         self.frequency = frequency
@@ -128,7 +154,8 @@ class MidEpochCheckpoints:
         self.progress.epoch.assign(epoch)
         self.progress.passes_done.assign(passes_done)
         self.batch_progress.batches_done.assign(batches_done)
-        path = save(self.manager, epoch * (self.frequency + 1) + passes_done)
+        path = save(self.manager, epoch * (self.frequency + 1) + passes_done,
+                    discard=self.discard_saves)
         self.last_save = time.monotonic()
         description = self._describe(path, epoch, passes_done)
         logging.info("saved %s", description)
@@ -142,7 +169,7 @@ class MidEpochCheckpoints:
         older than them and ignored; one of a later epoch is used when that epoch's own
         checkpoint was damaged (it holds the whole training state).
         """
-        path = self.manager.latest_checkpoint
+        path = latest_listed(self.read_directory)
         if path is None:
             return False
         why = damage(path)
@@ -174,7 +201,7 @@ class MidEpochCheckpoints:
 
     def describe_latest(self, epoch):
         """The newest mid-epoch checkpoint of `epoch`, in words, or None."""
-        passes_done, path = self.passes_done(epoch), self.manager.latest_checkpoint
+        passes_done, path = self.passes_done(epoch), latest_listed(self.read_directory)
         if passes_done is None or path is None:
             return None
         return self._describe(path, epoch, passes_done)

@@ -18,6 +18,7 @@ from mtd_tf.models.mtd_config import MTDConfig
 from mtd_tf.models.mtd_config import VARIANTS
 from mtd_tf.models.registry import DEFAULT_MODEL
 from mtd_tf.models.registry import MODEL_CONFIGS
+from mtd_tf.training.strategies import STRATEGIES
 
 SCORING_PRECISIONS = tuple(MATMUL_DTYPES)  # the names the loss knows, one list
 LOSSES = ("full_softmax", "sampled_softmax")
@@ -47,8 +48,9 @@ class TrainerConfig:
     epochs: int = settings.setting(10, "Maximum epochs (graph step + f session passes each).",
                                    settings.positive_int)
     frequency: int | None = settings.setting(
-        None, "Session passes per epoch (the paper's f). Default per dataset: yoochoose 1, "
-        "diginetica 4, retailrocket 6, others 1; comparison models 1 (an epoch is one pass).",
+        None, "Session passes per epoch (the paper's f). Default per dataset: the one its "
+        "folder's dataset.json records, else yoochoose 1, diginetica 4, retailrocket 6, "
+        "others 1; comparison models 1 (an epoch is one pass).",
         settings.optional_positive_int)
     graph_steps: int = settings.setting(
         1000, "Maximum Adam steps of the graph infomax phase per epoch (0 = none).",
@@ -95,6 +97,16 @@ class TrainerConfig:
         0, "0: hold out the validation split and early-stop on it. K > 0: train on every "
         "training session for exactly K epochs (take K from a validated run's best epoch), "
         "no validation, and test the last epoch.", settings.non_negative_int)
+    strategy: str = settings.setting(
+        "default", "How training is spread: default (one device), mirrored "
+        "(tf.distribute.MirroredStrategy over this machine's GPUs), multi_worker "
+        "(tf.distribute.MultiWorkerMirroredStrategy over the machines of the TF_CONFIG "
+        "environment variable: the same command on each; the chief writes --model_dir, "
+        "which every worker must be able to read).", choices=STRATEGIES)
+    peer_timeout: float = settings.setting(
+        300.0, "With --strategy=multi_worker: seconds to wait at start-up for every worker "
+        "of TF_CONFIG before stopping with an error (a worker lost mid-run is detected by "
+        "TensorFlow's heartbeats within seconds).", _POSITIVE_FINITE)
 
     def __post_init__(self):
         settings.check_fields(self)

@@ -18,7 +18,7 @@ from mtd_tf.errors import TrainingDivergedError
 LOG_SECONDS = 10.0
 
 
-def make_graph_train_step(infomax, optimizer):
+def make_graph_train_step(infomax, optimizer, strategy=None):
     """Returns `step(features, adjacency, permutation) -> {"loss/co", "embeddings"}`.
 
     One optimizer update of `L_co` on `infomax`'s variables only (the embedding table is an
@@ -26,9 +26,17 @@ def make_graph_train_step(infomax, optimizer):
     best `H` at no extra cost. The input signature is fixed (any M, fixed d), so the step
     traces once; builds the optimizer's slots now if the caller has not.
 
+    The phase is full-batch, so under a strategy every replica computes the same step, and
+    the optimizer all-reduces (sums) their gradients, each scaled by 1 / replicas: the
+    update is one device's, applied on every replica, so no replica's weights can drift
+    from the others' (on other machines the same kernels may differ in the last bits).
+    `loss/co` is their mean, so early stopping decides alike on every worker.
+
     Args:
       infomax: a built `GraphInfomax` (see its docstring).
       optimizer: a `keras.optimizers.Optimizer`, e.g. Adam(1e-3).
+      strategy: the `tf.distribute.Strategy` its variables were created under (default:
+        the current one).
 
     Raises:
       ValueError: `infomax` is not built yet.
@@ -38,6 +46,16 @@ def make_graph_train_step(infomax, optimizer):
     dim = infomax.discriminator.kernel.shape[0]
     if not optimizer.built:
         optimizer.build(infomax.trainable_variables)
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+
+    def replica_step(features, adjacency, permutation):
+        variables = infomax.trainable_variables
+        with tf.GradientTape() as tape:
+            loss, embeddings = infomax.infomax_loss(features, adjacency, permutation, training=True)
+            shared = loss / replicas  # the replicas' gradients are summed
+        optimizer.apply_gradients(zip(tape.gradient(shared, variables), variables))
+        return loss, embeddings
 
     @tf.function(input_signature=[
         tf.TensorSpec([None, dim], tf.float32, name="features"),
@@ -45,11 +63,9 @@ def make_graph_train_step(infomax, optimizer):
         tf.TensorSpec([None], tf.int32, name="permutation"),
     ])
     def step(features, adjacency, permutation):
-        variables = infomax.trainable_variables
-        with tf.GradientTape() as tape:
-            loss, embeddings = infomax.infomax_loss(features, adjacency, permutation, training=True)
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return {"loss/co": loss, "embeddings": embeddings}
+        loss, embeddings = strategy.run(replica_step, args=(features, adjacency, permutation))
+        return {"loss/co": strategy.reduce(tf.distribute.ReduceOp.MEAN, loss, axis=None),
+                "embeddings": strategy.experimental_local_results(embeddings)[0]}
 
     return step
 

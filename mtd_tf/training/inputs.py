@@ -21,7 +21,8 @@ class TrainingInputs:
     Attributes:
       dataset_name: canonical dataset name.
       num_items: M.
-      frequency: session-step passes per epoch (flag, else the dataset's default).
+      frequency: session-step passes per epoch (flag, else the dataset's default:
+        `registry.dataset_defaults`).
       train, valid, test: `augment.Samples`. Validation is the last 10% of training
         sessions (DESIGN.md section 1); the graph never sees them, so validation stays honest.
         With `refit_epochs` every training session trains and `valid` is empty.
@@ -53,7 +54,7 @@ def build_inputs(config):
     """Loads the dataset of `config` (a `TrainConfig`) and derives samples and graph (DESIGN.md sections 1 and 3)."""
     settings, max_len = config.trainer, config.model.max_len
     dataset = registry.load_dataset(settings.dataset, settings.data_dir, seed=settings.seed)
-    defaults = registry.defaults_for(dataset.name)
+    defaults = registry.dataset_defaults(dataset)  # its dataset.json's, else its name's
     train_sessions, valid_sessions = augment.split_validation(
         dataset.train, fraction=0.0 if settings.refit_epochs else augment.VALIDATION_FRACTION)
     train = augment.augment_prefixes(train_sessions, defaults.min_prefix_len, max_len)

@@ -7,6 +7,12 @@ Model selection and early stopping read validation only; the test split is read 
 the end, from the best validation epoch's weights. A refit run (`refit_epochs`) trains on
 every training session for a fixed number of epochs chosen beforehand on validation, and
 tests its last epoch. Observers (`timing.TrainingObserver`) are told of each stage.
+
+Under any `tf.distribute` strategy (`strategies`) both steps, validation and the test run
+on every replica; the ranks of every replica are gathered, so each worker of a
+multi-worker run decides on the same metrics, and the choices that depend on a clock
+(mid-epoch saves) are agreed between workers (`worker_agreement`). Only the chief writes
+the run folder; every worker restores from it.
 """
 
 import os
@@ -25,7 +31,6 @@ from mtd_tf.errors import RunStopped
 from mtd_tf.errors import TrainingDivergedError
 from mtd_tf.io_utils import no_space_reported
 from mtd_tf.models.graph_infomax import write_back
-from mtd_tf.training import checkpoints
 from mtd_tf.training import graph_step
 from mtd_tf.training import inputs as inputs_lib
 from mtd_tf.training import run_settings
@@ -33,7 +38,9 @@ from mtd_tf.training.run_checkpoints import RunCheckpoints
 from mtd_tf.training.run_checkpoints import RunState
 from mtd_tf.training import session_step
 from mtd_tf.training import stop_signals
+from mtd_tf.training import strategies
 from mtd_tf.training import warm_start
+from mtd_tf.training import worker_agreement
 from mtd_tf.training.fused_adam import FusedAdam
 from mtd_tf.training.progress import PassProgress
 
@@ -50,10 +57,18 @@ class Trainer:
         self.strategy = strategy or tf.distribute.get_strategy()
         self.observers = tuple(observers)
         keras.utils.set_random_seed(self.settings.seed)
+        # The chief writes the run folder; other workers of a multi-worker run save apart.
+        self.folders = strategies.worker_folders(self.settings.model_dir, self.strategy)
         self.inputs = inputs_lib.build_inputs(config)
         self.frequency = self.inputs.frequency
-        run_settings.check_or_record(config, self.frequency,
-                                     data=run_settings.data_fingerprint(self.inputs))
+        data = run_settings.data_fingerprint(self.inputs)
+        run_settings.check_or_record(config, self.frequency, data=data,
+                                     record=self.folders.is_chief)
+        worker_agreement.check_same(
+            self.strategy, worker_agreement.digest_values(
+                run_settings.worker_record(config, self.frequency, data)),
+            "settings and data", "start the same command on every machine, with the same "
+            "dataset")
         num_items = self.inputs.num_items
         with self.strategy.scope():
             self.model = config.model.build(num_items)
@@ -69,16 +84,26 @@ class Trainer:
         self._make_steps()
         self._make_checkpoints()
         self.writer_dir = os.path.join(self.settings.model_dir, "logs")
-        self.writer = tf.summary.create_file_writer(self.writer_dir)
+        self.writer = (tf.summary.create_file_writer(self.writer_dir) if self.folders.is_chief
+                       else tf.summary.create_noop_writer())
 
-    def _distribute(self, samples, shuffle, epoch=0, limit=None, skip=0):
+    def _distribute(self, samples, shuffle, epoch=0, limit=None, skip=0,
+                    with_positions=False):
         dataset = pipeline.make_dataset(samples, self.settings.batch_size, shuffle=shuffle,
                                         seed=self.settings.seed, epoch=epoch)
+        if with_positions:  # each pair's place in the split travels with it
+            dataset = tf.data.Dataset.zip((dataset, tf.data.Dataset.range(len(samples))
+                                           .batch(self.settings.batch_size)))
         if limit is not None:
             dataset = dataset.take(limit)
         # The order is a function of (seed, epoch, pass): skipping the batches a stopped
-        # pass trained resumes it exactly.
-        return self.strategy.experimental_distribute_dataset(dataset.skip(skip))
+        # pass trained resumes it exactly. Every worker builds the same batches and keeps
+        # its share of each (the samples are in memory, not in files to deal out).
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA)
+        return self.strategy.experimental_distribute_dataset(
+            dataset.skip(skip).with_options(options))
 
     def _make_steps(self):
         # Only the element spec is taken (nothing is evaluated), from the test split: loading
@@ -91,7 +116,7 @@ class Trainer:
         self.rank_step = session_step.make_rank_step(
             self.model, self.strategy, spec, self.inputs.item_popularity)
         self.graph_train_step = (
-            graph_step.make_graph_train_step(self.infomax, self.graph_optimizer)
+            graph_step.make_graph_train_step(self.infomax, self.graph_optimizer, self.strategy)
             if self.infomax is not None else None)
 
     def _make_checkpoints(self):
@@ -108,7 +133,7 @@ class Trainer:
             parts.update(infomax=self.infomax, infomax_variables=list(self.infomax.variables),
                          graph_optimizer=self.graph_optimizer)
         self.checkpoints = RunCheckpoints(self.settings.model_dir, self.model, parts,
-                                          self.frequency)
+                                          self.frequency, write_dir=self.folders.write_dir)
         self.mid_epoch = self.checkpoints.mid_epoch
 
     def restore(self):
@@ -119,6 +144,13 @@ class Trainer:
         can be resumed from its last good checkpoint with a lower --lr.
         """
         has_progress = self.checkpoints.restore_latest(self.state)
+        epoch = int(self.state.epoch)
+        passes_done = self.mid_epoch.passes_done(epoch)
+        worker_agreement.check_same(
+            self.strategy, [epoch, int(self.state.step), -1 if passes_done is None else
+                            passes_done, self.mid_epoch.batches_done(epoch)],
+            "checkpoint to resume from", f"--model_dir ({self.settings.model_dir}) must be "
+            "one folder that every worker reads, such as a shared file system")
         if not has_progress and self.settings.warm_start_from:
             warm_start.warm_start(self.model, self.config, self.inputs.raw_item_ids,
                                   self.settings.warm_start_from, self.infomax)
@@ -146,8 +178,9 @@ class Trainer:
                 check=self.stop.check)
         except TrainingDivergedError as error:
             raise self.diverged(epoch, str(error)) from None
-        write_back(self.model, embeddings, self.inputs.has_edge,
-                   self.config.model.graph_writeback, self.config.model.graph_mix)
+        write_back(self.model, worker_agreement.replica_mean(self.strategy, embeddings),
+                   self.inputs.has_edge, self.config.model.graph_writeback,
+                   self.config.model.graph_mix)
         tf.summary.scalar("loss/co", info["loss/co"], step=self.state.step)
         tf.summary.scalar("graph/steps", info["steps"], step=self.state.step)
         logging.info("epoch %d graph step: L_co %.4f after %d steps", epoch + 1,
@@ -193,14 +226,22 @@ class Trainer:
         """P@K, MRR@K, NDCG@K (percent) of a split, with the popularity fallback of
         `serving.retrieval` for prefixes with no known id; `accumulator` (default, a fresh
         `metrics.RankingMetrics`) may keep every pair's rank, in the split's order."""
+        with_positions = self.strategy.num_replicas_in_sync > 1
         return session_step.evaluate(
-            self.rank_step, self.strategy, self._distribute(samples, shuffle=False),
+            self.rank_step, self.strategy,
+            self._distribute(samples, shuffle=False, with_positions=with_positions),
             pipeline.num_batches(samples, self.settings.batch_size),
             accumulator or metrics.RankingMetrics(metrics.REPORT_KS),
-            description=description, check=self.stop.check)
+            description=description, check=self.stop.check, with_positions=with_positions)
 
     def restore_best(self):
-        """Loads the weights of the best validation epoch (`RunCheckpoints.restore_best`)."""
+        """Loads the weights of the best validation epoch (`RunCheckpoints.restore_best`).
+
+        Every worker reads the chief's `best/`, once all of them got here: the check is a
+        collective, which the chief joins only after its last save.
+        """
+        worker_agreement.check_same(
+            self.strategy, [int(self.state.best_epoch), int(self.state.epoch)], "best epoch")
         self.checkpoints.restore_best(self.state)
 
     def run_epoch(self, epoch):
@@ -238,14 +279,14 @@ class Trainer:
             logging.info("epoch %d of %d (refit on all training sessions)", epoch + 1,
                          self.settings.refit_epochs)
             self.state.best_epoch.assign(epoch + 1)
-            checkpoints.save(self.checkpoints.best_manager, epoch + 1)
+            self.checkpoints.save_best(epoch + 1)
         else:
             self._track_validation(epoch, valid)
         self.state.epoch.assign(epoch + 1)
         if (int(self.state.bad_epochs) >= self.settings.patience
                 or epoch + 1 >= self.settings.max_epochs):
             self.state.finished.assign(True)
-        checkpoints.save(self.checkpoints.manager, epoch + 1)
+        self.checkpoints.save_epoch(epoch + 1)
         self._tell("on_checkpoint_saved")
         self.mid_epoch.restart_interval()
         with no_space_reported(self.writer_dir):
@@ -266,8 +307,8 @@ class Trainer:
                           "command to resume", stop.signum)
 
     def _save_mid_epoch(self, epoch, passes_done):
-        """Saves the unfinished epoch when due."""
-        if self.mid_epoch.due():
+        """Saves the unfinished epoch when due (on any worker: then on every worker)."""
+        if worker_agreement.any_worker(self.strategy, self.mid_epoch.due()):
             self.mid_epoch.save(epoch, passes_done)
             self._tell("on_checkpoint_saved")
 
@@ -285,7 +326,7 @@ class Trainer:
             self.state.best_valid_p20.assign(valid["P@20"])
             self.state.best_epoch.assign(epoch + 1)
             self.state.bad_epochs.assign(0)
-            checkpoints.save(self.checkpoints.best_manager, epoch + 1)
+            self.checkpoints.save_best(epoch + 1)
         else:
             self.state.bad_epochs.assign_add(1)
 

@@ -26,8 +26,24 @@ from mtd_tf.training.config import complete_record
 
 SETTINGS_FILE = "settings.json"
 # Paths; `lr` (a diverged run resumes with a lower one, see `Trainer.restore`); `epochs`,
-# `patience` (train longer, or stop sooner); `export_top_k` (shapes only the export).
-MAY_CHANGE_ON_RESUME = ("data_dir", "model_dir", "lr", "epochs", "patience", "export_top_k")
+# `patience` (train longer, or stop sooner); `export_top_k` (shapes only the export);
+# `strategy` and `peer_timeout`: the same global batches in the same order train the same
+# model on one device or on several machines (only float summation order and the dropout
+# masks, drawn per replica, differ), so a run may resume on more or fewer of them.
+MAY_CHANGE_ON_RESUME = ("data_dir", "model_dir", "lr", "epochs", "patience", "export_top_k",
+                        "strategy", "peer_timeout")
+
+# What the workers of one multi-worker run may hold differently: where each machine keeps
+# the data and the run folder, and how long each waits for the others.
+MAY_DIFFER_BETWEEN_WORKERS = ("data_dir", "model_dir", "peer_timeout")
+
+
+def worker_record(config, frequency, data):
+    """The settings and data every worker of a multi-worker run must share (the same
+    command, the same dataset), as canonical JSON text."""
+    shared = {name: value for name, value in config.to_dict().items()
+              if name not in MAY_DIFFER_BETWEEN_WORKERS}
+    return json.dumps(dict(shared, frequency=frequency, data=data), sort_keys=True)
 
 
 def data_fingerprint(inputs):
@@ -43,7 +59,7 @@ def data_fingerprint(inputs):
             "sha256": digest.hexdigest()}
 
 
-def check_or_record(config, frequency, data=None):
+def check_or_record(config, frequency, data=None, record=True):
     """Records `config` in a run directory with nothing to resume, else checks it.
 
     A directory with progress but no `settings.json` (started before it existed) is
@@ -54,6 +70,8 @@ def check_or_record(config, frequency, data=None):
       frequency: its session passes per epoch, resolved (the flag may leave it unset).
       data: `data_fingerprint` of the inputs it read; checked only against a directory
         that recorded one.
+      record: False for a worker other than the chief of a multi-worker run: it checks
+        what the chief recorded and writes nothing into the run directory.
 
     Raises:
       ConfigError: `config.model_dir` is not a folder, its settings file is unreadable,
@@ -77,8 +95,9 @@ def check_or_record(config, frequency, data=None):
             logging.warning("%s was started before runs recorded their settings: resuming it "
                             "with other settings is not caught", model_dir)
     if recorded is None:
-        os.makedirs(model_dir, exist_ok=True)
-        atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        if record:
+            os.makedirs(model_dir, exist_ok=True)
+            atomic_write_text(path, json.dumps(settings, indent=2, sort_keys=True) + "\n")
         return
     _check_data(model_dir, config, recorded.get("data"), data)
     changed = [name for name in changed_settings(recorded, settings)

@@ -10,6 +10,7 @@ import tensorflow as tf
 from mtd_tf import losses
 from mtd_tf.serving.retrieval import DEFAULT_CHUNK_ITEMS
 from mtd_tf.serving.retrieval import TopKRetrieval
+from mtd_tf.training import worker_agreement
 from mtd_tf.training.progress import PassProgress
 
 
@@ -37,7 +38,12 @@ def make_session_train_step(model, optimizer, strategy, l2, element_spec,
             if head is not None:  # -log P(target) of the repeat/explore mixture
                 per_example = -head.target_log_likelihood(item_ids, query, candidates,
                                                           -per_example, targets)
-            loss_in = tf.nn.compute_average_loss(per_example)
+            # The global batch's size, counted over the replicas: the last batch of a pass
+            # splits unevenly, and then the default (this replica's size times the
+            # replicas) would weigh its parts unlike one device's mean.
+            global_batch = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, tf.shape(targets)[0])
+            loss_in = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
             penalty = tf.nn.scale_regularization_loss(l2 * losses.l2_penalty(model.trainable_variables))
             loss = loss_in + penalty
         gradients = tape.gradient(loss, model.trainable_variables)
@@ -76,17 +82,28 @@ def make_rank_step(model, strategy, element_spec, item_popularity,
 
 
 def evaluate(rank_step, strategy, distributed_dataset, num_batches, accumulator,
-             description="evaluation", check=None):
+             description="evaluation", check=None, with_positions=False):
     """Full-ranking P@K, MRR@K and NDCG@K in percent over a whole split (DESIGN.md
     section 5), accumulated in `accumulator` (a `metrics.RankingMetrics`, which may keep
     the ranks), with progress shown as `description` over `num_batches`; `check` is called
-    before each batch (a stop signal's check raises there)."""
+    before each batch (a stop signal's check raises there).
+
+    Every replica's ranks are gathered (from every worker of a multi-worker run), so each
+    worker sees the whole split's metrics. With `with_positions`, the dataset's elements
+    are (batch, positions): int64 [batch] places of its pairs in the split, which put the
+    gathered ranks back in the split's order whatever way the strategy dealt the batch out.
+    """
     progress = PassProgress(description, num_batches)
-    for batch in distributed_dataset:
+    for element in distributed_dataset:
         if check is not None:
             check()
-        batch_ranks = strategy.experimental_local_results(rank_step(batch))
-        for ranks in batch_ranks:
-            accumulator.update(np.asarray(ranks))
-        progress.update(sum(len(ranks) for ranks in batch_ranks))
+        batch, positions = element if with_positions else (element, None)
+        if positions is None:
+            ranks, = worker_agreement.concatenate_replicas(strategy, (rank_step(batch),))
+        else:
+            ranks, places = worker_agreement.concatenate_replicas(
+                strategy, (rank_step(batch), positions))
+            ranks = ranks[np.argsort(places, kind="stable")]  # [global batch]
+        accumulator.update(ranks)
+        progress.update(len(ranks))
     return accumulator.result()

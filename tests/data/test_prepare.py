@@ -1,14 +1,13 @@
 """Tests for mtd_tf.data.prepare (raw logs -> dataset folder), protocol, raw_logs, csv_blocks.
 
-Faithfulness is checked two ways: against `_reference_protocol`, a plain loop transliteration
+Faithfulness is checked two ways: against `reference_protocol`, a plain loop transliteration
 of SR-GNN's datasets/preprocess.py (plus the RetailRocket cut and the documented 1/F rule),
 on the real Diginetica sample and on random logs; and on small logs whose answers are
-worked out by hand in the comments.
+worked out by hand in the comments. Logs with named columns (`--format=clicks`) are tested
+in test_click_log.py, the folder's dataset.json in test_dataset_info.py.
 """
 
-import calendar
-import collections
-import csv
+import itertools
 import json
 import os
 import random
@@ -19,122 +18,20 @@ import time
 import pytest
 
 from mtd_tf.data import csv_blocks
+from mtd_tf.data import dataset_info
 from mtd_tf.data import formats
 from mtd_tf.data import item_catalog
 from mtd_tf.data import prepare
 from mtd_tf.data import protocol
 from mtd_tf.data import registry
+from mtd_tf.errors import ConfigError
 from mtd_tf.errors import DataError
 from mtd_tf.errors import DatasetMissingError
 from mtd_tf.errors import MTDError
+from tests.data.reference_protocol import reference_protocol as _reference_protocol
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-# --------------------------------------------------------------------------------------
-# The reference: obviously correct, slow loops.
-# --------------------------------------------------------------------------------------
-
-
-def _reference_protocol(path, dataset, fraction=1):
-    """SR-GNN's preprocess.py as loops; returns the three output files' lines."""
-    if dataset == "retailrocket":
-        sess_clicks, sess_date = _reference_retailrocket_sessions(path)
-        min_length, window, min_prefix = 3, 7 * 86400 * 1000, 2
-    else:
-        sess_clicks, sess_date = _reference_srgnn_read(path, dataset)
-        min_length, window, min_prefix = 2, (86400 if dataset == "yoochoose" else 7 * 86400), 1
-    for s in list(sess_clicks):
-        if len(sess_clicks[s]) < min_length:
-            del sess_clicks[s]
-            del sess_date[s]
-    counts = collections.Counter(i for seq in sess_clicks.values() for i in seq)
-    for s in list(sess_clicks):
-        kept = [i for i in sess_clicks[s] if counts[i] >= 5]
-        if len(kept) < min_length:
-            del sess_clicks[s]
-            del sess_date[s]
-        else:
-            sess_clicks[s] = kept
-    dates = list(sess_date.items())
-    maxdate = max(date for _, date in dates)
-    splitdate = maxdate - window
-    tra_sess = sorted([x for x in dates if x[1] < splitdate], key=lambda x: x[1])
-    tes_sess = sorted([x for x in dates if x[1] > splitdate], key=lambda x: x[1])
-    tra_seqs = [sess_clicks[s] for s, _ in tra_sess]
-    if fraction > 1:
-        samples = []  # (session index, prefix length), SR-GNN's order: longest prefix first
-        for index, seq in enumerate(tra_seqs):
-            for i in range(1, len(seq) - min_prefix + 1):
-                samples.append((index, len(seq) - i))
-        kept_samples = samples[-(len(samples) // fraction):]
-        first = kept_samples[0][0]
-        longest = max(length for index, length in kept_samples if index == first)
-        tra_seqs = [tra_seqs[first][:longest + 1]] + tra_seqs[first + 1:]
-    item_dict = {}
-    train_lines = []
-    for seq in tra_seqs:
-        for i in seq:
-            if i not in item_dict:
-                item_dict[i] = len(item_dict) + 1
-        train_lines.append(" ".join(str(item_dict[i]) for i in seq))
-    test_lines = []
-    for s, _ in tes_sess:
-        seq = [item_dict[i] for i in sess_clicks[s] if i in item_dict]
-        if len(seq) < min_prefix + 1:
-            continue
-        for i in range(1, len(seq) - min_prefix + 1):
-            test_lines.append(" ".join(map(str, seq[:-i])) + "\t" + str(seq[-i]))
-    item_lines = ["item_id\traw_item_id"] + [f"{v}\t{k}" for k, v in item_dict.items()]
-    return train_lines, test_lines, item_lines
-
-
-def _reference_srgnn_read(path, dataset):
-    """SR-GNN's reading loop: the date is that of the session's row read last."""
-    def to_date(text):  # time.mktime in SR-GNN; UTC here (no daylight saving)
-        if dataset == "yoochoose":
-            return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
-        return calendar.timegm(time.strptime(text, "%Y-%m-%d"))
-
-    with open(path, newline="") as handle:
-        if dataset == "yoochoose":
-            reader = csv.DictReader(handle, fieldnames=["session_id", "timestamp", "item_id", "x"])
-        else:
-            reader = csv.DictReader(handle, delimiter=";")
-        sess_clicks, sess_date = {}, {}
-        curid, curdate = -1, None
-        for data in reader:
-            sessid = data["session_id"]
-            if curdate and curid != sessid:
-                sess_date[curid] = to_date(curdate)
-            curid = sessid
-            if dataset == "yoochoose":
-                item, curdate = data["item_id"], data["timestamp"]
-            else:
-                item, curdate = (data["item_id"], int(data["timeframe"])), data["eventdate"]
-            sess_clicks.setdefault(sessid, []).append(item)
-        sess_date[curid] = to_date(curdate)
-    if dataset == "diginetica":
-        for s in sess_clicks:
-            sess_clicks[s] = [i for i, _ in sorted(sess_clicks[s], key=lambda c: c[1])]
-    return sess_clicks, sess_date
-
-
-def _reference_retailrocket_sessions(path):
-    with open(path, newline="") as handle:
-        views = [(int(row["timestamp"]), int(row["visitorid"]), row["itemid"])
-                 for row in csv.DictReader(handle) if row["event"] == "view"]
-    views.sort(key=lambda view: (view[1], view[0]))  # stable: ties keep file order
-    sess_clicks, sess_date = {}, {}
-    previous = None
-    for timestamp, visitor, item in views:
-        if previous is None or visitor != previous[1] or timestamp - previous[0] > 30 * 60 * 1000:
-            session = len(sess_clicks)
-            sess_clicks[session] = []
-        sess_clicks[session].append(item)
-        sess_date[session] = timestamp
-        previous = (timestamp, visitor)
-    return sess_clicks, sess_date
-
+_FOLDER_NUMBERS = itertools.count()
 
 # --------------------------------------------------------------------------------------
 # Helpers
@@ -148,14 +45,14 @@ def _write(tmp_path, name, lines):
 
 
 def _output(out_dir):
-    """(train lines, test lines, items lines, stats) of a prepared folder."""
+    """(train lines, test lines, items lines, the split's figures) of a prepared folder."""
     read = lambda name: (out_dir / name).read_text().splitlines()  # noqa: E731
     return (read(formats.TRAIN_TEXT), read(formats.TEST_TEXT), read(item_catalog.ITEMS_FILE),
-            json.loads((out_dir / prepare.STATS_FILE).read_text()))
+            json.loads((out_dir / dataset_info.DATASET_FILE).read_text())["counts"])
 
 
 def _prepare(tmp_path, dataset, raw, fraction=None, **kwargs):
-    out_dir = tmp_path / prepare.dataset_name(dataset, fraction or 64)
+    out_dir = tmp_path / f"prepared{next(_FOLDER_NUMBERS)}"  # a new folder each time
     prepare.prepare(dataset, raw, str(out_dir), fraction=fraction, **kwargs)
     return _output(out_dir)
 
@@ -274,7 +171,7 @@ def test_yoochoose_fraction_64_by_hand(tmp_path):
     assert items == ["item_id\traw_item_id", "1\t8", "2\t9"]
     # 7 is known to the full training set but not to the kept one: [9 7 8] -> [9 8].
     assert test == ["2\t1"]
-    assert stats["dataset"] == "yoochoose1_64"
+    assert stats["fraction"] == 64
     assert (stats["full_train_sessions"], stats["full_train_samples"], stats["train_sessions"],
             stats["train_samples"], stats["first_train_session_trimmed_from"]) == (33, 66, 1, 1, 3)
     assert (train, test, items) == _reference_protocol(raw, "yoochoose", fraction=64)
@@ -286,7 +183,7 @@ def test_yoochoose_fraction_4_by_hand(tmp_path):
     # int(66 / 4) = 16 samples = the last 8 sessions whole: 7 x [7 8 9] and [8 9 7].
     assert train == ["1 2 3"] * 7 + ["2 3 1"]
     assert test == ["3 1\t2", "3\t1"]  # [9 7 8] = [3 1 2]
-    assert stats["dataset"] == "yoochoose1_4"
+    assert stats["fraction"] == 4
     assert (stats["train_samples"], stats["first_train_session_trimmed_from"]) == (16, None)
 
 
@@ -517,30 +414,32 @@ def test_missing_raw_file_and_bad_arguments(tmp_path):
                                        r"yoochoose-clicks.dat"):
         prepare.prepare("yoochoose", str(tmp_path), str(tmp_path / "out"))
     raw = _write(tmp_path, "events.csv", _retailrocket_log())
-    with pytest.raises(MTDError, match="applies to yoochoose only"):
-        prepare.prepare("retailrocket", raw, str(tmp_path / "out"), fraction=64)
-    with pytest.raises(MTDError, match="unknown --dataset"):
+    with pytest.raises(MTDError, match="unknown --format 'movielens'"):
         prepare.prepare("movielens", raw, str(tmp_path / "out"))
+    with pytest.raises(ConfigError, match="^fraction must be a positive integer, got 0$"):
+        prepare.prepare("retailrocket", raw, str(tmp_path / "out"), fraction=0)
+    with pytest.raises(ConfigError, match=r"^test_days must be in \(0, 36500\], got -1$"):
+        prepare.prepare("retailrocket", raw, str(tmp_path / "out"), test_days=-1)
+    with pytest.raises(ConfigError, match="unknown protocol option 'min_count'"):
+        prepare.prepare("retailrocket", raw, str(tmp_path / "out"), min_count=3)
+    with pytest.raises(ConfigError, match="--frequency must be a positive integer, got 0"):
+        prepare.prepare("retailrocket", raw, str(tmp_path / "out"), frequency=0)
+    assert sorted(os.listdir(tmp_path)) == ["events.csv"]
 
 
-def test_folder_must_be_named_for_its_dataset_settings(tmp_path):
+def test_protocol_options_replace_the_presets_values(tmp_path):
+    # RetailRocket's log with Diginetica's session length and shortest prefix: R3 [102 103]
+    # (dated B + 3 min, the earliest) and R5 [101 102] now train, so 102=1 103=2 101=3;
+    # the test session R8 [102 101] now gives a pair, and test prefixes start at length 1.
     raw = _write(tmp_path, "events.csv", _retailrocket_log())
-    with pytest.raises(MTDError, match=r"--out .*rr: training takes retailrocket's settings .* "
-                                       r"name the folder retailrocket$"):
-        prepare.prepare("retailrocket", raw, str(tmp_path / "rr"))
-    assert not (tmp_path / "rr").exists()
-    yoochoose_raw = _write(tmp_path, "yoochoose-clicks.dat", YOOCHOOSE_LOG)
-    with pytest.raises(MTDError, match=r"--out .*yoochoose: --dataset=yoochoose reads the "
-                                       r"folder yoochoose1_64, not this one; name the folder "
-                                       r"yoochoose1_4$"):
-        prepare.prepare("yoochoose", yoochoose_raw, str(tmp_path / "yoochoose"), fraction=4)
-    assert not (tmp_path / "yoochoose").exists()
-    for fraction, folder in ((4, "yoochoose1_64"), (64, "yoochoose1_4")):
-        with pytest.raises(MTDError, match=rf"--out .*{folder}: {folder} names another "
-                                           rf"dataset; name the folder yoochoose1_{fraction}$"):
-            prepare.prepare("yoochoose", yoochoose_raw, str(tmp_path / folder),
-                            fraction=fraction)
-    # The registry's settings are the ones each protocol built its split with.
+    train, test, items, stats = _prepare(tmp_path, "retailrocket", raw, min_session_length=2,
+                                         min_prefix_len=1)
+    assert train == ["1 2", "3 1 2", "1 3 1 3", "2 3 1 2", "3 1"]
+    # R9 [2 1 3 1 2], R7 [3 1 2] (105 unknown), R10 [] and R8 [1 3].
+    assert test == ["2 1 3 1\t2", "2 1 3\t1", "2 1\t3", "2\t1", "3 1\t2", "3\t1", "1\t3"]
+    assert items == ["item_id\traw_item_id", "1\t102", "2\t103", "3\t101"]
+    assert stats["min_prefix_len"] == 1
+    # The registry's settings are the ones each protocol built its published split with.
     for dataset, dataset_protocol in protocol.PROTOCOLS.items():
         assert registry.defaults_for(dataset).min_prefix_len == dataset_protocol.min_prefix_len
 
@@ -566,20 +465,31 @@ def test_failed_write_leaves_no_output_folder(tmp_path, monkeypatch):
     assert os.listdir(out_parent) == []
 
 
-def test_replaces_its_own_output_but_not_a_foreign_folder(tmp_path):
+def test_out_is_any_new_or_empty_folder_training_can_find(tmp_path):
     raw = _write(tmp_path, "yoochoose-clicks.dat", YOOCHOOSE_LOG)
-    out_dir = tmp_path / "out"
-    prepare.prepare("yoochoose", raw, str(out_dir), fraction=1)
-    (out_dir / "stale.txt").write_text("x")
-    prepare.prepare("yoochoose", raw, str(out_dir), fraction=1)
-    assert sorted(os.listdir(out_dir)) == sorted(
-        [formats.TRAIN_TEXT, formats.TEST_TEXT, item_catalog.ITEMS_FILE, prepare.STATS_FILE])
-    foreign = tmp_path / "home"
-    foreign.mkdir()
-    (foreign / "thesis.tex").write_text("keep me")
-    with pytest.raises(MTDError, match="not written by this tool"):
-        prepare.prepare("yoochoose", raw, str(foreign), fraction=1)
-    assert (foreign / "thesis.tex").read_text() == "keep me"
+    empty = tmp_path / "my_shop"
+    empty.mkdir()
+    prepare.prepare("yoochoose", raw, str(empty), fraction=1)
+    assert sorted(os.listdir(empty)) == sorted(
+        [formats.TRAIN_TEXT, formats.TEST_TEXT, item_catalog.ITEMS_FILE,
+         dataset_info.DATASET_FILE])
+    assert registry.load_dataset("my_shop", tmp_path).train.to_lists() == [
+        [1, 2, 3], [3, 1], [1, 2], [2, 1, 2]]
+    # A folder that exists and is not empty is never replaced, not even an earlier output.
+    for folder in (empty, tmp_path / "home"):
+        folder.mkdir(exist_ok=True)
+        (folder / "thesis.tex").write_text("keep me")
+        before = sorted(os.listdir(folder))
+        with pytest.raises(MTDError, match=rf"^--out {folder} exists and is not empty; choose "
+                                           r"a new folder \(or remove this one\)$"):
+            prepare.prepare("yoochoose", raw, str(folder), fraction=1)
+        assert sorted(os.listdir(folder)) == before
+    # Names training would read as another folder, or generate, are refused.
+    for name, problem in (("yoochoose", "--dataset=yoochoose reads the folder yoochoose1_64"),
+                          ("synthetic_m10_s20", "names a generated synthetic dataset")):
+        with pytest.raises(MTDError, match=problem):
+            prepare.prepare("yoochoose", raw, str(tmp_path / name), fraction=1)
+        assert not (tmp_path / name).exists()
 
 
 def _run_cli(*args):
@@ -590,17 +500,20 @@ def _run_cli(*args):
 
 def test_cli_success_and_one_line_error(tmp_path):
     raw = _write(tmp_path, "events.csv", _retailrocket_log())
-    result = _run_cli("--dataset=retailrocket", f"--raw={raw}", f"--out={tmp_path / 'retailrocket'}")
+    result = _run_cli("--format=retailrocket", f"--raw={raw}", f"--out={tmp_path / 'rr'}")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert (summary["dataset"], summary["test_samples"], summary["items"]) == ("retailrocket", 4, 3)
-    assert (tmp_path / "retailrocket" / formats.TRAIN_TEXT).read_text() == "1 2 3\n2 1 2 1\n3 1 2 3\n"
+    assert summary == {"format": "retailrocket", "out": str(tmp_path / "rr"), "dataset": "rr",
+                       "data_dir": str(tmp_path), "min_prefix_len": 2, "frequency": 6,
+                       "train_sessions": 3, "train_samples": 5, "test_samples": 4, "items": 3}
+    assert (tmp_path / "rr" / formats.TRAIN_TEXT).read_text() == "1 2 3\n2 1 2 1\n3 1 2 3\n"
 
     bad = _write(tmp_path, "bad.dat", _with_bad_line(4, "1,2014-04-01T10:00:00Z,abc,0"))
+    # --dataset is the flag's earlier name, kept for existing commands.
     result = _run_cli("--dataset=yoochoose", f"--raw={bad}", f"--out={tmp_path / 'yc'}")
     assert result.returncode == 2
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert error_lines == [f"error: {bad}: record 4: bad item_id: item_id 'abc' is not a "
                            "non-negative integer"]
     assert "Traceback" not in result.stderr
-    assert sorted(os.listdir(tmp_path)) == ["bad.dat", "events.csv", "retailrocket"]
+    assert sorted(os.listdir(tmp_path)) == ["bad.dat", "events.csv", "rr"]

@@ -44,6 +44,16 @@ def with_noisy_padding(x, mask, rng):
     return np.where(mask[..., np.newaxis], x, noise).astype(np.float32)
 
 
+def with_random_weights(layer, input_shape, rng, scale):
+    """`layer` built for `input_shape`, every weight drawn from N(0, scale^2) by `rng`:
+    values unlike the initializer's (zero biases, unit gammas), so that a weight the
+    layer ignores or misreads changes its output."""
+    layer.build(input_shape)
+    for weight in layer.weights:
+        weight.assign(rng.normal(scale=scale, size=weight.shape))
+    return layer
+
+
 def relaxed_spec(value):
     """The signature of a tensor with every axis unknown except a dense float tensor's
     last one (the feature axis, which a layer needs to build), so that batch, length and

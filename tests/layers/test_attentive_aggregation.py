@@ -6,6 +6,7 @@ import pytest
 
 from mtd_tf.layers import AttentiveAggregation
 from tests.layers.harness import LENGTHS, MAX_LEN, padding_mask, run_layer_test, session_batch
+from tests.layers.harness import with_random_weights
 
 DIM = 4
 
@@ -32,12 +33,8 @@ def _numpy_aggregation(x, lengths, w3, w4, g, use_product):
 
 def _random_layer(seed, use_product=False):
     """A built layer whose weights are random (not the initializer's), so mistakes show."""
-    rng = np.random.default_rng(seed)
-    layer = AttentiveAggregation(use_product=use_product)
-    layer.build((None, None, DIM))
-    for weight in layer.weights:
-        weight.assign(rng.normal(size=weight.shape))
-    return layer
+    return with_random_weights(AttentiveAggregation(use_product=use_product), (None, None, DIM),
+                               np.random.default_rng(seed), scale=1.0)
 
 
 def _weights(layer):

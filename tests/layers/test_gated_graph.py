@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from mtd_tf.layers.gated_graph import GatedGraph
 from tests.layers.harness import run_layer_test
+from tests.layers.harness import with_random_weights
 
 DIM = 6
 
@@ -58,11 +59,9 @@ def random_graphs(rng, batch=3, num_nodes=4):
 
 
 def randomized_layer(rng, **kwargs):
-    layer = GatedGraph(**kwargs)
-    layer.build(((None, None, DIM), (None, None, None), (None, None, None)))
-    for weight in layer.weights:
-        weight.assign(rng.normal(0.0, 0.5, weight.shape).astype(np.float32))
-    return layer
+    return with_random_weights(GatedGraph(**kwargs),
+                               ((None, None, DIM), (None, None, None), (None, None, None)),
+                               rng, scale=0.5)
 
 
 def numpy_batch(layer, hidden, adjacency_in, adjacency_out, **kwargs):

@@ -8,6 +8,7 @@ import pytest
 
 from mtd_tf.layers import NARMEncoder
 from tests.layers.harness import LENGTHS, MAX_LEN, padding_mask, run_layer_test, session_batch
+from tests.layers.harness import with_random_weights
 from tests.layers.test_session_gru import gru_weights, numpy_gru, sigmoid
 
 DIM, UNITS = 4, 3
@@ -49,12 +50,8 @@ def _reference(layer, x, mask, **settings):
 
 
 def _random_layer(seed, **kwargs):
-    rng = np.random.default_rng(seed)
-    layer = NARMEncoder(UNITS, name="encoder", **kwargs)
-    layer.build((None, None, DIM))
-    for weight in layer.weights:
-        weight.assign(rng.normal(scale=0.8, size=weight.shape))
-    return layer
+    return with_random_weights(NARMEncoder(UNITS, name="encoder", **kwargs), (None, None, DIM),
+                               np.random.default_rng(seed), scale=0.8)
 
 
 SETTINGS = [dict(), dict(attention_softmax=False), dict(separate_encoders=True),

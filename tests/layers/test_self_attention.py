@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from mtd_tf.layers import PositionalDecayPooling, SelfAttentionBlock
 from tests.layers.harness import LENGTHS, MAX_LEN, padding_mask, run_layer_test, session_batch
+from tests.layers.harness import with_random_weights
 
 DIM = 4
 EPSILON = 1e-8  # the layer norm's epsilon (the reference's)
@@ -55,12 +56,9 @@ def _numpy_block(x, lengths, weights, num_heads, causal):
 
 def _random_layer(seed, num_heads=1, causal=True, dropout=0.2):
     """A built layer with random weights (biases and norms too), so mistakes show."""
-    rng = np.random.default_rng(seed)
-    layer = SelfAttentionBlock(num_heads=num_heads, dropout=dropout, causal=causal)
-    layer.build((None, None, DIM))
-    for weight in layer.weights:
-        weight.assign(rng.normal(scale=0.7, size=weight.shape))
-    return layer
+    return with_random_weights(
+        SelfAttentionBlock(num_heads=num_heads, dropout=dropout, causal=causal),
+        (None, None, DIM), np.random.default_rng(seed), scale=0.7)
 
 
 def _weights(layer):

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from mtd_tf.layers import SessionGRU
 from tests.layers.harness import LENGTHS, MAX_LEN, padding_mask, with_noisy_padding
+from tests.layers.harness import with_random_weights
 
 DIM, UNITS = 4, 3
 
@@ -58,12 +59,8 @@ def gru_weights(weights, prefix):
 
 
 def _random_layer(seed, reset_after=False):
-    rng = np.random.default_rng(seed)
-    layer = SessionGRU(UNITS, reset_after=reset_after, name="session_gru")
-    layer.build((None, None, DIM))
-    for weight in layer.weights:
-        weight.assign(rng.normal(scale=0.8, size=weight.shape))
-    return layer
+    return with_random_weights(SessionGRU(UNITS, reset_after=reset_after, name="session_gru"),
+                               (None, None, DIM), np.random.default_rng(seed), scale=0.8)
 
 
 def _weights(layer):

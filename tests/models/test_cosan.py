@@ -9,7 +9,6 @@ on each session's real items, one session at a time, so it never sees padding.
 
 from fractions import Fraction
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -18,6 +17,11 @@ from mtd_tf.errors import ConfigError
 from mtd_tf.models.cosan import CoSANConfig
 from mtd_tf.models.cosan import CoSANModel
 from mtd_tf.models.registry import MODEL_CONFIGS
+from tests.models import protocol_checks as checks
+from tests.models.numpy_reference import attention_block
+from tests.models.numpy_reference import model_weights
+from tests.models.numpy_reference import softmax
+from tests.models.protocol_checks import scores_of
 
 NUM_ITEMS = 9
 DIM = 8
@@ -43,52 +47,12 @@ TRAIN_BATCHES = [
 
 
 # ----------------------------------------------------------------------------- reference
-def _softmax(logits):
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
-def _layer_norm(x, gamma, beta, epsilon=1e-8):
-    mean = x.mean(axis=-1, keepdims=True)
-    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(variance + epsilon) * gamma + beta
-
-
-def model_weights(model):
-    """{path without the model's name: float64 array} for every float weight of `model`."""
-    return {w.path.split("/", 1)[1]: np.asarray(w.numpy(), np.float64)
-            for w in model.weights if w.dtype.startswith("float")}
-
-
 def numpy_bank(batches, memory_size=MEMORY, max_len=MAX_LEN):
     """The bank after writing `batches` in order, newest session first: each session's
     last max_len real items; rows without items are not written."""
     written = [row[row > 0][-max_len:] for batch in batches for row in np.asarray(batch)]
     written = [row for row in written if len(row)]
     return written[-memory_size:][::-1]
-
-
-def _attention_block(x, weights, prefix, num_heads):
-    """A non-causal SelfAttentionBlock on the real rows x [I, d] of one session."""
-    length, dim = x.shape
-    head_dim = dim // num_heads
-    query, key, value = (x @ weights[f"{prefix}/{name}/kernel"]
-                         for name in ("query", "key", "value"))
-    contexts = []
-    for head in range(num_heads):
-        columns = slice(head * head_dim, (head + 1) * head_dim)
-        attention = _softmax(query[:, columns] @ key[:, columns].T / np.sqrt(head_dim))
-        contexts.append(attention @ value[:, columns])
-    context = np.concatenate(contexts, axis=1)
-    if num_heads > 1:
-        context = context @ weights[f"{prefix}/attention_output/kernel"]
-    hidden = _layer_norm(x + context, weights[f"{prefix}/attention_norm/gamma"],
-                         weights[f"{prefix}/attention_norm/beta"])
-    inner = np.maximum(hidden @ weights[f"{prefix}/ffn_inner/kernel"]
-                       + weights[f"{prefix}/ffn_inner/bias"], 0.0)
-    outer = inner @ weights[f"{prefix}/ffn_outer/kernel"] + weights[f"{prefix}/ffn_outer/bias"]
-    return _layer_norm(hidden + outer, weights[f"{prefix}/ffn_norm/gamma"],
-                       weights[f"{prefix}/ffn_norm/beta"])
 
 
 def neighbours_of(session, bank, num_neighbors=NEIGHBORS):
@@ -122,13 +86,14 @@ def numpy_session(weights, session, bank, num_neighbors=NEIGHBORS, max_len=MAX_L
             continue
         vectors = np.stack([bank_vectors[j] for j in neighbours])  # [k, d]
         key = items[i] @ weights["collaborative_items/attention_kernel"]
-        beta = _softmax(vectors @ key / np.sqrt(dim))  # (C4)
+        beta = softmax(vectors @ key / np.sqrt(dim))  # (C4)
         collaborative[i] = beta @ vectors
     from_end = length - np.arange(length)  # I - i + 1: [I, ..., 1]
     x = (np.concatenate([items, collaborative], axis=1) @ weights["fusion/kernel"]
          + weights["position_embeddings"][np.minimum(from_end, max_len)])  # (C5)
     for block in range(num_blocks):
-        x = _attention_block(x, weights, f"self_attention_{block}", num_heads)  # (C6)
+        x, _ = attention_block(x, weights, f"self_attention_{block}", num_heads,
+                               causal=False)  # (C6)
     return np.concatenate([x[-1], items.mean(axis=0)]) @ weights["w_o/kernel"]  # (C7)
 
 
@@ -143,29 +108,20 @@ def numpy_scores(model, item_ids, bank, **settings):
 
 
 # ----------------------------------------------------------------------------- fixtures
-def make_model(seed, dropout=0.0, batches=(), **kwargs):
+def make_model(seed, dropout=0.0, batches=(), **settings):
     """A built model with every trainable weight random and `batches` written into its
     bank by training calls."""
-    keras.utils.set_random_seed(seed)
-    settings = dict(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN,
-                    memory_size=MEMORY, num_neighbors=NEIGHBORS, dropout=dropout)
-    settings.update(kwargs)
-    model = CoSANModel(**settings)
-    model.build()
-    rng = np.random.default_rng(seed)
-    for weight in model.trainable_weights:
-        if weight.path.endswith("gamma"):
-            value = rng.uniform(0.5, 1.5, weight.shape)
-        else:
-            value = rng.normal(0.0, 0.5, weight.shape)
-        weight.assign(value.astype(np.float32))
+    model = checks.random_model(CoSANModel, seed, **(dict(
+        num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN, memory_size=MEMORY,
+        num_neighbors=NEIGHBORS, dropout=dropout) | settings))
     for batch in batches:
         model.query_vectors(tf.constant(batch, tf.int32), training=True)
     return model
 
 
-def scores_of(model, item_ids, **kwargs):
-    return model(tf.constant(item_ids, tf.int32), **kwargs).numpy()
+def reference(model, batches=TRAIN_BATCHES):
+    """item ids -> the NumPy scores, read against the bank that `batches` wrote."""
+    return lambda item_ids: numpy_scores(model, item_ids, numpy_bank(batches))
 
 
 def bank_of(model):
@@ -238,27 +194,21 @@ def test_bank_ids_outside_the_catalogue_are_ignored(seed):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_extra_padding_columns_do_not_change_scores(seed):
-    model = make_model(seed, batches=TRAIN_BATCHES)
-    padded = np.pad(SESSIONS, [[0, 0], [0, 4]])
-    np.testing.assert_allclose(scores_of(model, padded), scores_of(model, SESSIONS),
-                               rtol=1e-5, atol=1e-5)
+    checks.assert_extra_padding_changes_nothing(make_model(seed, batches=TRAIN_BATCHES),
+                                                SESSIONS)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_last_real_item_is_the_one_used(seed):
     model = make_model(seed, batches=TRAIN_BATCHES)
-    padded = scores_of(model, [[5, 6, 7, 0, 0]])
-    np.testing.assert_allclose(padded, scores_of(model, [[5, 6, 7]]), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(padded, numpy_scores(model, [[5, 6, 7]], numpy_bank(TRAIN_BATCHES)),
-                               rtol=1e-4, atol=1e-4)
-    assert np.abs(padded - scores_of(model, [[5, 6, 0, 0, 0]])).max() > 1e-3
+    checks.assert_last_real_item_is_used(model, reference(model))
 
 
 @pytest.mark.parametrize("written", [0, 3])
 def test_all_padding_rows_give_finite_scores(written):
     model = make_model(0, batches=TRAIN_BATCHES[:written])
+    checks.assert_rows_without_items_are_finite(model, SESSIONS)
     scores = scores_of(model, [[0, 0, 0], [3, 0, 0]])
-    assert np.isfinite(scores).all()
     np.testing.assert_array_equal(scores[0], np.zeros(NUM_ITEMS))
 
 
@@ -321,53 +271,31 @@ def test_training_changes_only_dropout_and_the_bank():
 
 
 def test_dropout_only_acts_in_training():
+    # The training call reads the same bank as the evaluation calls (it writes after).
     model = make_model(0, dropout=0.5, batches=TRAIN_BATCHES)
-    evaluated = scores_of(model, SESSIONS, training=False)
-    np.testing.assert_allclose(evaluated, numpy_scores(model, SESSIONS, numpy_bank(TRAIN_BATCHES)),
-                               rtol=1e-4, atol=1e-4)
-    np.testing.assert_array_equal(scores_of(model, SESSIONS), evaluated)
-    # The training call reads the same bank as the evaluation above (it writes after).
-    trained = scores_of(model, SESSIONS, training=True)
-    assert np.abs(trained - evaluated).max() > 1e-3
+    checks.assert_dropout_only_in_training(model, SESSIONS, reference(model))
 
 
 # ----------------------------------------------------------------------------- saving
 def test_get_config_round_trip():
+    # The weights copied include the bank.
     model = make_model(7, batches=TRAIN_BATCHES, num_blocks=2, num_neighbors=2,
                        score_scale=4.0)
-    config = model.get_config()
-    assert {k: config[k] for k in ("num_items", "embedding_dim", "max_len", "num_blocks",
-                                   "num_heads", "dropout", "memory_size", "num_neighbors",
-                                   "score_scale")} == {
+    checks.assert_config_round_trip(model, {
         "num_items": NUM_ITEMS, "embedding_dim": DIM, "max_len": MAX_LEN, "num_blocks": 2,
         "num_heads": 1, "dropout": 0.0, "memory_size": MEMORY, "num_neighbors": 2,
-        "score_scale": 4.0}
-    clone = CoSANModel.from_config(config)
-    clone.build()
-    assert clone.get_config() == config
-    clone.set_weights(model.get_weights())  # the bank included
-    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
+        "score_scale": 4.0}, SESSIONS)
 
 
 def test_keras_serialization_round_trip():
-    model = make_model(1, batches=TRAIN_BATCHES)
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(model))
-    assert isinstance(clone, CoSANModel) and clone.built  # built from its build config
-    assert clone.get_config() == model.get_config()
-    clone.set_weights(model.get_weights())
-    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
+    checks.assert_keras_serialization_round_trip(make_model(1, batches=TRAIN_BATCHES),
+                                                 SESSIONS)
 
 
 def test_checkpoint_restores_every_weight_and_the_bank(tmp_path):
-    model = make_model(2, batches=TRAIN_BATCHES, num_blocks=2)
-    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
-    fresh = make_model(3, num_blocks=2)
-    tf.train.Checkpoint(model=fresh).read(path).assert_consumed()
-    assert len(fresh.weights) == len(model.weights)
-    for restored, saved in zip(fresh.weights, model.weights):
-        assert restored.path.split("/", 1)[1] == saved.path.split("/", 1)[1]
-        np.testing.assert_array_equal(restored.numpy(), saved.numpy())
-    np.testing.assert_array_equal(scores_of(fresh, SESSIONS), scores_of(model, SESSIONS))
+    checks.assert_checkpoint_restores_every_weight(
+        make_model(2, batches=TRAIN_BATCHES, num_blocks=2), make_model(3, num_blocks=2),
+        SESSIONS, tmp_path)
 
 
 # ----------------------------------------------------------------------------- config
@@ -387,10 +315,7 @@ def test_registered_and_built_from_its_config():
     ("memory_size", 0), ("num_neighbors", 0), ("dropout", 1.0), ("num_blocks", -1),
     ("num_heads", 0), ("embedding_dim", 0)])
 def test_config_rejects_bad_values(field, value):
-    with pytest.raises(ConfigError, match=field):
-        CoSANConfig(**{field: value})
-    with pytest.raises(ConfigError, match=field):
-        CoSANModel(num_items=NUM_ITEMS, **{field: value})
+    checks.assert_settings_rejected(CoSANConfig, {field: value}, field)
 
 
 def test_heads_must_divide_the_width():

@@ -15,29 +15,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtd_tf.errors import ConfigError
 from mtd_tf.models.csrm import CSRMConfig
 from mtd_tf.models.csrm import CSRMModel
 from tests.layers.test_narm_encoder import numpy_narm_encoder
 from tests.layers.test_outer_memory import numpy_read
 from tests.layers.test_outer_memory import stored_rows
-from tests.layers.test_session_gru import sigmoid
+from tests.models import protocol_checks as checks
+from tests.models.numpy_reference import model_weights
+from tests.models.numpy_reference import sigmoid
+from tests.models.protocol_checks import SESSIONS  # lengths 3, 1, 5, 2
+from tests.models.protocol_checks import scores_of
 
 NUM_ITEMS = 9
 DIM = 8
 MEMORY_SIZE, NUM_NEIGHBORS = 7, 3
-# Right-padded sessions of lengths 3, 1, 5, 2.
-SESSIONS = np.array([
-    [5, 6, 7, 0, 0],
-    [9, 0, 0, 0, 0],
-    [1, 9, 3, 3, 2],
-    [4, 8, 0, 0, 0],
-])
-
-
-def model_weights(model):
-    """{path without the model's name: float64 array} for every weight of `model`."""
-    return {w.path.split("/", 1)[1]: np.asarray(w.numpy(), np.float64) for w in model.weights}
 
 
 def _standardize(x):
@@ -77,15 +68,15 @@ def make_model(seed, stored=5, **kwargs):
     model = CSRMModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=5, **settings)
     model.build()
     rng = np.random.default_rng(seed)
-    for weight in model.trainable_weights:
-        weight.assign(rng.normal(0.0, 0.5, weight.shape).astype(np.float32))
+    checks.assign_random_weights(model, rng)
     model.outer_memory.memory.assign(rng.normal(size=(settings["memory_size"], DIM)))
     model.outer_memory.write_count.assign(stored)
     return model
 
 
-def scores_of(model, item_ids, **kwargs):
-    return model(tf.constant(item_ids, tf.int32), **kwargs).numpy()
+def reference(model):
+    """item ids -> the NumPy scores, read against the model's bank as it is now."""
+    return lambda item_ids: numpy_scores(model, item_ids, stored_rows(model.outer_memory))
 
 
 SETTINGS = [dict(), dict(attention_softmax=False), dict(separate_encoders=False)]
@@ -165,76 +156,45 @@ def test_a_traced_training_step_writes_and_trains_every_weight():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_extra_padding_columns_do_not_change_scores(seed):
-    model = make_model(seed)
-    padded = np.pad(SESSIONS, [[0, 0], [0, 4]])
-    np.testing.assert_allclose(scores_of(model, padded), scores_of(model, SESSIONS),
-                               rtol=1e-5, atol=1e-5)
+    checks.assert_extra_padding_changes_nothing(make_model(seed), SESSIONS)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_last_real_item_is_the_latest_click(seed):
     model = make_model(seed)
-    padded = scores_of(model, [[5, 6, 7, 0, 0]])
-    np.testing.assert_allclose(padded, scores_of(model, [[5, 6, 7]]), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(padded, numpy_scores(model, [[5, 6, 7]],
-                                                    stored_rows(model.outer_memory)),
-                               rtol=1e-4, atol=1e-4)
-    assert np.abs(padded - scores_of(model, [[5, 6, 0, 0, 0]])).max() > 1e-3
-    assert np.abs(padded - scores_of(model, [[5, 6, 8, 0, 0]])).max() > 1e-3
+    checks.assert_last_real_item_is_used(model, reference(model))
 
 
 @pytest.mark.parametrize("stored", [0, 5])
 def test_a_row_without_items_gives_finite_scores(stored):
     model = make_model(3, stored=stored)
-    scores = scores_of(model, [[0, 0, 0, 0], [5, 0, 0, 0]])
-    assert np.isfinite(scores).all()
-    np.testing.assert_allclose(scores, numpy_scores(model, [[0, 0, 0, 0], [5, 0, 0, 0]],
-                                                    stored_rows(model.outer_memory)),
+    checks.assert_rows_without_items_are_finite(model, SESSIONS)
+    np.testing.assert_allclose(scores_of(model, [[0, 0, 0, 0], [5, 0, 0, 0]]),
+                               reference(model)([[0, 0, 0, 0], [5, 0, 0, 0]]),
                                rtol=1e-4, atol=1e-4)
 
 
 def test_dropout_only_in_training():
     model = make_model(0, dropout=0.5, embedding_dropout=0.25)
-    inference = scores_of(model, SESSIONS, training=False)
-    np.testing.assert_allclose(inference, numpy_scores(model, SESSIONS,
-                                                       stored_rows(model.outer_memory)),
-                               rtol=1e-4, atol=1e-4)
-    np.testing.assert_array_equal(scores_of(model, SESSIONS), inference)  # training=None
-    assert np.abs(scores_of(model, SESSIONS, training=True) - inference).max() > 1e-3
+    checks.assert_dropout_only_in_training(model, SESSIONS, reference(model))
 
 
 def test_get_config_round_trip_and_keras_serialization():
+    # The weights copied include the bank and its counter.
     model = make_model(7, attention_softmax=False, dropout=0.3, score_scale=4.0)
-    config = model.get_config()
-    assert {k: config[k] for k in ("num_items", "embedding_dim", "dropout", "memory_size",
-                                   "num_neighbors", "attention_softmax", "separate_encoders",
-                                   "score_scale")} == {
+    checks.assert_config_round_trip(model, {
         "num_items": NUM_ITEMS, "embedding_dim": DIM, "dropout": 0.3,
         "memory_size": MEMORY_SIZE, "num_neighbors": NUM_NEIGHBORS,
-        "attention_softmax": False, "separate_encoders": True, "score_scale": 4.0}
-    clone = CSRMModel.from_config(config)
-    clone.build()
-    assert clone.get_config() == config
-    clone.set_weights(model.get_weights())  # the bank and its counter too
-    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
-    serialized = keras.saving.serialize_keras_object(model)
-    assert serialized["registered_name"] == "mtd_tf>CSRMModel"
-    revived = keras.saving.deserialize_keras_object(serialized)
-    assert isinstance(revived, CSRMModel) and revived.built
-    revived.set_weights(model.get_weights())
-    np.testing.assert_array_equal(scores_of(revived, SESSIONS), scores_of(model, SESSIONS))
+        "attention_softmax": False, "separate_encoders": True, "score_scale": 4.0}, SESSIONS)
+    checks.assert_keras_serialization_round_trip(model, SESSIONS)
 
 
 def test_tf_checkpoint_round_trip_restores_every_weight_and_the_bank(tmp_path):
     model = make_model(9)
     scores_of(model, SESSIONS, training=True)  # 4 more rows stored, wrapping around
-    path = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
     fresh = make_model(10, stored=0)
-    tf.train.Checkpoint(model=fresh).read(path).assert_consumed()
-    for saved, restored in zip(model.weights, fresh.weights):
-        np.testing.assert_array_equal(restored.numpy(), saved.numpy(), err_msg=saved.path)
+    checks.assert_checkpoint_restores_every_weight(model, fresh, SESSIONS, tmp_path)
     assert int(fresh.outer_memory.write_count.numpy()) == 9
-    np.testing.assert_array_equal(scores_of(fresh, SESSIONS), scores_of(model, SESSIONS))
 
 
 def test_mixed_precision_gives_finite_scores_near_float32():
@@ -266,7 +226,4 @@ def test_defaults_are_the_documented_ones():
                                                                 "embedding_dim"),
 ])
 def test_config_and_constructor_reject_bad_values(kwargs, name):
-    with pytest.raises(ConfigError, match=name):
-        CSRMConfig(**kwargs)
-    with pytest.raises(ValueError, match=name):
-        CSRMModel(num_items=NUM_ITEMS, **kwargs)
+    checks.assert_settings_rejected(CSRMConfig, kwargs, field=name)

@@ -16,6 +16,12 @@ from mtd_tf.models.mtd import MTDModel
 from mtd_tf.models.mtd_config import VARIANTS
 from tests.layers.harness import run_layer_test
 from tests.layers.test_repeat_explore import numpy_log_probabilities
+from tests.models import protocol_checks as checks
+from tests.models.numpy_reference import attention_block
+from tests.models.numpy_reference import model_weights
+from tests.models.numpy_reference import sigmoid
+from tests.models.numpy_reference import softmax
+from tests.models.protocol_checks import scores_of
 
 NUM_ITEMS = 40
 DIM = 8
@@ -36,52 +42,6 @@ LONG_SESSIONS = np.array([
 
 
 # ----------------------------------------------------------------------------- reference
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def _softmax(logits):
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
-def _layer_norm(x, gamma, beta, epsilon):
-    mean = x.mean(axis=-1, keepdims=True)
-    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(variance + epsilon) * gamma + beta
-
-
-def model_weights(model):
-    """{path without the model's name: float64 array} for every weight of `model`."""
-    return {w.path.split("/", 1)[1]: np.asarray(w.numpy(), np.float64) for w in model.weights}
-
-
-def _attention_block(x, weights, prefix, num_heads):
-    """Eq. 1-2 on the real rows x [I, d] of one session; returns (out [I, d], A [H, I, I])."""
-    length, dim = x.shape
-    head_dim = dim // num_heads
-    query, key, value = (x @ weights[f"{prefix}/{name}/kernel"] for name in ("query", "key", "value"))
-    causal = np.tril(np.ones((length, length), bool))  # key j visible to query i iff j <= i
-    heads, contexts = [], []
-    for head in range(num_heads):
-        columns = slice(head * head_dim, (head + 1) * head_dim)
-        logits = query[:, columns] @ key[:, columns].T / np.sqrt(head_dim)
-        attention = _softmax(np.where(causal, logits, -np.inf))
-        heads.append(attention)
-        contexts.append(attention @ value[:, columns])
-    context = np.concatenate(contexts, axis=1)
-    if num_heads > 1:
-        context = context @ weights[f"{prefix}/attention_output/kernel"]
-    hidden = _layer_norm(x + context, weights[f"{prefix}/attention_norm/gamma"],
-                         weights[f"{prefix}/attention_norm/beta"], 1e-8)
-    inner = np.maximum(hidden @ weights[f"{prefix}/ffn_inner/kernel"]
-                       + weights[f"{prefix}/ffn_inner/bias"], 0.0)
-    outer = inner @ weights[f"{prefix}/ffn_outer/kernel"] + weights[f"{prefix}/ffn_outer/bias"]
-    out = _layer_norm(hidden + outer, weights[f"{prefix}/ffn_norm/gamma"],
-                      weights[f"{prefix}/ffn_norm/beta"], 1e-8)
-    return out, np.stack(heads)
-
-
 def numpy_session(weights, session, session_encoder="self_attention", num_blocks=1,
                   num_heads=1, decay=0.75, max_len=MAX_LEN, use_product=False):
     """q and the attention weights for one session given as its real items (oldest first)."""
@@ -94,18 +54,18 @@ def numpy_session(weights, session, session_encoder="self_attention", num_blocks
     if session_encoder == "self_attention":
         x = x + weights["position_embeddings"][np.minimum(from_end, max_len)]
         for block in range(num_blocks):
-            x, attention[f"self_attention_{block}"] = _attention_block(
+            x, attention[f"self_attention_{block}"] = attention_block(
                 x, weights, f"self_attention_{block}", num_heads)
     last = x[-1]  # x_I, the last real item
     query = last @ weights["aggregation/last_item_kernel"]  # W3 x_I, [d]
     keys = x @ weights["aggregation/item_kernel"]  # W4 x_i, [I, d]
     # Eq. 3 adds inside the sigmoid; the reference's product form multiplies.
-    gate = _sigmoid(query * keys if use_product else query + keys)  # [I, d]
-    alpha = _softmax(gate @ weights["aggregation/score_vector"])  # eq. 3
+    gate = sigmoid(query * keys if use_product else query + keys)  # [I, d]
+    alpha = softmax(gate @ weights["aggregation/score_vector"])  # eq. 3
     attention["aggregation"] = alpha
     parts = [last, alpha @ x]
     if session_encoder != "vanilla":
-        omega = _softmax(-decay * from_end)  # eq. 4
+        omega = softmax(-decay * from_end)  # eq. 4
         attention["decay_pooling"] = omega
         parts.append(omega @ x)
     q = np.concatenate(parts) @ weights["w_c/kernel"]
@@ -131,25 +91,12 @@ def numpy_scores(model, item_ids, **settings):
 
 
 # ----------------------------------------------------------------------------- fixtures
-def make_model(seed, variant="mtd", num_blocks=1, num_heads=1, dropout=0.0, **kwargs):
+def make_model(seed, variant="mtd", num_blocks=1, num_heads=1, dropout=0.0, **settings):
     """A built model whose every weight (biases, LayerNorm scales included) is random."""
-    keras.utils.set_random_seed(seed)
-    model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN,
-                     num_blocks=num_blocks, num_heads=num_heads, dropout=dropout,
-                     session_encoder=VARIANTS[variant][0], **kwargs)
-    model.build()
-    rng = np.random.default_rng(seed)
-    for weight in model.weights:
-        if weight.path.endswith("gamma"):
-            value = rng.uniform(0.5, 1.5, weight.shape)
-        else:
-            value = rng.normal(0.0, 0.5, weight.shape)
-        weight.assign(value.astype(np.float32))
-    return model
-
-
-def scores_of(model, item_ids, **kwargs):
-    return model(tf.constant(item_ids, tf.int32), **kwargs).numpy()
+    return checks.random_model(MTDModel, seed, num_items=NUM_ITEMS, embedding_dim=DIM,
+                               max_len=MAX_LEN, num_blocks=num_blocks, num_heads=num_heads,
+                               dropout=dropout, session_encoder=VARIANTS[variant][0],
+                               **settings)
 
 
 # ----------------------------------------------------------------------------- tests
@@ -195,21 +142,13 @@ def test_positions_beyond_max_len_reuse_the_last_position_embedding(seed):
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("variant", ["mtd", "va", "at"])
 def test_extra_padding_columns_do_not_change_scores(seed, variant):
-    model = make_model(seed, variant)
-    padded = np.pad(SESSIONS, [[0, 0], [0, 4]])  # 4 more columns of 0
-    np.testing.assert_allclose(scores_of(model, padded), scores_of(model, SESSIONS),
-                               rtol=1e-5, atol=1e-5)
+    checks.assert_extra_padding_changes_nothing(make_model(seed, variant), SESSIONS)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_last_real_item_is_the_query(seed):
     model = make_model(seed)
-    padded = scores_of(model, [[5, 6, 7, 0, 0]])
-    # Padding must be invisible: a model that read the last *column* would use a zero row.
-    np.testing.assert_allclose(padded, scores_of(model, [[5, 6, 7]]), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(padded, numpy_scores(model, [[5, 6, 7]]), rtol=1e-4, atol=1e-4)
-    # And the last item matters: replacing 7 changes the scores.
-    assert np.abs(padded - scores_of(model, [[5, 6, 8, 0, 0]])).max() > 1e-3
+    checks.assert_last_real_item_is_used(model, lambda ids: numpy_scores(model, ids))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -287,28 +226,15 @@ def test_decay_pooling_weights_are_the_documented_numbers():
 @pytest.mark.parametrize("variant", ["mtd", "va", "at"])
 def test_get_config_round_trip(variant):
     model = make_model(7, variant, decay=0.5, aggregation_product=True, score_scale=4.0)
-    config = model.get_config()
-    assert {k: config[k] for k in ("num_items", "embedding_dim", "max_len", "session_encoder",
-                                   "decay", "aggregation_product", "score_scale")} == {
+    checks.assert_config_round_trip(model, {
         "num_items": NUM_ITEMS, "embedding_dim": DIM, "max_len": MAX_LEN,
         "session_encoder": VARIANTS[variant][0], "decay": 0.5, "aggregation_product": True,
-        "score_scale": 4.0}
-    clone = MTDModel.from_config(config)
-    clone.build()
-    assert clone.get_config() == config
-    clone.set_weights(model.get_weights())
-    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
+        "score_scale": 4.0}, SESSIONS)
 
 
 def test_keras_serialize_deserialize_and_keras_file(tmp_path):
     model = make_model(8)
-    serialized = keras.saving.serialize_keras_object(model)
-    assert serialized["registered_name"] == "mtd_tf>MTDModel"
-    clone = keras.saving.deserialize_keras_object(serialized)
-    assert isinstance(clone, MTDModel)
-    assert clone.built  # the build config came along
-    clone.set_weights(model.get_weights())
-    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
+    checks.assert_keras_serialization_round_trip(model, SESSIONS)
     path = str(tmp_path / "model.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
@@ -317,22 +243,16 @@ def test_keras_serialize_deserialize_and_keras_file(tmp_path):
 
 @pytest.mark.parametrize("variant", ["mtd", "va"])
 def test_tf_checkpoint_round_trip_restores_every_weight(tmp_path, variant):
-    # The training loop checkpoints with tf.train.Checkpoint; layers kept in a Python list
-    # (the attention blocks) must be part of its object graph too.
-    model = make_model(9, variant, num_blocks=2)
-    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
-    fresh = make_model(10, variant, num_blocks=2)
-    tf.train.Checkpoint(model=fresh).restore(path).assert_consumed()
-    for saved, restored in zip(model.weights, fresh.weights):
-        np.testing.assert_array_equal(restored.numpy(), saved.numpy(), err_msg=saved.path)
-    np.testing.assert_array_equal(scores_of(fresh, SESSIONS), scores_of(model, SESSIONS))
+    # Layers kept in a Python list (the attention blocks) must be checkpoint dependencies.
+    checks.assert_checkpoint_restores_every_weight(
+        make_model(9, variant, num_blocks=2), make_model(10, variant, num_blocks=2),
+        SESSIONS, tmp_path)
 
 
 def test_dropout_only_in_training():
     model = make_model(0, dropout=0.5)
-    inference = scores_of(model, SESSIONS, training=False)
-    np.testing.assert_allclose(inference, numpy_scores(model, SESSIONS), rtol=1e-4, atol=1e-4)
-    assert np.abs(scores_of(model, SESSIONS, training=True) - inference).max() > 1e-3
+    checks.assert_dropout_only_in_training(model, SESSIONS,
+                                           lambda ids: numpy_scores(model, ids))
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -6,29 +6,23 @@ weights by path. It works on each session's real items alone, oldest first, so i
 padding; positions are counted from the end, as in the code's left-padded window.
 """
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtd_tf.errors import ConfigError
 from mtd_tf.models.sasrec import SASRecConfig
 from mtd_tf.models.sasrec import SASRecModel
 from tests.layers.harness import run_layer_test
-from tests.models.test_mtd import _layer_norm as layer_norm
-from tests.models.test_mtd import _softmax as softmax
-from tests.models.test_mtd import model_weights
+from tests.models import protocol_checks as checks
+from tests.models.numpy_reference import layer_norm
+from tests.models.numpy_reference import model_weights
+from tests.models.numpy_reference import softmax
+from tests.models.protocol_checks import SESSIONS  # lengths 3, 1, 5, 2
+from tests.models.protocol_checks import scores_of
 
 NUM_ITEMS = 9
 DIM = 8
 MAX_LEN = 5
-# Right-padded sessions of lengths 3, 1, 5, 4.
-SESSIONS = np.array([
-    [5, 6, 7, 0, 0],
-    [9, 0, 0, 0, 0],
-    [1, 2, 3, 4, 8],
-    [3, 3, 9, 2, 0],
-])
 
 
 # ----------------------------------------------------------------------------- reference
@@ -78,22 +72,11 @@ def numpy_scores(model, item_ids, num_blocks, num_heads, max_len=MAX_LEN):
 
 
 # ----------------------------------------------------------------------------- fixtures
-def make_model(seed, num_blocks=2, num_heads=1, dropout=0.0, max_len=MAX_LEN, **kwargs):
+def make_model(seed, num_blocks=2, num_heads=1, dropout=0.0, max_len=MAX_LEN, **settings):
     """A built model whose every weight (biases, LayerNorm scales included) is random."""
-    keras.utils.set_random_seed(seed)
-    model = SASRecModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=max_len,
-                        num_blocks=num_blocks, num_heads=num_heads, dropout=dropout, **kwargs)
-    model.build()
-    rng = np.random.default_rng(seed)
-    for weight in model.weights:
-        scale = (0.5, 1.5) if weight.path.endswith("gamma") else None
-        value = rng.uniform(*scale, weight.shape) if scale else rng.normal(0.0, 0.5, weight.shape)
-        weight.assign(value.astype(np.float32))
-    return model
-
-
-def scores_of(model, item_ids, **kwargs):
-    return model(tf.constant(item_ids, tf.int32), **kwargs).numpy()
+    return checks.random_model(SASRecModel, seed, num_items=NUM_ITEMS, embedding_dim=DIM,
+                               max_len=max_len, num_blocks=num_blocks, num_heads=num_heads,
+                               dropout=dropout, **settings)
 
 
 # ----------------------------------------------------------------------------- tests
@@ -120,28 +103,17 @@ def test_clicks_before_the_window_are_dropped(seed):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_extra_padding_columns_do_not_change_scores(seed):
-    model = make_model(seed)
-    padded = np.pad(SESSIONS, [[0, 0], [0, 4]])  # 4 more columns of 0
-    np.testing.assert_allclose(scores_of(model, padded), scores_of(model, SESSIONS),
-                               rtol=1e-5, atol=1e-5)
+    checks.assert_extra_padding_changes_nothing(make_model(seed), SESSIONS)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_last_real_item_is_the_one_used(seed):
     model = make_model(seed)
-    three = scores_of(model, [[5, 6, 7, 0, 0]])
-    # A model that read the last column would see padding in both rows and not tell them apart.
-    assert np.abs(three - scores_of(model, [[5, 6, 0, 0, 0]])).max() > 1e-3
-    np.testing.assert_allclose(three, scores_of(model, [[5, 6, 7]]), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(three, numpy_scores(model, [[5, 6, 7]], 2, 1),
-                               rtol=1e-4, atol=1e-4)
+    checks.assert_last_real_item_is_used(model, lambda ids: numpy_scores(model, ids, 2, 1))
 
 
 def test_an_all_padding_row_gives_finite_scores_and_leaves_the_others_alone():
-    model = make_model(3)
-    with_empty = scores_of(model, np.concatenate([SESSIONS, [[0, 0, 0, 0, 0]]]))
-    assert np.isfinite(with_empty).all()
-    np.testing.assert_allclose(with_empty[:-1], scores_of(model, SESSIONS), rtol=1e-5, atol=1e-5)
+    checks.assert_rows_without_items_are_finite(make_model(3), SESSIONS)
 
 
 def test_attention_weights_respect_causality_and_padding():
@@ -161,48 +133,25 @@ def test_attention_weights_respect_causality_and_padding():
 
 def test_dropout_only_in_training():
     model = make_model(0, dropout=0.5)
-    inference = scores_of(model, SESSIONS, training=False)
-    np.testing.assert_allclose(inference, numpy_scores(model, SESSIONS, 2, 1),
-                               rtol=1e-4, atol=1e-4)
-    np.testing.assert_array_equal(scores_of(model, SESSIONS), inference)  # default: off
-    assert np.abs(scores_of(model, SESSIONS, training=True) - inference).max() > 1e-3
+    checks.assert_dropout_only_in_training(model, SESSIONS,
+                                           lambda ids: numpy_scores(model, ids, 2, 1))
 
 
 def test_get_config_round_trip():
     model = make_model(7, num_blocks=1, num_heads=2, dropout=0.3, score_scale=4.0)
-    config = model.get_config()
-    assert {key: config[key] for key in (
-        "num_items", "embedding_dim", "max_len", "num_blocks", "num_heads", "dropout",
-        "score_scale", "repeat_head")} == {
+    checks.assert_config_round_trip(model, {
         "num_items": NUM_ITEMS, "embedding_dim": DIM, "max_len": MAX_LEN, "num_blocks": 1,
-        "num_heads": 2, "dropout": 0.3, "score_scale": 4.0, "repeat_head": False}
-    clone = SASRecModel.from_config(config)
-    clone.build()
-    assert clone.get_config() == config
-    clone.set_weights(model.get_weights())
-    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
+        "num_heads": 2, "dropout": 0.3, "score_scale": 4.0, "repeat_head": False}, SESSIONS)
 
 
 def test_keras_serialize_deserialize():
-    model = make_model(8)
-    serialized = keras.saving.serialize_keras_object(model)
-    assert serialized["registered_name"] == "mtd_tf>SASRecModel"
-    clone = keras.saving.deserialize_keras_object(serialized)
-    assert isinstance(clone, SASRecModel) and clone.built
-    clone.set_weights(model.get_weights())
-    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
+    checks.assert_keras_serialization_round_trip(make_model(8), SESSIONS)
 
 
 def test_tf_checkpoint_round_trip_restores_every_weight(tmp_path):
     # The blocks live in a Python list: they must be checkpoint dependencies all the same.
-    model = make_model(9)
-    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
-    fresh = make_model(10)
-    tf.train.Checkpoint(model=fresh).restore(path).assert_consumed()
-    assert len(fresh.weights) == len(model.weights)
-    for saved, restored in zip(model.weights, fresh.weights):
-        np.testing.assert_array_equal(restored.numpy(), saved.numpy(), err_msg=saved.path)
-    np.testing.assert_array_equal(scores_of(fresh, SESSIONS), scores_of(model, SESSIONS))
+    checks.assert_checkpoint_restores_every_weight(make_model(9), make_model(10), SESSIONS,
+                                                   tmp_path)
 
 
 def test_defaults_are_the_papers():
@@ -219,10 +168,7 @@ def test_defaults_are_the_papers():
     ("embedding_dim", 0), ("num_heads", 3),  # 3 does not divide d = 100
 ])
 def test_the_config_rejects_bad_values_naming_the_field(field, value):
-    with pytest.raises(ConfigError, match=field):
-        SASRecConfig(**{field: value})
-    with pytest.raises(ValueError, match=field):
-        SASRecModel(num_items=NUM_ITEMS, **{field: value})
+    checks.assert_settings_rejected(SASRecConfig, {field: value}, field)
 
 
 def test_model_passes_the_layer_harness():

@@ -6,16 +6,17 @@ the order), runs the gated graph update of eq. 1-5 (`numpy_gated_graph`) and the
 eq. 6-8, reading only the model's weights by their paths.
 """
 
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
-from mtd_tf.errors import ConfigError
 from mtd_tf.models.registry import MODEL_CONFIGS
 from mtd_tf.models.srgnn import SRGNNConfig, SRGNNModel
 from tests.layers.harness import run_layer_test
 from tests.layers.test_gated_graph import numpy_gated_graph
+from tests.models import protocol_checks as checks
+from tests.models.numpy_reference import model_weights
+from tests.models.numpy_reference import sigmoid
+from tests.models.protocol_checks import scores_of
 
 NUM_ITEMS = 9
 DIM = 8
@@ -30,15 +31,6 @@ SESSIONS = np.array([
 
 
 # ----------------------------------------------------------------------------- reference
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def model_weights(model):
-    """{path without the model's name: float64 array} for every weight of `model`."""
-    return {w.path.split("/", 1)[1]: np.asarray(w.numpy(), np.float64) for w in model.weights}
-
-
 def numpy_session(weights, clicks, step=1, nonhybrid=False, reset_after=True):
     """s_h (or s_g) of one session given as its real clicks, oldest first."""
     nodes = list(dict.fromkeys(clicks))  # distinct items, first appearance first
@@ -55,7 +47,7 @@ def numpy_session(weights, clicks, step=1, nonhybrid=False, reset_after=True):
                                num_steps=step, reset_after=reset_after)
     v = hidden[[node_of[item] for item in clicks]]  # [I, d], one row per click
     last = v[-1]  # s_l
-    gate = _sigmoid(last @ weights["attention_last_kernel"]
+    gate = sigmoid(last @ weights["attention_last_kernel"]
                     + v @ weights["attention_item_kernel"] + weights["attention_bias"])
     alpha = gate @ weights["attention_vector"]  # eq. 6, no softmax
     global_preference = alpha @ v  # s_g
@@ -74,19 +66,10 @@ def numpy_scores(model, item_ids, **settings):
 
 
 # ----------------------------------------------------------------------------- fixtures
-def make_model(seed, **kwargs):
+def make_model(seed, **settings):
     """A built model whose every weight is random."""
-    keras.utils.set_random_seed(seed)
-    model = SRGNNModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN, **kwargs)
-    model.build()
-    rng = np.random.default_rng(seed)
-    for weight in model.weights:
-        weight.assign(rng.normal(0.0, 0.5, weight.shape).astype(np.float32))
-    return model
-
-
-def scores_of(model, item_ids, **kwargs):
-    return model(tf.constant(item_ids, tf.int32), **kwargs).numpy()
+    return checks.random_model(SRGNNModel, seed, num_items=NUM_ITEMS, embedding_dim=DIM,
+                               max_len=MAX_LEN, **settings)
 
 
 # ----------------------------------------------------------------------------- tests
@@ -103,20 +86,13 @@ def test_forward_matches_numpy(seed, settings):
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_extra_padding_columns_do_not_change_scores(seed):
-    model = make_model(seed)
-    padded = np.pad(SESSIONS, [[0, 0], [0, 4]])
-    np.testing.assert_allclose(scores_of(model, padded), scores_of(model, SESSIONS),
-                               rtol=1e-5, atol=1e-5)
+    checks.assert_extra_padding_changes_nothing(make_model(seed), SESSIONS)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_last_real_item_is_the_one_used(seed):
     model = make_model(seed)
-    padded = scores_of(model, [[5, 6, 7, 0, 0]])
-    np.testing.assert_allclose(padded, scores_of(model, [[5, 6, 7]]), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(padded, numpy_scores(model, [[5, 6, 7]]), rtol=1e-4, atol=1e-4)
-    assert np.abs(padded - scores_of(model, [[5, 6, 0, 0, 0]])).max() > 1e-3
-    assert np.abs(padded - scores_of(model, [[5, 6, 8, 0, 0]])).max() > 1e-3
+    checks.assert_last_real_item_is_used(model, lambda ids: numpy_scores(model, ids))
 
 
 def test_repeated_clicks_count_once_per_position():
@@ -131,54 +107,29 @@ def test_repeated_clicks_count_once_per_position():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_all_padding_row_is_finite_and_leaves_the_others_alone(seed):
-    model = make_model(seed)
-    with_empty = np.concatenate([SESSIONS, np.zeros((1, MAX_LEN), int)])
-    scores = scores_of(model, with_empty)
-    assert np.isfinite(scores).all()
-    np.testing.assert_allclose(scores[:-1], scores_of(model, SESSIONS), rtol=1e-5, atol=1e-5)
-    assert np.isfinite(scores_of(model, np.zeros((2, 3), int))).all()
+    checks.assert_rows_without_items_are_finite(make_model(seed), SESSIONS)
 
 
 def test_no_dropout_training_flag_changes_nothing():
-    # SR-GNN has no dropout: training=True and False give the same scores.
-    model = make_model(0)
-    np.testing.assert_array_equal(scores_of(model, SESSIONS, training=True),
-                                  scores_of(model, SESSIONS, training=False))
+    checks.assert_training_flag_changes_nothing(make_model(0), SESSIONS)
 
 
 def test_get_config_round_trip():
     model = make_model(7, step=2, nonhybrid=True, reset_after=False, score_scale=4.0)
-    config = model.get_config()
-    assert {k: config[k] for k in ("num_items", "embedding_dim", "max_len", "step",
-                                   "nonhybrid", "reset_after", "score_scale")} == {
+    checks.assert_config_round_trip(model, {
         "num_items": NUM_ITEMS, "embedding_dim": DIM, "max_len": MAX_LEN, "step": 2,
-        "nonhybrid": True, "reset_after": False, "score_scale": 4.0}
-    clone = SRGNNModel.from_config(config)
-    clone.build()
-    assert clone.get_config() == config
-    clone.set_weights(model.get_weights())
-    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
+        "nonhybrid": True, "reset_after": False, "score_scale": 4.0}, SESSIONS)
 
 
 def test_keras_serialize_deserialize():
-    model = make_model(8)
-    serialized = keras.saving.serialize_keras_object(model)
-    assert serialized["registered_name"] == "mtd_tf>SRGNNModel"
-    clone = keras.saving.deserialize_keras_object(serialized)
-    assert isinstance(clone, SRGNNModel) and clone.built
-    clone.set_weights(model.get_weights())
-    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
+    checks.assert_keras_serialization_round_trip(make_model(8), SESSIONS)
 
 
 def test_tf_checkpoint_round_trip_restores_every_weight(tmp_path):
-    model = make_model(9, step=2)
-    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
     fresh = make_model(10, step=2)
-    tf.train.Checkpoint(model=fresh).restore(path).assert_consumed()
+    checks.assert_checkpoint_restores_every_weight(make_model(9, step=2), fresh, SESSIONS,
+                                                   tmp_path)
     assert len(fresh.weights) == 17  # E, W1, W2, c, q, W3, b3 and the gated graph's 10
-    for saved, restored in zip(model.weights, fresh.weights):
-        np.testing.assert_array_equal(restored.numpy(), saved.numpy(), err_msg=saved.path)
-    np.testing.assert_array_equal(scores_of(fresh, SESSIONS), scores_of(model, SESSIONS))
 
 
 def test_initial_weights_are_uniform_in_the_codes_range():
@@ -193,11 +144,7 @@ def test_initial_weights_are_uniform_in_the_codes_range():
     dict(step=0), dict(step=1.5), dict(embedding_dim=0), dict(max_len=0), dict(score_scale=-1.0),
 ])
 def test_config_rejects_bad_values(kwargs):
-    name = list(kwargs)[0]
-    with pytest.raises(ConfigError, match=name):
-        SRGNNConfig(**kwargs)
-    with pytest.raises(ValueError, match=name):
-        SRGNNModel(num_items=NUM_ITEMS, **kwargs)
+    checks.assert_settings_rejected(SRGNNConfig, kwargs, field=list(kwargs)[0])
 
 
 def test_registered_under_its_name():

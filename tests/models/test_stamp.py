@@ -11,23 +11,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtd_tf.errors import ConfigError
 from mtd_tf.models.stamp import STAMPConfig
 from mtd_tf.models.stamp import STAMPModel
 from tests.layers.harness import run_layer_test
-from tests.models.test_mtd import _sigmoid as sigmoid
-from tests.models.test_mtd import model_weights
+from tests.models import protocol_checks as checks
+from tests.models.numpy_reference import model_weights
+from tests.models.numpy_reference import sigmoid
+from tests.models.protocol_checks import SESSIONS  # lengths 3, 1, 5, 2
+from tests.models.protocol_checks import scores_of
 
 NUM_ITEMS = 9
 DIM = 8
 MAX_LEN = 5
-# Right-padded sessions of lengths 3, 1, 5, 4.
-SESSIONS = np.array([
-    [5, 6, 7, 0, 0],
-    [9, 0, 0, 0, 0],
-    [1, 2, 3, 4, 8],
-    [3, 3, 9, 2, 0],
-])
 FORMS = [  # (embedding_max_norm, paper_equations)
     (1.0, False),  # the code's, the default
     (1.5, False),  # STAMP_cikm.py's clipping
@@ -67,22 +62,12 @@ def numpy_scores(model, item_ids, max_norm, paper):
 
 
 # ----------------------------------------------------------------------------- fixtures
-def make_model(seed, embedding_max_norm=1.0, paper_equations=False, **kwargs):
+def make_model(seed, embedding_max_norm=1.0, paper_equations=False, **settings):
     """A built model whose every weight is random (N(0, 0.5^2): item vectors of norm about
     1.4 in d = 8, so clipping at 1 and 1.5 both act on some)."""
-    keras.utils.set_random_seed(seed)
-    model = STAMPModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN,
-                       embedding_max_norm=embedding_max_norm, paper_equations=paper_equations,
-                       **kwargs)
-    model.build()
-    rng = np.random.default_rng(seed)
-    for weight in model.weights:
-        weight.assign(rng.normal(0.0, 0.5, weight.shape).astype(np.float32))
-    return model
-
-
-def scores_of(model, item_ids, **kwargs):
-    return model(tf.constant(item_ids, tf.int32), **kwargs).numpy()
+    return checks.random_model(STAMPModel, seed, num_items=NUM_ITEMS, embedding_dim=DIM,
+                               max_len=MAX_LEN, embedding_max_norm=embedding_max_norm,
+                               paper_equations=paper_equations, **settings)
 
 
 # ----------------------------------------------------------------------------- tests
@@ -123,74 +108,43 @@ def test_attention_is_not_normalised_and_zero_at_padding():
 @pytest.mark.parametrize("seed", [0, 1])
 @pytest.mark.parametrize("max_norm, paper", FORMS)
 def test_extra_padding_columns_do_not_change_scores(seed, max_norm, paper):
-    model = make_model(seed, max_norm, paper)
-    padded = np.pad(SESSIONS, [[0, 0], [0, 4]])  # 4 more columns of 0
-    np.testing.assert_allclose(scores_of(model, padded), scores_of(model, SESSIONS),
-                               rtol=1e-5, atol=1e-5)
+    checks.assert_extra_padding_changes_nothing(make_model(seed, max_norm, paper), SESSIONS)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_last_real_item_is_the_one_used(seed):
     model = make_model(seed)
-    three = scores_of(model, [[5, 6, 7, 0, 0]])
-    # A model that read the last column would see padding in both rows and not tell them apart.
-    assert np.abs(three - scores_of(model, [[5, 6, 0, 0, 0]])).max() > 1e-3
-    np.testing.assert_allclose(three, scores_of(model, [[5, 6, 7]]), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(three, numpy_scores(model, [[5, 6, 7]], 1.0, False),
-                               rtol=1e-4, atol=1e-4)
+    checks.assert_last_real_item_is_used(model,
+                                         lambda ids: numpy_scores(model, ids, 1.0, False))
 
 
 @pytest.mark.parametrize("max_norm, paper", FORMS)
 def test_an_all_padding_row_gives_finite_scores_and_leaves_the_others_alone(max_norm, paper):
-    model = make_model(4, max_norm, paper)
-    with_empty = scores_of(model, np.concatenate([SESSIONS, [[0, 0, 0, 0, 0]]]))
-    assert np.isfinite(with_empty).all()
-    np.testing.assert_allclose(with_empty[:-1], scores_of(model, SESSIONS), rtol=1e-5, atol=1e-5)
+    checks.assert_rows_without_items_are_finite(make_model(4, max_norm, paper), SESSIONS)
 
 
 def test_training_changes_nothing_stamp_has_no_dropout():
-    model = make_model(5)
-    np.testing.assert_array_equal(scores_of(model, SESSIONS, training=True),
-                                  scores_of(model, SESSIONS, training=False))
+    checks.assert_training_flag_changes_nothing(make_model(5), SESSIONS)
 
 
 @pytest.mark.parametrize("max_norm, paper", FORMS)
 def test_get_config_round_trip(max_norm, paper):
     model = make_model(7, max_norm, paper, score_scale=4.0)
-    config = model.get_config()
-    assert {key: config[key] for key in (
-        "num_items", "embedding_dim", "max_len", "embedding_max_norm", "paper_equations",
-        "score_scale", "repeat_head")} == {
+    checks.assert_config_round_trip(model, {
         "num_items": NUM_ITEMS, "embedding_dim": DIM, "max_len": MAX_LEN,
         "embedding_max_norm": max_norm, "paper_equations": paper, "score_scale": 4.0,
-        "repeat_head": False}
-    clone = STAMPModel.from_config(config)
-    clone.build()
-    assert clone.get_config() == config
-    clone.set_weights(model.get_weights())
-    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
+        "repeat_head": False}, SESSIONS)
 
 
 def test_keras_serialize_deserialize():
-    model = make_model(8)
-    serialized = keras.saving.serialize_keras_object(model)
-    assert serialized["registered_name"] == "mtd_tf>STAMPModel"
-    clone = keras.saving.deserialize_keras_object(serialized)
-    assert isinstance(clone, STAMPModel) and clone.built
-    clone.set_weights(model.get_weights())
-    np.testing.assert_array_equal(scores_of(clone, SESSIONS), scores_of(model, SESSIONS))
+    checks.assert_keras_serialization_round_trip(make_model(8), SESSIONS)
 
 
 @pytest.mark.parametrize("paper", [False, True])
 def test_tf_checkpoint_round_trip_restores_every_weight(tmp_path, paper):
-    model = make_model(9, paper_equations=paper)
-    path = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
-    fresh = make_model(10, paper_equations=paper)
-    tf.train.Checkpoint(model=fresh).restore(path).assert_consumed()
-    assert len(fresh.weights) == len(model.weights)
-    for saved, restored in zip(model.weights, fresh.weights):
-        np.testing.assert_array_equal(restored.numpy(), saved.numpy(), err_msg=saved.path)
-    np.testing.assert_array_equal(scores_of(fresh, SESSIONS), scores_of(model, SESSIONS))
+    checks.assert_checkpoint_restores_every_weight(
+        make_model(9, paper_equations=paper), make_model(10, paper_equations=paper),
+        SESSIONS, tmp_path)
 
 
 def test_defaults_and_initialisation():
@@ -213,10 +167,7 @@ def test_defaults_and_initialisation():
     ("max_len", 0), ("score_scale", -1.0),
 ])
 def test_the_config_rejects_bad_values_naming_the_field(field, value):
-    with pytest.raises(ConfigError, match=field):
-        STAMPConfig(**{field: value})
-    with pytest.raises(ValueError, match=field):
-        STAMPModel(num_items=NUM_ITEMS, **{field: value})
+    checks.assert_settings_rejected(STAMPConfig, {field: value}, field)
 
 
 @pytest.mark.parametrize("paper, num_trainable_weights", [

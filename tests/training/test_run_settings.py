@@ -60,13 +60,14 @@ def test_a_start_that_saved_nothing_pins_nothing(tmp_path):
         run_settings.check_or_record(_config(tmp_path, batch_size=512), frequency=1)
 
 
-def test_a_resume_may_change_paths_lr_epochs_patience_and_top_k(tmp_path):
+def test_a_resume_may_change_paths_lr_epochs_patience_top_k_and_strategy(tmp_path):
     _start(tmp_path)
     changed = _config(tmp_path, data_dir="elsewhere", lr=1e-4, epochs=20, patience=5,
-                      export_top_k=50)
+                      export_top_k=50, strategy="mirrored", peer_timeout=10.0)
     run_settings.check_or_record(changed, frequency=1)
     assert set(run_settings.MAY_CHANGE_ON_RESUME) == {
-        "data_dir", "model_dir", "lr", "epochs", "patience", "export_top_k"}
+        "data_dir", "model_dir", "lr", "epochs", "patience", "export_top_k", "strategy",
+        "peer_timeout"}
 
 
 def test_a_setting_missing_from_an_older_record_counts_as_its_default(tmp_path):
