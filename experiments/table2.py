@@ -87,9 +87,10 @@ flags.DEFINE_list("train_here", [],
                   "are published, for their test ranks (the repeat/new split), e.g. "
                   "pop,spop,itemknn.")
 FLAGS = flags.FLAGS
-ROW_LABELS = dict(reporting.METHOD_LABELS, **{
-    selection.refit_row(method): f"{reporting.METHOD_LABELS[method]}, refit"
-    for method in selection.SELECTED})
+# Each chosen row followed by its refit.
+ROW_LABELS = {row: label for method, label in reporting.METHOD_LABELS.items()
+              for row, label in ((method, label), (selection.refit_row(method), f"{label}, refit"))
+              if row == method or method in selection.SELECTED}
 NOTES_PATH = os.path.join(common.REPO_ROOT, "experiments", "notes", "table2.md")
 
 
