@@ -44,6 +44,9 @@ def pop_p20(data_dir):
 # A step of 1e-2 makes three epochs enough; SASRec's dropout of 0.5 needs a smaller one
 # (measured P@20 10 at 1e-2, 48 at 3e-3, POP 9).
 LEARNING_RATES = {"sasrec": 3e-3}
+# Banks of recent sessions sized for 2,000 items: the defaults (10,000 and 4,096 sessions)
+# cost half a minute per run here and test nothing more.
+SMALL_BANKS = {"csrm": dict(memory_size=512, num_neighbors=64), "cosan": dict(memory_size=512)}
 
 
 def model_config(data_dir, model_dir, name, **overrides):
@@ -51,7 +54,7 @@ def model_config(data_dir, model_dir, name, **overrides):
         **dict(dataset=DATASET, data_dir=data_dir, model_dir=str(model_dir), model=name,
                epochs=3, batch_size=128, embedding_dim=32, lr=LEARNING_RATES.get(name, 1e-2),
                seed=0),
-        **overrides})
+        **SMALL_BANKS.get(name, {}), **overrides})
 
 
 @pytest.fixture(scope="module", params=COMPARISON_MODELS)
