@@ -22,7 +22,6 @@ cannot train faster than one; across machines they would.
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,7 @@ import tensorflow as tf  # noqa: E402
 from mtd_tf import losses  # noqa: E402
 from mtd_tf.data import pipeline  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
+from mtd_tf.training import cluster_config  # noqa: E402
 from mtd_tf.training import session_step  # noqa: E402
 from mtd_tf.training import strategies  # noqa: E402
 from mtd_tf.training import worker_agreement  # noqa: E402
@@ -58,17 +58,6 @@ flags.DEFINE_float("peer_timeout", 300.0, "--peer_timeout of the workers.")
 flags.DEFINE_integer("worker_index", None, "Internal: run as this worker of TF_CONFIG.")
 flags.DEFINE_string("model_dir", None, "Internal: the workers' run folder.")
 FLAGS = flags.FLAGS
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def config_for(model_dir):
@@ -126,14 +115,12 @@ def run_worker():
 
 def time_cluster(num_workers):
     """Starts `num_workers` workers of this script; their figures, summed up."""
-    addresses = [f"127.0.0.1:{port}" for port in free_ports(num_workers)]
+    tf_configs = cluster_config.loopback_tf_configs(num_workers)
     with tempfile.TemporaryDirectory() as model_dir:
         arguments = [arg for arg in sys.argv[1:] if not arg.startswith("--workers")]
         processes = []
         try:
-            for index in range(num_workers):
-                tf_config = json.dumps({"cluster": {"worker": addresses},
-                                        "task": {"type": "worker", "index": index}})
+            for index, tf_config in enumerate(tf_configs):
                 processes.append(subprocess.Popen(  # pylint: disable=consider-using-with
                     [sys.executable, os.path.abspath(__file__), *arguments,
                      f"--worker_index={index}", f"--model_dir={model_dir}"],

@@ -43,6 +43,7 @@ from mtd_tf.errors import MTDError
 from mtd_tf.errors import RunStopped
 from mtd_tf.io_utils import atomic_write_text
 from mtd_tf.metrics import REPORTED_METRICS
+from mtd_tf.models.mtd_config import MTDConfig
 from mtd_tf.models.mtd_config import VARIANTS
 from mtd_tf.models.registry import MODEL_CONFIGS
 from mtd_tf.training.config import DEFAULTS as CONFIG_DEFAULTS
@@ -204,8 +205,8 @@ class CellRunner:
         settings = dict(defaults, **{key: value for key, value in self.base.items()
                                      if key in defaults})
         if settings["frequency"] is None:
-            settings["frequency"] = (1 if method in MODELS
-                                     else registry.defaults_for(dataset, self.data_dir).frequency)
+            settings["frequency"] = MODEL_CONFIGS.get(method, MTDConfig).default_frequency(
+                registry.defaults_for(dataset, self.data_dir).frequency)
         return settings
 
     def cell(self, dataset, method, group="main", **overrides):

@@ -82,6 +82,13 @@ class ComparisonConfig:
     def __post_init__(self):
         settings.check_fields(self)
 
+    @staticmethod
+    def default_frequency(dataset_frequency):
+        """Session passes per epoch unless --frequency says otherwise: one, as in each paper
+        (the dataset's f is MTD's ratio of passes to graph steps)."""
+        del dataset_frequency
+        return 1
+
     @property
     def variant(self):
         """The run's short name (run folders, reports): the model's name."""

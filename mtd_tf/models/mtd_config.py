@@ -92,6 +92,11 @@ class MTDConfig:
         object.__setattr__(self, "variant", variant_of(session_encoder, graph_encoder))
         model_settings.check_heads_divide_width(self)
 
+    @staticmethod
+    def default_frequency(dataset_frequency):
+        """Session passes per epoch unless --frequency says otherwise: the dataset's f."""
+        return dataset_frequency
+
     @property
     def has_graph_module(self):
         return self.graph_encoder != "none"

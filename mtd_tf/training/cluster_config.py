@@ -16,6 +16,7 @@ cluster has one, else worker 0 (TensorFlow's rule); it alone keeps the run's out
 import dataclasses
 import json
 import os
+import socket
 
 from mtd_tf.errors import ConfigError
 
@@ -130,3 +131,19 @@ def _check_address(job, address):
 
 def _fail(problem):
     raise ConfigError(f"{ENVIRONMENT_VARIABLE} {problem}; expected e.g. {EXAMPLE}")
+
+
+def loopback_tf_configs(num_workers):
+    """One `TF_CONFIG` text per worker of a cluster on 127.0.0.1, on ports free right now:
+    the benchmark's and the tests' clusters on one machine."""
+    sockets = [socket.socket() for _ in range(num_workers)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        addresses = [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    return [json.dumps({"cluster": {"worker": addresses},
+                        "task": {"type": "worker", "index": index}})
+            for index in range(num_workers)]

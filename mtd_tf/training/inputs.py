@@ -71,9 +71,7 @@ def build_inputs(config):
     inputs = TrainingInputs(
         dataset_name=dataset.name,
         num_items=dataset.num_items,
-        # The per-dataset f is MTD's ratio of session passes to graph steps; a comparison
-        # model's epoch is one pass, as in its paper.
-        frequency=settings.frequency or (defaults.frequency if config.model.name == "mtd" else 1),
+        frequency=settings.frequency or config.model.default_frequency(defaults.frequency),
         train=train, valid=valid, test=test,
         adjacency=graph.to_sparse_tensor(normalized),
         has_edge=has_edge,

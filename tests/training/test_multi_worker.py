@@ -13,7 +13,6 @@ share of the batch, so two replicas mask a batch unlike one device masking all o
 
 import json
 import os
-import socket
 import subprocess
 import time
 import types
@@ -43,30 +42,18 @@ RUN_SECONDS = 240  # the most a worker of these tiny runs may take on a loaded m
 POLL_SECONDS = 0.01
 
 
-def free_ports(count):
-    """`count` distinct TCP ports on 127.0.0.1 that nothing listens on right now."""
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 class Cluster:
     """Worker processes of one cluster on 127.0.0.1 (ports picked free), each running
     `main.py` with its own TF_CONFIG; all are killed and reaped when the block ends."""
 
     def __init__(self, log_dir, num_workers=2):
-        self.addresses = [f"127.0.0.1:{port}" for port in free_ports(num_workers)]
+        self.tf_configs = cluster_config.loopback_tf_configs(num_workers)
+        self.addresses = json.loads(self.tf_configs[0])["cluster"]["worker"]
         self.log_dir = log_dir
         self.started = []  # (process, log file)
 
     def tf_config(self, index):
-        return json.dumps({"cluster": {"worker": self.addresses},
-                           "task": {"type": "worker", "index": index}})
+        return self.tf_configs[index]
 
     def start(self, index, arguments, name):
         """Starts worker `index` with `main.py ARGUMENTS`; its output goes to `name`.log."""
