@@ -115,3 +115,19 @@ def test_seeds_refuses_a_seed_inside_the_settings(workspace, tmp_path):
 def test_seeds_refuses_a_results_name_that_is_a_path(workspace, tmp_path):
     assert_refused("seeds", workspace, tmp_path, "--results_name must be letters",
                    "--results_name=../elsewhere")
+
+
+@pytest.mark.slow
+def test_sampled_softmax_trains_each_loss_and_pairs_it_with_the_full_softmax(workspace, tmp_path):
+    _, data = run_script("sampled_softmax", workspace, tmp_path, "--variant=lo",
+                         "--num_negatives=16,64")
+    entry = data[DATASET]
+    assert set(entry["cells"]) == {"full softmax", "sampled, K = 16", "sampled, K = 64"}
+    full = entry["cells"]["full softmax"]
+    for row in ("sampled, K = 16", "sampled, K = 64"):
+        cell, gap = entry["cells"][row], entry["gaps"][row]
+        assert "loss=sampled_softmax" in cell["run"] and "num_negatives=" in cell["run"]
+        for key in ("P@20", "MRR@20"):  # the paired gap's mean is the gap of the two means
+            assert gap["gap"][key] == pytest.approx(cell["test"][key] - full["test"][key],
+                                                    abs=1e-6)
+    assert "full softmax" in read_markdown(tmp_path, "sampled_softmax")
