@@ -7,7 +7,11 @@ run writes) and loaded as a client would (`tf.saved_model.load`). Then, in one p
 - one session at a time: p50 and p99 latency over --requests calls of `serving_default`,
   beside the floor of reading the item table once (a `reduce_sum` over the [M, d] table);
 - batches of 256 and 1024 sessions: sessions/s, beside the floor of the scoring matmul
-  alone ([batch, d] x [d, M] in float32, the work every exact answer needs).
+  alone ([batch, d] x [d, M] in float32, the work every exact answer needs);
+- the levers, each timed on the same [batch, d] queries (milliseconds per batch): the
+  matmul with `tf.math.top_k` of whole rows against `block_top_k` over the export's
+  `CandidateTable`; the candidate table normalised at every call (what scaled cosines
+  cost without the export's precomputed table); a bfloat16 table's matmul.
 
 Targets on a 2-core CPU (diginetica's 43,097 items): one session p50 <= 1 ms; batched
 throughput >= 0.8 of the matmul floor.
@@ -40,6 +44,8 @@ flags.DEFINE_integer("requests", 300, "Single-session calls timed (after 20 warm
 flags.DEFINE_list("batch_sizes", ["256", "1024"], "Batch sizes timed for throughput.")
 flags.DEFINE_integer("embedding_dim", 100, "Embedding size d.")
 flags.DEFINE_integer("session_length", 5, "Items per served session.")
+flags.DEFINE_float("score_scale", 16.0, "The model's score_scale (16: the scaled cosines of the "
+                   "configurations Table 2 chose; 0: the paper's dot products).")
 FLAGS = flags.FLAGS
 
 
@@ -68,7 +74,8 @@ def time_catalogue(catalogue):
     from mtd_tf.serving import export  # pylint: disable=import-outside-toplevel
 
     num_items = _num_items(catalogue)
-    model = MTDConfig(variant="lo", embedding_dim=FLAGS.embedding_dim).build(num_items)
+    model = MTDConfig(variant="lo", embedding_dim=FLAGS.embedding_dim,
+                      score_scale=FLAGS.score_scale).build(num_items)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as folder:
         export_dir = os.path.join(folder, "export")
@@ -103,7 +110,35 @@ def time_catalogue(catalogue):
             row[f"batch_{batch}_sessions_per_s"] = batch / float(np.median(served))
             row[f"batch_{batch}_matmul_floor_sessions_per_s"] = batch / float(np.median(floor))
             row[f"batch_{batch}_share_of_floor"] = float(np.median(floor) / np.median(served))
+            for lever, milliseconds in time_levers(queries, table).items():
+                row[f"batch_{batch}_{lever}_ms"] = milliseconds
     return row
+
+
+def time_levers(queries, table):
+    """Milliseconds per batch of the serving levers' alternatives (median of 10 calls)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    from mtd_tf.serving.candidate_table import CandidateTable  # pylint: disable=import-outside-toplevel
+
+    candidates = CandidateTable(table.numpy(), len(table))
+    half_table = tf.cast(table, tf.bfloat16)
+    half_queries = tf.cast(queries, tf.bfloat16)
+    alternatives = {
+        "matmul_full_top_k": lambda: tf.math.top_k(
+            tf.matmul(queries, table, transpose_b=True), k=20).indices,
+        "matmul_block_top_k": lambda: candidates.top_k(queries, 20)[1],
+        "normalise_table_and_matmul": lambda: tf.reduce_max(tf.matmul(
+            queries, tf.math.l2_normalize(table, axis=-1), transpose_b=True)),
+        "bfloat16_matmul": lambda: tf.reduce_max(tf.matmul(
+            half_queries, half_table, transpose_b=True)),
+    }
+    timings = {}
+    for lever, alternative in alternatives.items():
+        function = tf.function(alternative)
+        function()
+        timings[lever] = 1e3 * float(np.median(_seconds(lambda f=function: f().numpy(), 10)))
+    return timings
 
 
 def main(argv):

@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from mtd_tf.errors import MTDError
 from mtd_tf.io_utils import atomic_output_dir
+from mtd_tf.serving.candidate_table import CandidateTable
 from mtd_tf.serving.retrieval import DEFAULT_CHUNK_ITEMS
 from mtd_tf.serving.retrieval import TopKRetrieval
 
@@ -55,10 +56,21 @@ def clean_sessions(item_ids, num_items, max_len):
     return tf.cast(kept, tf.int32), tf.minimum(lengths, max_len)
 
 
-def make_serving_fn(model, top_k, item_popularity, chunk_items=DEFAULT_CHUNK_ITEMS):
+def serving_table(model, chunk_items=DEFAULT_CHUNK_ITEMS):
+    """The candidate vectors as the export scores them (`CandidateTable`),
+    or None for a model with a repeat head, whose lists need its own scores. The table is a
+    second copy of the item vectors in the export: the price of doing the table's work once."""
+    if getattr(model, "repeat_head", None) is not None:
+        return None
+    return CandidateTable(model.candidate_vectors().numpy(), chunk_items)
+
+
+def make_serving_fn(model, top_k, item_popularity, chunk_items=DEFAULT_CHUNK_ITEMS,
+                    table=None):
     """Builds `serve(item_ids) -> {"top_items", "scores"}` over `model` (DESIGN.md
-    section 6), any model of `mtd_tf.models`, scoring `chunk_items` items at a time."""
-    retrieval = TopKRetrieval(model, item_popularity, chunk_items)
+    section 6), any model of `mtd_tf.models`, scoring `chunk_items` items at a time against
+    `table` (`serving_table`) or the model's own candidate vectors."""
+    retrieval = TopKRetrieval(model, item_popularity, chunk_items, table)
 
     def serve(item_ids):
         ids, _ = clean_sessions(item_ids, model.num_items, model.max_len)
@@ -105,10 +117,14 @@ def export_saved_model(model, export_dir, top_k, item_popularity, raw_item_ids=N
     """Writes the SavedModel to `export_dir` atomically (a crash leaves the old one or none):
     `serving_default`, `session_embedding`, and with `raw_item_ids` (str [M], item j+1's
     raw id) `serving_raw`; beside it the candidate vectors (`CANDIDATES_FILE`). The top-K
-    lists score `chunk_items` items at a time, so no batch or catalogue exhausts memory."""
+    lists score `chunk_items` items at a time, so no batch or catalogue exhausts memory,
+    against the candidate vectors computed once (`serving_table`)."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    serve = make_serving_fn(model, top_k, item_popularity, chunk_items)
+    table = serving_table(model, chunk_items)
+    if table is not None:
+        archive.track(table)
+    serve = make_serving_fn(model, top_k, item_popularity, chunk_items, table)
     archive.add_endpoint(
         name=SIGNATURE_KEY, fn=serve,
         input_signature=[tf.TensorSpec([None, None], tf.int64, name="item_ids")])

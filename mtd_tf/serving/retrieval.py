@@ -6,7 +6,9 @@ section 5. Such a session is ranked by training popularity instead, in evaluatio
 as in serving: in-training validation and test (`training.session_step`) and the
 SavedModel (`serving.export`) both go through `TopKRetrieval`.
 
-A catalogue larger than `chunk_items` is scored a slice of items at a time, so memory is
+Top-K lists are ranked by `block_top_k` (the same list as a top-K of the whole row, for a
+fraction of its cost); the export's lists score against a `CandidateTable`, the candidate
+vectors computed once. A catalogue larger than `chunk_items` is scored a slice of items at a time, so memory is
 O(batch x chunk_items) for any M: ranks count the items above the target slice by slice
 (the target's score read from its own slice's product, as the whole product would give
 it), and the top-K list is a running top-K over the slices. A catalogue of at most
@@ -17,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtd_tf import metrics
+from mtd_tf.serving.block_top_k import running_top_k
 
 # Items scored at once: [batch, 65536] float32 is 25 MiB at batch 100.
 DEFAULT_CHUNK_ITEMS = 65536
@@ -30,10 +33,16 @@ class TopKRetrieval:
         `repeat_head` where it has one).
       item_popularity: float [M], training counts of items 1..M: the fallback ranking.
       chunk_items: items scored at once.
+      table: a `CandidateTable` of the model's candidate vectors computed once, which
+        `top_k` then scores against (the export's, for a model without a repeat head); None
+        for the model's `candidate_vectors()` at each call (training, whose table moves).
     """
 
-    def __init__(self, model, item_popularity, chunk_items=DEFAULT_CHUNK_ITEMS):
+    def __init__(self, model, item_popularity, chunk_items=DEFAULT_CHUNK_ITEMS, table=None):
+        if table is not None and getattr(model, "repeat_head", None) is not None:
+            raise ValueError("a repeat head's lists need the model's own scores, not a table")
         self.model = model
+        self.table = table
         self.popularity = tf.constant(np.asarray(item_popularity, dtype=np.float32))  # [M]
         num_items = model.num_items
         self.slices = [(start, min(start + chunk_items, num_items))
@@ -72,23 +81,11 @@ class TopKRetrieval:
         """(item ids int64 [batch, k'] best first, their scores [batch, k']), k' = min(k, M);
         equal scores keep the lower item id first, as one `tf.math.top_k` would."""
         k = min(k, self.model.num_items)
-        session = self._session(item_ids)
-        values = indices = None
-        listed = 0  # items seen so far: the running list holds min(k, listed)
-        for start, stop in self.slices:
-            slice_values, slice_indices = tf.math.top_k(
-                self._slice_scores(session, start, stop, fallback=False),
-                k=min(k, stop - start))
-            slice_indices += start
-            listed += stop - start
-            if values is None:
-                values, indices = slice_values, slice_indices
-                continue
-            # Earlier slices first: on equal values the lower id (earlier column) wins.
-            merged_values = tf.concat([values, slice_values], axis=1)
-            merged_indices = tf.concat([indices, slice_indices], axis=1)
-            values, order = tf.math.top_k(merged_values, k=min(k, listed))
-            indices = tf.gather(merged_indices, order, batch_dims=1)
+        session = self._session(item_ids, candidates=self.table is None)
+        if self.table is not None:
+            values, indices = self.table.top_k(session["query"], k)
+        else:
+            values, indices = self._slice_top_k(session, k)
         # A session without items gets the popularity list: chosen on [batch, k], not by
         # rewriting every score of the batch.
         popular_values, popular_indices = tf.math.top_k(self.popularity, k=k)
@@ -97,14 +94,22 @@ class TopKRetrieval:
         indices = tf.where(has_items, indices, popular_indices[None, :])
         return tf.cast(indices, tf.int64) + 1, values
 
-    def _session(self, item_ids):
-        """What every slice's scores need: the query, the candidates, which rows have items,
-        and with a repeat head its mixture weights and the scores' log-normaliser."""
+    def _slice_top_k(self, session, k):
+        """`top_k`'s list over the model's own scores, a slice at a time."""
+        return running_top_k(((start, self._slice_scores(session, start, stop, fallback=False),
+                               None) for start, stop in self.slices), k)
+
+    def _session(self, item_ids, candidates=True):
+        """What every slice's scores need: the query, which rows have items, and unless
+        `candidates` is False (scoring against the table) the candidates and with a repeat
+        head its mixture weights and the scores' log-normaliser."""
         item_ids = tf.cast(item_ids, tf.int32)
         query = self.model.query_vectors(item_ids, training=False)
-        candidates = self.model.candidate_vectors()
-        session = {"item_ids": item_ids, "query": query, "candidates": candidates,
+        session = {"item_ids": item_ids, "query": query,
                    "has_items": tf.reduce_any(item_ids > 0, axis=1), "raw_scores": {}}
+        if not candidates:
+            return session
+        candidates = session["candidates"] = self.model.candidate_vectors()
         head = getattr(self.model, "repeat_head", None)
         if head is not None:
             session["log_modes"], session["position_log_weights"] = (

@@ -58,10 +58,10 @@ def expected_top_k(model, popularity, sessions, k):
     return np.stack(items), np.stack(values)
 
 
-def build_model(seed, repeat_head=False):
+def build_model(seed, repeat_head=False, score_scale=0.0):
     keras.utils.set_random_seed(seed)
     model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN, dropout=0.3,
-                     repeat_head=repeat_head)
+                     repeat_head=repeat_head, score_scale=score_scale)
     model.build()
     rng = np.random.default_rng(seed)
     for weight in model.trainable_weights:
@@ -71,11 +71,13 @@ def build_model(seed, repeat_head=False):
     return model, popularity
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["paper_head", "repeat_head"])
+@pytest.fixture(scope="module", params=[{}, {"repeat_head": True}, {"score_scale": 4.0}],
+                ids=["paper_head", "repeat_head", "scaled_cosine"])
 def exported(tmp_path_factory, request):
     """(model, popularity, export_dir) of a random model exported with K = 7, with the
-    paper's scores or the repeat head's log-probabilities (served exactly as evaluated)."""
-    model, popularity = build_model(0, repeat_head=request.param)
+    paper's scores, the repeat head's log-probabilities (served exactly as evaluated), or
+    scaled cosines (whose normalised candidate table the export holds computed once)."""
+    model, popularity = build_model(0, **request.param)
     export_dir = str(tmp_path_factory.mktemp("export") / "export")
     export.export_saved_model(model, export_dir, top_k=TOP_K, item_popularity=popularity)
     return model, popularity, export_dir
@@ -320,6 +322,13 @@ def test_session_embeddings_and_candidate_vectors_give_the_models_scores(exporte
     served session times the exported candidate vectors is the model's score (the paper's
     output; with the repeat head, the explore scores the mixture starts from)."""
     model, _, export_dir = exported
+    # The export keeps the candidate table as it scores it, beside the model's item table
+    # (padded to a whole block); a repeat head scores through the model.
+    saved = tf.train.list_variables(os.path.join(export_dir, "variables", "variables"))
+    tables = [shape for name, shape in saved if name.startswith("_all_variables/")
+              and len(shape) == 2 and shape[0] >= NUM_ITEMS and shape[1] == DIM]
+    expected = [[NUM_ITEMS, DIM]] if model.repeat_head else [[NUM_ITEMS, DIM], [128, DIM]]
+    assert sorted(tables) == expected
     embed = tf.saved_model.load(export_dir).signatures[export.EMBEDDING_SIGNATURE_KEY]
     candidates = np.load(os.path.join(export_dir, export.CANDIDATES_FILE), allow_pickle=False)
     assert candidates.shape == (NUM_ITEMS, DIM) and candidates.dtype == np.float32
@@ -334,3 +343,4 @@ def test_session_embeddings_and_candidate_vectors_give_the_models_scores(exporte
         expected = tf.matmul(model.query_vectors(ids, training=False), model.candidate_vectors(),
                              transpose_b=True)[0].numpy()
         np.testing.assert_allclose(row @ candidates.T, expected, rtol=1e-4, atol=1e-4)
+

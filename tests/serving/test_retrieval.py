@@ -71,8 +71,9 @@ def test_tied_items_are_listed_lower_id_first():
     assert abs(listed.index(25) - listed.index(4)) == 2  # adjacent: their scores are equal
 
 
-def test_a_sliced_export_serves_the_lists_of_a_whole_one(tmp_path):
-    model = tied_model(True)
+@pytest.mark.parametrize("repeat_head", [False, True])
+def test_a_sliced_export_serves_the_lists_of_a_whole_one(tmp_path, repeat_head):
+    model = tied_model(repeat_head)
     popularity = np.arange(NUM_ITEMS, 0, -1)
     rows = np.array([[3, 4, 5], [7, 0, 0], [0, 0, 0]], np.int64)
     served = []
