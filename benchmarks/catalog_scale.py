@@ -10,7 +10,8 @@ at M = 10^6 within 1.5x of M = 10^4; evaluation cost no worse than linear in M; 
 over 8 GiB.
 
     python benchmarks/catalog_scale.py [--items=10000,100000,1000000]
-        [--losses=full_softmax,sampled_softmax] [--num_negatives=1024] [--data_dir=DIR]
+        [--losses=full_softmax,sampled_softmax] [--optimizers=adam,lazy_adam]
+        [--num_negatives=1024] [--data_dir=DIR]
 
 Prints one JSON line per M and loss, with the command, the machine and the date, then the
 ratios the targets are about.
@@ -35,6 +36,9 @@ flags.DEFINE_list("items", ["10000", "100000", "1000000"], "Catalogue sizes M.")
 flags.DEFINE_integer("sessions", 200000, "Sessions drawn per synthetic dataset.")
 flags.DEFINE_list("losses", ["full_softmax", "sampled_softmax"], "Losses to time.")
 flags.DEFINE_integer("num_negatives", 1024, "Negatives of the sampled softmax.")
+flags.DEFINE_list("optimizers", ["adam", "lazy_adam"],
+                  "Optimizers timed with the sampled softmax (--optimizer of main.py; the full "
+                  "softmax uses every row, so it is timed with adam only).")
 flags.DEFINE_integer("batch_size", 256, "Training and evaluation batch size.")
 flags.DEFINE_integer("embedding_dim", 100, "Embedding size d.")
 flags.DEFINE_integer("batches", 12, "Training batches per run (the first two not timed).")
@@ -60,8 +64,8 @@ def _timed_rate(step, batches, warmup):
     return counted / (time.perf_counter() - start)
 
 
-def time_one(num_items, loss):
-    """{train_samples_per_s, eval_pairs_per_s, peak_rss_gib} of one M and loss."""
+def time_one(num_items, loss, optimizer_name):
+    """{train_samples_per_s, eval_pairs_per_s, peak_rss_gib} of one M, loss and optimizer."""
     import keras  # pylint: disable=import-outside-toplevel
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
@@ -72,11 +76,14 @@ def time_one(num_items, loss):
     from mtd_tf.models.mtd_config import MTDConfig  # pylint: disable=import-outside-toplevel
     from mtd_tf.training import session_step  # pylint: disable=import-outside-toplevel
     from mtd_tf.training.fused_adam import FusedAdam  # pylint: disable=import-outside-toplevel
+    from mtd_tf.training.row_sparse_adam import RowSparseAdam  # pylint: disable=import-outside-toplevel
 
     dataset = registry.load_dataset(f"synthetic_m{num_items}_s{FLAGS.sessions}", FLAGS.data_dir)
     keras.utils.set_random_seed(0)
     model = MTDConfig(variant="lo", embedding_dim=FLAGS.embedding_dim).build(dataset.num_items)
-    optimizer = FusedAdam(learning_rate=1e-3)
+    lazy = optimizer_name == "lazy_adam"
+    optimizer = (RowSparseAdam(learning_rate=1e-3, row_variables=model.item_tables(),
+                               row_l2=1e-6) if lazy else FusedAdam(learning_rate=1e-3))
     optimizer.build(model.trainable_variables)
     train = augment.augment_prefixes(dataset.train, 1, model.max_len)
     test = augment.pad_prefixes(dataset.test_prefixes, dataset.test_targets, model.max_len)
@@ -88,8 +95,9 @@ def time_one(num_items, loss):
             tf.TensorSpec([None], train_batches[0][1].dtype))
     sampler = (sampled_softmax.PopularitySampler(popularity.numpy(), FLAGS.num_negatives)
                if loss == "sampled_softmax" else None)
-    train_step = session_step.make_session_train_step(model, optimizer, strategy, 1e-6, spec,
-                                                      sampler=sampler)
+    train_step = session_step.make_session_train_step(
+        model, optimizer, strategy, 1e-6, spec, sampler=sampler,
+        unpenalised=model.item_tables() if lazy else ())
     rank_step = session_step.make_rank_step(model, strategy, spec, popularity.numpy())
 
     def train_one(batch):
@@ -110,31 +118,35 @@ def time_one(num_items, loss):
 def main(argv):
     del argv
     if FLAGS.child:
-        items, loss = FLAGS.child.split(":")
-        print(json.dumps(time_one(int(items), loss)))
+        items, loss, optimizer = FLAGS.child.split(":")
+        print(json.dumps(time_one(int(items), loss, optimizer)))
         return
     stamp = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv),
              "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    runs = [(loss, optimizer) for loss in FLAGS.losses
+            for optimizer in (FLAGS.optimizers if loss == "sampled_softmax" else ["adam"])]
     rows = {}
     for items in FLAGS.items:
-        for loss in FLAGS.losses:
+        for loss, optimizer in runs:
             args = [a for a in sys.argv[1:] if not a.startswith("--child")]
             done = subprocess.run([sys.executable, os.path.abspath(__file__), *args,
-                                   f"--child={items}:{loss}"], capture_output=True, text=True,
-                                  check=False)
+                                   f"--child={items}:{loss}:{optimizer}"], capture_output=True,
+                                  text=True, check=False)
             if done.returncode:
                 row = {"error": done.stderr.strip().splitlines()[-1:]}
             else:
                 row = json.loads(done.stdout.strip().splitlines()[-1])
-            rows[(int(items), loss)] = row
-            print(json.dumps({"items": int(items), "loss": loss, **row, **stamp}), flush=True)
-    sizes = sorted({items for items, _ in rows})
-    for loss in FLAGS.losses:
-        first, last = rows.get((sizes[0], loss), {}), rows.get((sizes[-1], loss), {})
+            rows[(int(items), loss, optimizer)] = row
+            print(json.dumps({"items": int(items), "loss": loss, "optimizer": optimizer, **row,
+                              **stamp}), flush=True)
+    sizes = sorted({items for items, _, _ in rows})
+    for loss, optimizer in runs:
+        first = rows.get((sizes[0], loss, optimizer), {})
+        last = rows.get((sizes[-1], loss, optimizer), {})
         if "train_samples_per_s" in first and "train_samples_per_s" in last:
             print(json.dumps({
-                "loss": loss, "items": [sizes[0], sizes[-1]],
+                "loss": loss, "optimizer": optimizer, "items": [sizes[0], sizes[-1]],
                 "train_slowdown": first["train_samples_per_s"] / last["train_samples_per_s"],
                 "eval_cost_ratio": first["eval_pairs_per_s"] / last["eval_pairs_per_s"],
                 "items_ratio": sizes[-1] / sizes[0],

@@ -1,8 +1,8 @@
 """What sampled softmax costs in accuracy: the same configuration trained with the full
-softmax and with `--loss=sampled_softmax` for each K, at equal epochs.
+softmax and with `--loss=sampled_softmax` for each K and optimizer, at equal epochs.
 
     python experiments/sampled_softmax.py --data_dir=../shared/data --datasets=diginetica \
-        --epochs=1 --num_negatives=1024,4096
+        --epochs=1 --num_negatives=1024,4096 --optimizers=adam,lazy_adam
 
 Sampling is what makes a step's cost independent of the catalogue (`benchmarks/
 catalog_scale.py`); this measures its price on a real catalogue. Every run keeps the
@@ -31,6 +31,9 @@ from mtd_tf.errors import DatasetMissingError  # noqa: E402
 
 common.define_flags(default_datasets=("diginetica",))
 flags.DEFINE_list("num_negatives", ["1024", "4096"], "Values of K to train, comma-separated.")
+flags.DEFINE_list("optimizers", ["adam", "lazy_adam"],
+                  "Optimizers of the sampled runs (--optimizer; lazy_adam is trained with the "
+                  "first K only: it changes how rows are updated, not what K does).")
 flags.DEFINE_string("variant", "mtd", "MTD variant or comparison model to train.")
 flags.DEFINE_string("settings", "", "Settings every run shares, key=value[,key=value].")
 FLAGS = flags.FLAGS
@@ -40,8 +43,8 @@ SHOWN = ("P@10", "P@20", "MRR@10", "MRR@20")
 GROUP = "sampled_softmax"
 
 
-def sampled_row(num_negatives):
-    return f"sampled, K = {num_negatives}"
+def sampled_row(num_negatives, optimizer):
+    return f"sampled, K = {num_negatives}" + ("" if optimizer == "adam" else f", {optimizer}")
 
 
 def test_pair_count(dataset):
@@ -81,10 +84,13 @@ def main(argv):
     plan = {dataset: {FULL_ROW: runner.cell(dataset, FLAGS.variant, GROUP, **shared)}
             for dataset in FLAGS.datasets}
     for dataset, rows in plan.items():
-        for num_negatives in FLAGS.num_negatives:
-            rows[sampled_row(num_negatives)] = runner.cell(
-                dataset, FLAGS.variant, GROUP, **shared, loss="sampled_softmax",
-                num_negatives=int(num_negatives))
+        for index, num_negatives in enumerate(FLAGS.num_negatives):
+            for optimizer in FLAGS.optimizers:
+                if optimizer != "adam" and index:
+                    continue
+                rows[sampled_row(num_negatives, optimizer)] = runner.cell(
+                    dataset, FLAGS.variant, GROUP, **shared, loss="sampled_softmax",
+                    num_negatives=int(num_negatives), optimizer=optimizer)
     pair_counts = {dataset: test_pair_count(dataset) for dataset in plan}
 
     def publish(records):

@@ -49,25 +49,26 @@ class PopularitySampler:
                                                 self.num_negatives, seed=seed)[0]
         return tf.cast(drawn, tf.int32) + 1
 
-    def loss(self, session, candidates, targets, step):
+    def loss(self, session, candidate_rows, targets, step):
         """Per-example sampled softmax cross-entropy, float32 [batch].
 
         Args:
           session: float [batch, d'], query vectors.
-          candidates: float [M, d'], candidate vectors (row j = item j+1).
+          candidate_rows: ids int32 [...] in 1..M -> their candidate vectors [..., d']
+            (`NextItemModel.candidate_rows`: only those rows of the table are read).
           targets: int [batch], items 1..M.
           step: scalar int tensor, the optimizer's step (seeds the draw).
         """
         targets = tf.cast(targets, tf.int32)
         negatives = self.negatives(step)  # [K]
         session = tf.cast(session, tf.float32)
-        target_vectors = tf.cast(tf.gather(candidates, targets - 1), tf.float32)  # [batch, d']
+        target_vectors = tf.cast(candidate_rows(targets), tf.float32)  # [batch, d']
         log_expected = tf.math.log(float(self.num_negatives))
         # Each logit minus log(expected count of its item in the sample).
         target_logits = (tf.reduce_sum(session * target_vectors, axis=1)
                          - (log_expected + tf.gather(self.log_probabilities, targets - 1)))
-        negative_logits = (tf.matmul(session, tf.cast(tf.gather(candidates, negatives - 1),
-                                                      tf.float32), transpose_b=True)
+        negative_logits = (tf.matmul(session, tf.cast(candidate_rows(negatives), tf.float32),
+                                     transpose_b=True)
                            - (log_expected + tf.gather(self.log_probabilities, negatives - 1)))
         negative_logits = tf.where(negatives[None, :] == targets[:, None], _MASKED,
                                    negative_logits)  # accidental hits

@@ -43,7 +43,8 @@ def test_loss_matches_numpy(in_batch):
     step = tf.constant(4, tf.int64)
     negatives = sampler.negatives(step).numpy()
     targets = np.array([negatives[0], 2, 2, 7, 25], np.int32)  # an accidental hit; a repeat
-    loss = sampler.loss(session, candidates, targets, step).numpy()
+    loss = sampler.loss(session, lambda ids: tf.gather(candidates, ids - 1), targets,
+                        step).numpy()
     np.testing.assert_allclose(loss, numpy_loss(sampler, session.astype(np.float64),
                                                 candidates.astype(np.float64), targets,
                                                 negatives), rtol=1e-5, atol=1e-5)

@@ -16,6 +16,7 @@ from mtd_tf import settings
 from mtd_tf.layers import SessionGRU
 from mtd_tf.models import model_settings
 from mtd_tf.models.next_item import NextItemModel
+from mtd_tf.models.next_item import gather_rows
 
 
 def _glorot_uniform_per_gate():
@@ -183,6 +184,14 @@ class GRU4RecModel(NextItemModel):
             return table
         bias = tf.cast(self.item_bias, table.dtype)[:, tf.newaxis]
         return tf.concat([tf.convert_to_tensor(table), bias], axis=-1)  # [W ; b], [M, d + 1]
+
+    def output_rows(self, indices):
+        table = self.item_embeddings if self.tie_embeddings else self.output_embeddings
+        rows = gather_rows(table, indices)
+        if not self.output_bias:
+            return rows
+        bias = tf.cast(gather_rows(self.item_bias, indices), rows.dtype)[..., tf.newaxis]
+        return tf.concat([rows, bias], axis=-1)
 
     def item_tables(self):
         tables = [self.item_embeddings]

@@ -14,6 +14,13 @@ from mtd_tf import settings
 from mtd_tf.layers import RepeatExploreHead
 
 
+def gather_rows(table, indices):
+    """`tf.gather(table, indices)` that reads only the rows: a Keras variable is read whole
+    first (and copied whole once rows of it were updated in place, as a row-sparse
+    optimizer does), its TensorFlow variable row by row."""
+    return tf.gather(table.value if isinstance(table, keras.Variable) else table, indices)
+
+
 class NextItemModel(keras.Model):
     """Scores every item 1..M as the next click of a right-padded prefix (0 = padding).
 
@@ -96,7 +103,8 @@ class NextItemModel(keras.Model):
     def lookup(self, item_ids):
         """Item vectors for ids 1..M, zeros for padding. [batch, len] -> [batch, len, d]."""
         mask = item_ids > 0
-        rows = tf.gather(self.item_embeddings, tf.maximum(item_ids - 1, 0))
+        rows = tf.cast(gather_rows(self.item_embeddings, tf.maximum(item_ids - 1, 0)),
+                       self.compute_dtype)
         return rows * tf.cast(mask, rows.dtype)[..., None]
 
     def query_vectors(self, item_ids, training=None):
@@ -112,6 +120,18 @@ class NextItemModel(keras.Model):
         with `score_scale`), in the compute dtype, as the query vectors."""
         table = tf.cast(self.output_table(), self.compute_dtype)
         return tf.math.l2_normalize(table, axis=-1) if self.score_scale else table
+
+    def candidate_rows(self, item_ids):
+        """[..., output_dim]: the rows of `candidate_vectors()` of ids 1..M, read without
+        the rest of the table: a sampled-softmax step needs a few thousand rows of it, and
+        reading all M would make its cost grow with the catalogue."""
+        rows = tf.cast(self.output_rows(tf.cast(item_ids, tf.int32) - 1), self.compute_dtype)
+        return tf.math.l2_normalize(rows, axis=-1) if self.score_scale else rows
+
+    def output_rows(self, indices):
+        """Rows `indices` (0-based) of `output_table()`; a subclass that assembles its table
+        gathers from its parts."""
+        return gather_rows(self.output_table(), indices)
 
     def call(self, item_ids, training=None):
         """Scores z [batch, M] (column j = item j+1); with the repeat head, the

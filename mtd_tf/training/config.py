@@ -22,6 +22,7 @@ from mtd_tf.training.strategies import STRATEGIES
 
 SCORING_PRECISIONS = tuple(MATMUL_DTYPES)  # the names the loss knows, one list
 LOSSES = ("full_softmax", "sampled_softmax")
+OPTIMIZERS = ("adam", "lazy_adam")
 _POSITIVE_FINITE = settings.in_range(0, math.inf, low_open=True, high_open=True)
 
 
@@ -88,6 +89,12 @@ class TrainerConfig:
         settings.positive_int)
     in_batch_negatives: bool = settings.setting(
         False, "With --loss=sampled_softmax, also use the batch's other targets as negatives.")
+    optimizer: str = settings.setting(
+        "adam", "Session-step optimizer: adam (the paper's), or lazy_adam: the item tables' "
+        "rows a batch did not use keep their values and moments, and their L2 term applies "
+        "to the rows used (a sampled-softmax step then costs the same for any catalogue "
+        "size; with the full softmax, or --score_scale, every row is used: adam's update).",
+        choices=OPTIMIZERS)
     warm_start_from: str | None = settings.setting(
         None, "A finished run folder whose best weights start this run (daily retraining on "
         "a newer dataset): items are matched by raw id (both datasets need items.tsv), new "

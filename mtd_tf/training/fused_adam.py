@@ -26,7 +26,7 @@ def _adam_update(variable, momentum, velocity, gradient, learning_rate, local_st
     variable.assign_sub(new_momentum * alpha / (tf.sqrt(new_velocity) + epsilon))
 
 
-def _component_beside(slot, variable):
+def component_beside(slot, variable):
     """The copy of `slot` on `variable`'s device.
 
     Under a multi-device strategy Keras calls `update_step` once per device with that
@@ -56,8 +56,8 @@ class FusedAdam(keras.optimizers.Adam):
             return tf.cast(value, dtype)
 
         _adam_update(
-            variable, _component_beside(self._momentums[index].value, variable),
-            _component_beside(self._velocities[index].value, variable),
+            variable, component_beside(self._momentums[index].value, variable),
+            component_beside(self._velocities[index].value, variable),
             tf.convert_to_tensor(gradient), scalar(learning_rate),
             scalar(self.iterations + 1), scalar(self.beta_1), scalar(self.beta_2),
             scalar(self.epsilon))

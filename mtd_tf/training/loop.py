@@ -42,6 +42,7 @@ from mtd_tf.training import strategies
 from mtd_tf.training import warm_start
 from mtd_tf.training import worker_agreement
 from mtd_tf.training.fused_adam import FusedAdam
+from mtd_tf.training.row_sparse_adam import RowSparseAdam
 from mtd_tf.training.progress import PassProgress
 
 
@@ -72,7 +73,11 @@ class Trainer:
         num_items = self.inputs.num_items
         with self.strategy.scope():
             self.model = config.model.build(num_items)
-            self.session_optimizer = FusedAdam(learning_rate=self.settings.lr)
+            self.session_optimizer = (
+                RowSparseAdam(learning_rate=self.settings.lr,
+                              row_variables=self.model.item_tables(), row_l2=self.settings.l2)
+                if self.settings.optimizer == "lazy_adam"
+                else FusedAdam(learning_rate=self.settings.lr))
             self.session_optimizer.build(self.model.trainable_variables)
             self.infomax = self.graph_optimizer = None
             if config.uses_graph:
@@ -112,7 +117,9 @@ class Trainer:
         self.train_step = session_step.make_session_train_step(
             self.model, self.session_optimizer, self.strategy, self.settings.l2, spec,
             matmul_dtype=losses.MATMUL_DTYPES[self.settings.scoring_precision],
-            sampler=sampled_softmax.sampler_for(self.settings, self.inputs))
+            sampler=sampled_softmax.sampler_for(self.settings, self.inputs),
+            unpenalised=(self.model.item_tables() if self.settings.optimizer == "lazy_adam"
+                         else ()))
         self.rank_step = session_step.make_rank_step(
             self.model, self.strategy, spec, self.inputs.item_popularity)
         self.graph_train_step = (

@@ -15,26 +15,34 @@ from mtd_tf.training.progress import PassProgress
 
 
 def make_session_train_step(model, optimizer, strategy, l2, element_spec,
-                            matmul_dtype=tf.float32, sampler=None):
+                            matmul_dtype=tf.float32, sampler=None, unpenalised=()):
     """Returns `step(batch) -> {"loss/in", "loss/total"}` for batches of (item_ids, targets).
 
     L_in is softmax cross-entropy over all M items (the reference's choice, DESIGN.md section 2),
     or over sampled negatives with a `sampled_softmax.PopularitySampler`, and with a repeat
     head -log P(target) of its mixture (whose explore part is then the sampled estimate);
-    the L2 term covers every recommendation variable, embedding table included.
+    the L2 term covers every recommendation variable, embedding table included, except
+    `unpenalised` (the item tables, when a `RowSparseAdam` adds their term row by row).
     `matmul_dtype` is the dtype of L_in's three full-softmax matmuls.
     """
+    skipped = {id(variable) for variable in unpenalised}
+    penalised = [variable for variable in model.trainable_variables if id(variable) not in skipped]
 
     head = getattr(model, "repeat_head", None)
 
     def replica_step(item_ids, targets):
         with tf.GradientTape() as tape:
-            query, candidates = model.query_vectors(item_ids, training=True), model.candidate_vectors()
+            query = model.query_vectors(item_ids, training=True)
+            # A sampled step reads only the rows it scores; the full softmax and the repeat
+            # head read the whole table.
+            candidates = (model.candidate_vectors() if sampler is None or head is not None
+                          else None)
             if sampler is None:
                 per_example = losses.full_softmax_cross_entropy(
                     query, candidates, targets, matmul_dtype=matmul_dtype)  # [batch]
             else:
-                per_example = sampler.loss(query, candidates, targets, optimizer.iterations)
+                per_example = sampler.loss(query, model.candidate_rows, targets,
+                                           optimizer.iterations)
             if head is not None:  # -log P(target) of the repeat/explore mixture
                 per_example = -head.target_log_likelihood(item_ids, query, candidates,
                                                           -per_example, targets)
@@ -44,7 +52,7 @@ def make_session_train_step(model, optimizer, strategy, l2, element_spec,
             global_batch = tf.distribute.get_replica_context().all_reduce(
                 tf.distribute.ReduceOp.SUM, tf.shape(targets)[0])
             loss_in = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-            penalty = tf.nn.scale_regularization_loss(l2 * losses.l2_penalty(model.trainable_variables))
+            penalty = tf.nn.scale_regularization_loss(l2 * losses.l2_penalty(penalised))
             loss = loss_in + penalty
         gradients = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(gradients, model.trainable_variables))

@@ -108,3 +108,15 @@ def test_each_model_is_chosen_by_name_with_its_own_settings(name, tmp_path):
         config.replace(decay=0.5)  # MTD's alone
     back = config.replace(model="mtd")  # another model starts from its own defaults
     assert back.model.variant == "mtd" and back.model.embedding_dim == 100
+
+
+@pytest.mark.parametrize("settings", [{}, {"score_scale": 8.0}], ids=["dot", "scaled_cosine"])
+@pytest.mark.parametrize("name", sorted(MODEL_CONFIGS))
+def test_candidate_rows_are_the_rows_of_the_candidate_table(name, settings):
+    """What a sampled-softmax step reads row by row is what the full table holds (GRU4Rec
+    with its bias column too)."""
+    extra = {"output_bias": True} if name == "gru4rec" else {}
+    model = MODEL_CONFIGS[name](embedding_dim=16, **settings, **extra).build(50)
+    ids = np.array([[1, 50, 7], [7, 7, 3]], np.int32)
+    np.testing.assert_allclose(model.candidate_rows(ids).numpy(),
+                               model.candidate_vectors().numpy()[ids - 1], rtol=1e-6, atol=1e-6)
