@@ -12,9 +12,8 @@ from mtd_tf.training.fused_adam import FusedAdam
 SHAPES = [(50, 4), (3,), (2, 3, 2)]
 
 
-def run(optimizer_class, gradient_batches, initial):
-    variables = [keras.Variable(value) for value in initial]
-    optimizer = optimizer_class(learning_rate=0.01)
+def apply_steps(optimizer, variables, gradient_batches):
+    """Builds `optimizer` for `variables` and applies each batch of gradients in turn."""
     optimizer.build(variables)
 
     @tf.function
@@ -23,6 +22,12 @@ def run(optimizer_class, gradient_batches, initial):
 
     for gradients in gradient_batches:
         step(gradients)
+
+
+def run(optimizer_class, gradient_batches, initial):
+    variables = [keras.Variable(value) for value in initial]
+    optimizer = optimizer_class(learning_rate=0.01)
+    apply_steps(optimizer, variables, gradient_batches)
     return variables, optimizer
 
 

@@ -12,6 +12,7 @@ from mtd_tf.models.mtd import MTDModel
 from mtd_tf.training import session_step
 from mtd_tf.training.fused_adam import FusedAdam
 from mtd_tf.training.row_sparse_adam import RowSparseAdam
+from tests.training.test_fused_adam import apply_steps
 
 LR, BETA_1, BETA_2, EPSILON = 0.01, 0.9, 0.999, 1e-7
 
@@ -32,17 +33,6 @@ def numpy_lazy_adam(table, steps, l2):
     return table, momentum, velocity
 
 
-def apply(optimizer, variables, gradient_batches):
-    optimizer.build(variables)
-
-    @tf.function
-    def step(gradients):
-        optimizer.apply_gradients(zip(gradients, variables))
-
-    for gradients in gradient_batches:
-        step(gradients)
-
-
 @pytest.mark.parametrize("l2", [0.0, 0.05])
 def test_rows_used_move_as_lazy_adam_and_the_others_stay(l2):
     rng = np.random.default_rng(0)
@@ -52,7 +42,7 @@ def test_rows_used_move_as_lazy_adam_and_the_others_stay(l2):
              (np.array([1, 1, 1, 9]), rng.normal(size=(4, 3)))]
     table = keras.Variable(initial)
     optimizer = RowSparseAdam(learning_rate=LR, row_variables=[table], row_l2=l2)
-    apply(optimizer, [table], [[tf.IndexedSlices(tf.constant(values, tf.float32),
+    apply_steps(optimizer, [table], [[tf.IndexedSlices(tf.constant(values, tf.float32),
                                                  tf.constant(rows), tf.constant([12, 3]))]
                                for rows, values in steps])
     want, want_momentum, want_velocity = numpy_lazy_adam(initial, steps, l2)
@@ -72,7 +62,8 @@ def test_a_dense_gradient_is_adams_with_the_l2_term_and_other_variables_are_fuse
     gradients = [[tf.constant(rng.normal(size=value.shape).astype(np.float32))
                   for value in initial] for _ in range(3)]
     lazy = [keras.Variable(value) for value in initial]
-    apply(RowSparseAdam(learning_rate=LR, row_variables=lazy[:1], row_l2=0.05), lazy, gradients)
+    apply_steps(RowSparseAdam(learning_rate=LR, row_variables=lazy[:1], row_l2=0.05), lazy,
+                gradients)
     dense = [keras.Variable(value) for value in initial]
     optimizer = FusedAdam(learning_rate=LR)
     optimizer.build(dense)
