@@ -10,7 +10,7 @@ at M = 10^6 within 1.5x of M = 10^4; evaluation cost no worse than linear in M; 
 over 8 GiB.
 
     python benchmarks/catalog_scale.py [--items=10000,100000,1000000]
-        [--losses=full_softmax,sampled_softmax] [--optimizers=adam,lazy_adam]
+        [--losses=full_softmax,sampled_softmax] [--optimizers=adam,sparse_adam]
         [--num_negatives=1024] [--data_dir=DIR]
 
 Prints one JSON line per M and loss, with the command, the machine and the date, then the
@@ -36,7 +36,7 @@ flags.DEFINE_list("items", ["10000", "100000", "1000000"], "Catalogue sizes M.")
 flags.DEFINE_integer("sessions", 200000, "Sessions drawn per synthetic dataset.")
 flags.DEFINE_list("losses", ["full_softmax", "sampled_softmax"], "Losses to time.")
 flags.DEFINE_integer("num_negatives", 1024, "Negatives of the sampled softmax.")
-flags.DEFINE_list("optimizers", ["adam", "lazy_adam"],
+flags.DEFINE_list("optimizers", ["adam", "sparse_adam"],
                   "Optimizers timed with the sampled softmax (--optimizer of main.py; the full "
                   "softmax uses every row, so it is timed with adam only).")
 flags.DEFINE_integer("batch_size", 256, "Training and evaluation batch size.")
@@ -81,9 +81,9 @@ def time_one(num_items, loss, optimizer_name):
     dataset = registry.load_dataset(f"synthetic_m{num_items}_s{FLAGS.sessions}", FLAGS.data_dir)
     keras.utils.set_random_seed(0)
     model = MTDConfig(variant="lo", embedding_dim=FLAGS.embedding_dim).build(dataset.num_items)
-    lazy = optimizer_name == "lazy_adam"
+    sparse = optimizer_name == "sparse_adam"
     optimizer = (RowSparseAdam(learning_rate=1e-3, row_variables=model.item_tables(),
-                               row_l2=1e-6) if lazy else FusedAdam(learning_rate=1e-3))
+                               row_l2=1e-6) if sparse else FusedAdam(learning_rate=1e-3))
     optimizer.build(model.trainable_variables)
     train = augment.augment_prefixes(dataset.train, 1, model.max_len)
     test = augment.pad_prefixes(dataset.test_prefixes, dataset.test_targets, model.max_len)
@@ -97,7 +97,7 @@ def time_one(num_items, loss, optimizer_name):
                if loss == "sampled_softmax" else None)
     train_step = session_step.make_session_train_step(
         model, optimizer, strategy, 1e-6, spec, sampler=sampler,
-        unpenalised=model.item_tables() if lazy else ())
+        unpenalised=model.item_tables() if sparse else ())
     rank_step = session_step.make_rank_step(model, strategy, spec, popularity.numpy())
 
     def train_one(batch):

@@ -2,7 +2,7 @@
 softmax and with `--loss=sampled_softmax` for each K and optimizer, at equal epochs.
 
     python experiments/sampled_softmax.py --data_dir=../shared/data --datasets=diginetica \
-        --epochs=1 --num_negatives=1024,4096 --optimizers=adam,lazy_adam
+        --epochs=1 --num_negatives=1024,4096 --optimizers=adam,sparse_adam
 
 Sampling is what makes a step's cost independent of the catalogue (`benchmarks/
 catalog_scale.py`); this measures its price on a real catalogue. Every run keeps the
@@ -31,8 +31,8 @@ from mtd_tf.errors import DatasetMissingError  # noqa: E402
 
 common.define_flags(default_datasets=("diginetica",))
 flags.DEFINE_list("num_negatives", ["1024", "4096"], "Values of K to train, comma-separated.")
-flags.DEFINE_list("optimizers", ["adam", "lazy_adam"],
-                  "Optimizers of the sampled runs (--optimizer; lazy_adam is trained with the "
+flags.DEFINE_list("optimizers", ["adam", "sparse_adam"],
+                  "Optimizers of the sampled runs (--optimizer; sparse_adam is trained with the "
                   "first K only: it changes how rows are updated, not what K does).")
 flags.DEFINE_string("variant", "mtd", "MTD variant or comparison model to train.")
 flags.DEFINE_string("settings", "", "Settings every run shares, key=value[,key=value].")

@@ -22,7 +22,7 @@ from mtd_tf.training.strategies import STRATEGIES
 
 SCORING_PRECISIONS = tuple(MATMUL_DTYPES)  # the names the loss knows, one list
 LOSSES = ("full_softmax", "sampled_softmax")
-OPTIMIZERS = ("adam", "lazy_adam")
+OPTIMIZERS = ("adam", "sparse_adam")
 _POSITIVE_FINITE = settings.in_range(0, math.inf, low_open=True, high_open=True)
 
 
@@ -90,10 +90,10 @@ class TrainerConfig:
     in_batch_negatives: bool = settings.setting(
         False, "With --loss=sampled_softmax, also use the batch's other targets as negatives.")
     optimizer: str = settings.setting(
-        "adam", "Session-step optimizer: adam (the paper's), or lazy_adam: the item tables' "
-        "rows a batch did not use keep their values and moments, and their L2 term applies "
-        "to the rows used (a sampled-softmax step then costs the same for any catalogue "
-        "size; with the full softmax, or --score_scale, every row is used: adam's update).",
+        "adam", "Session-step optimizer: adam (the paper's), or sparse_adam: Adam that "
+        "updates only the item-table rows a batch used and applies a row's skipped steps "
+        "when it is next used or evaluated (Adam's numbers up to where eps sits; a "
+        "sampled-softmax step then costs the same for any catalogue size).",
         choices=OPTIMIZERS)
     warm_start_from: str | None = settings.setting(
         None, "A finished run folder whose best weights start this run (daily retraining on "

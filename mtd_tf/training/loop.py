@@ -76,7 +76,7 @@ class Trainer:
             self.session_optimizer = (
                 RowSparseAdam(learning_rate=self.settings.lr,
                               row_variables=self.model.item_tables(), row_l2=self.settings.l2)
-                if self.settings.optimizer == "lazy_adam"
+                if self.settings.optimizer == "sparse_adam"
                 else FusedAdam(learning_rate=self.settings.lr))
             self.session_optimizer.build(self.model.trainable_variables)
             self.infomax = self.graph_optimizer = None
@@ -118,7 +118,7 @@ class Trainer:
             self.model, self.session_optimizer, self.strategy, self.settings.l2, spec,
             matmul_dtype=losses.MATMUL_DTYPES[self.settings.scoring_precision],
             sampler=sampled_softmax.sampler_for(self.settings, self.inputs),
-            unpenalised=(self.model.item_tables() if self.settings.optimizer == "lazy_adam"
+            unpenalised=(self.model.item_tables() if self.settings.optimizer == "sparse_adam"
                          else ()))
         self.rank_step = session_step.make_rank_step(
             self.model, self.strategy, spec, self.inputs.item_popularity)
@@ -223,6 +223,8 @@ class Trainer:
             if int(self.state.step) % 50 == 0:
                 tf.summary.scalar("loss/in", loss, step=self.state.step)
             progress.update(self._batch_size(batch), loss)
+        if isinstance(self.session_optimizer, RowSparseAdam):  # the tables as Adam has them
+            self.session_optimizer.catch_up(self.model.item_tables())
         return float(np.mean(losses)), progress
 
     def _batch_size(self, batch):

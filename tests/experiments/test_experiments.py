@@ -122,9 +122,9 @@ def test_sampled_softmax_trains_each_loss_and_pairs_it_with_the_full_softmax(wor
     _, data = run_script("sampled_softmax", workspace, tmp_path, "--variant=lo",
                          "--num_negatives=16,64")
     entry = data[DATASET]
-    sampled = {"sampled, K = 16", "sampled, K = 64", "sampled, K = 16, lazy_adam"}
+    sampled = {"sampled, K = 16", "sampled, K = 64", "sampled, K = 16, sparse_adam"}
     assert set(entry["cells"]) == {"full softmax"} | sampled
-    assert "optimizer=lazy_adam" in entry["cells"]["sampled, K = 16, lazy_adam"]["run"]
+    assert "optimizer=sparse_adam" in entry["cells"]["sampled, K = 16, sparse_adam"]["run"]
     full = entry["cells"]["full softmax"]
     for row in sampled:
         cell, gap = entry["cells"][row], entry["gaps"][row]
