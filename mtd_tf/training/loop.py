@@ -224,7 +224,7 @@ class Trainer:
                 tf.summary.scalar("loss/in", loss, step=self.state.step)
             progress.update(self._batch_size(batch), loss)
         if isinstance(self.session_optimizer, RowSparseAdam):  # the tables as Adam has them
-            self.session_optimizer.catch_up(self.model.item_tables())
+            self.session_optimizer.catch_up(self.model.item_tables(), self.strategy)
         return float(np.mean(losses)), progress
 
     def _batch_size(self, batch):

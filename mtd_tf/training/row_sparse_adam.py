@@ -145,18 +145,20 @@ class RowSparseAdam(FusedAdam):
                    beta_2, epsilon)
         return None
 
-    def catch_up(self, row_variables):
+    def catch_up(self, row_variables, strategy=None):
         """Brings every row of `row_variables` to the current step, as Adam would have it:
-        call before the tables are read whole (evaluation, export)."""
-        strategy = tf.distribute.get_strategy()
-        for variable in row_variables:
-            def apply(table, variable=variable):
-                momentum, velocity, last_step = self._slots(variable, table)
-                learning_rate, local_step, beta_1, beta_2, epsilon = self._scalars(
-                    variable.dtype, self.learning_rate)
-                _catch_up_all(table, momentum, velocity, last_step, local_step - 1.0,
-                              learning_rate, beta_1, beta_2, epsilon)
-            strategy.extended.update(_plain(variable), apply, group=False)
+        call before the tables are read whole (evaluation, export). `strategy`: the one the
+        variables were made under (default: the current one)."""
+        strategy = strategy or tf.distribute.get_strategy()
+        with strategy.scope():
+            for variable in row_variables:
+                def apply(table, variable=variable):
+                    momentum, velocity, last_step = self._slots(variable, table)
+                    learning_rate, local_step, beta_1, beta_2, epsilon = self._scalars(
+                        variable.dtype, self.learning_rate)
+                    _catch_up_all(table, momentum, velocity, last_step, local_step - 1.0,
+                                  learning_rate, beta_1, beta_2, epsilon)
+                strategy.extended.update(_plain(variable), apply, group=False)
 
     def get_config(self):
         # The tables are the model's; a rebuilt optimizer is given them again.

@@ -56,6 +56,42 @@ SAME_STEP = PRELUDE + textwrap.dedent("""
     print("SAME")
 """)
 
+SPARSE_SAME = PRELUDE + textwrap.dedent("""
+    import keras
+    from mtd_tf import sampled_softmax
+    from mtd_tf.models.mtd import MTDModel
+    from mtd_tf.training import session_step
+    from mtd_tf.training.row_sparse_adam import RowSparseAdam
+
+    rng = np.random.default_rng(1)
+    batches = [(rng.integers(1, 201, size=(8, 4)).astype(np.int32),
+                rng.integers(1, 201, size=8).astype(np.int32)) for _ in range(4)]
+    dataset = tf.data.Dataset.from_tensor_slices(
+        tuple(np.stack(part) for part in zip(*batches)))
+    sampler = sampled_softmax.PopularitySampler(np.arange(200) + 1, 16)
+
+    def train(strategy):
+        keras.utils.set_random_seed(0)
+        with strategy.scope():
+            model = MTDModel(num_items=200, embedding_dim=8, max_len=10, dropout=0.0)
+            model.build()
+            optimizer = RowSparseAdam(learning_rate=0.01, row_variables=model.item_tables(),
+                                      row_l2=1e-3)
+            optimizer.build(model.trainable_variables)
+        distributed = strategy.experimental_distribute_dataset(dataset)
+        step = session_step.make_session_train_step(
+            model, optimizer, strategy, 1e-3, distributed.element_spec, sampler=sampler,
+            unpenalised=model.item_tables())
+        for batch in distributed:
+            step(batch)
+        optimizer.catch_up(model.item_tables(), strategy)
+        return [v.numpy() for v in model.trainable_variables]
+
+    for two, one in zip(train(two_cpus), train(tf.distribute.get_strategy())):
+        np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-5)
+    print("SAME")
+""")
+
 TRAINER_RUN = PRELUDE + textwrap.dedent("""
     import sys
     from tests import helpers
@@ -86,6 +122,10 @@ def run_script(script, *args):
 
 def test_two_replicas_take_the_same_step_as_one_device():
     assert "SAME" in run_script(SAME_STEP)
+
+
+def test_two_replicas_take_the_same_sparse_adam_steps_as_one_device():
+    assert "SAME" in run_script(SPARSE_SAME)
 
 
 @pytest.mark.slow
