@@ -71,13 +71,11 @@ def build_model(seed, repeat_head=False, score_scale=0.0):
     return model, popularity
 
 
-@pytest.fixture(scope="module", params=[{}, {"repeat_head": True}, {"score_scale": 4.0}],
-                ids=["paper_head", "repeat_head", "scaled_cosine"])
+@pytest.fixture(scope="module", params=[False, True], ids=["paper_head", "repeat_head"])
 def exported(tmp_path_factory, request):
     """(model, popularity, export_dir) of a random model exported with K = 7, with the
-    paper's scores, the repeat head's log-probabilities (served exactly as evaluated), or
-    scaled cosines (whose normalised candidate table the export holds computed once)."""
-    model, popularity = build_model(0, **request.param)
+    paper's scores or the repeat head's log-probabilities (served exactly as evaluated)."""
+    model, popularity = build_model(0, repeat_head=request.param)
     export_dir = str(tmp_path_factory.mktemp("export") / "export")
     export.export_saved_model(model, export_dir, top_k=TOP_K, item_popularity=popularity)
     return model, popularity, export_dir
@@ -322,13 +320,6 @@ def test_session_embeddings_and_candidate_vectors_give_the_models_scores(exporte
     served session times the exported candidate vectors is the model's score (the paper's
     output; with the repeat head, the explore scores the mixture starts from)."""
     model, _, export_dir = exported
-    # The export keeps the candidate table as it scores it, beside the model's item table
-    # (padded to a whole block); a repeat head scores through the model.
-    saved = tf.train.list_variables(os.path.join(export_dir, "variables", "variables"))
-    tables = [shape for name, shape in saved if name.startswith("_all_variables/")
-              and len(shape) == 2 and shape[0] >= NUM_ITEMS and shape[1] == DIM]
-    expected = [[NUM_ITEMS, DIM]] if model.repeat_head else [[NUM_ITEMS, DIM], [128, DIM]]
-    assert sorted(tables) == expected
     embed = tf.saved_model.load(export_dir).signatures[export.EMBEDDING_SIGNATURE_KEY]
     candidates = np.load(os.path.join(export_dir, export.CANDIDATES_FILE), allow_pickle=False)
     assert candidates.shape == (NUM_ITEMS, DIM) and candidates.dtype == np.float32
@@ -344,3 +335,27 @@ def test_session_embeddings_and_candidate_vectors_give_the_models_scores(exporte
                              transpose_b=True)[0].numpy()
         np.testing.assert_allclose(row @ candidates.T, expected, rtol=1e-4, atol=1e-4)
 
+
+def saved_tables(export_dir):
+    """Shapes of the export's saved [rows >= M, d] variables."""
+    saved = tf.train.list_variables(os.path.join(export_dir, "variables", "variables"))
+    return sorted(shape for name, shape in saved if name.startswith("_all_variables/")
+                  and len(shape) == 2 and shape[0] >= NUM_ITEMS and shape[1] == DIM)
+
+
+def test_a_scaled_cosine_export_serves_the_models_lists_from_its_own_table(tmp_path, exported):
+    """Scaled cosines: the export holds the normalised table (padded to a whole block of
+    128 rows) beside the model's, and serves the model's lists and scores; a repeat head
+    scores through the model and holds no second table."""
+    model, popularity = build_model(0, score_scale=4.0)
+    export_dir = str(tmp_path / "scaled")
+    export.export_saved_model(model, export_dir, top_k=TOP_K, item_popularity=popularity)
+    assert saved_tables(export_dir) == [[NUM_ITEMS, DIM], [128, DIM]]
+    signature = tf.saved_model.load(export_dir).signatures[export.SIGNATURE_KEY]
+    items, scores = serve(signature, CLIENT_SESSIONS)
+    want_items, want_scores = expected_top_k(model, popularity, CLIENT_SESSIONS, TOP_K)
+    np.testing.assert_array_equal(items, want_items)
+    np.testing.assert_allclose(scores, want_scores, rtol=1e-5, atol=1e-5)
+    other, _, other_dir = exported
+    assert saved_tables(other_dir) == ([[NUM_ITEMS, DIM]] if other.repeat_head
+                                       else [[NUM_ITEMS, DIM], [128, DIM]])
