@@ -44,6 +44,9 @@ class TopKRetrieval:
         self.model = model
         self.table = table
         self.popularity = tf.constant(np.asarray(item_popularity, dtype=np.float32))  # [M]
+        # Most popular first, equal counts lower id first (as `tf.math.top_k` lists them):
+        # the fallback list, sorted once rather than at every call.
+        self.popular_order = np.argsort(-self.popularity.numpy(), kind="stable")
         num_items = model.num_items
         self.slices = [(start, min(start + chunk_items, num_items))
                        for start in range(0, num_items, chunk_items)]
@@ -88,7 +91,8 @@ class TopKRetrieval:
             values, indices = self._slice_top_k(session, k)
         # A session without items gets the popularity list: chosen on [batch, k], not by
         # rewriting every score of the batch.
-        popular_values, popular_indices = tf.math.top_k(self.popularity, k=k)
+        popular_indices = tf.constant(self.popular_order[:k], tf.int32)
+        popular_values = tf.gather(self.popularity, popular_indices)
         has_items = session["has_items"][:, None]
         values = tf.where(has_items, values, popular_values[None, :])
         indices = tf.where(has_items, indices, popular_indices[None, :])

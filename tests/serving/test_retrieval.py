@@ -106,3 +106,13 @@ def test_published_split_ranks_are_the_same_in_slices(shared_data_dir):
         targets = tf.constant(samples.targets[start:start + 2048])
         whole, sliced = (function(ids, targets).numpy() for function in rank_functions)
         np.testing.assert_array_equal(sliced, whole)
+
+
+def test_the_fallback_list_is_top_k_of_popularity_ties_lower_id_first():
+    model = tied_model(False)
+    popularity = np.array([3, 7, 7, 1, 7, 3] + [0] * (NUM_ITEMS - 6), np.float32)
+    items, values = TopKRetrieval(model, popularity).top_k(tf.constant([[0, 0]], tf.int32), 5)
+    want = tf.math.top_k(popularity, k=5)
+    np.testing.assert_array_equal(items.numpy()[0], want.indices.numpy() + 1)
+    np.testing.assert_array_equal(values.numpy()[0], want.values.numpy())
+    assert items.numpy()[0].tolist() == [2, 3, 5, 1, 6]
