@@ -76,15 +76,12 @@ def time_one(num_items, loss, optimizer_name):
     from mtd_tf.data import registry  # pylint: disable=import-outside-toplevel
     from mtd_tf.models.mtd_config import MTDConfig  # pylint: disable=import-outside-toplevel
     from mtd_tf.training import session_step  # pylint: disable=import-outside-toplevel
-    from mtd_tf.training.fused_adam import FusedAdam  # pylint: disable=import-outside-toplevel
-    from mtd_tf.training.row_sparse_adam import RowSparseAdam  # pylint: disable=import-outside-toplevel
+    from mtd_tf.training import row_sparse_adam  # pylint: disable=import-outside-toplevel
 
     dataset = registry.load_dataset(f"synthetic_m{num_items}_s{FLAGS.sessions}", FLAGS.data_dir)
     keras.utils.set_random_seed(0)
     model = MTDConfig(variant="lo", embedding_dim=FLAGS.embedding_dim).build(dataset.num_items)
-    sparse = optimizer_name == "sparse_adam"
-    optimizer = (RowSparseAdam(learning_rate=1e-3, row_variables=model.item_tables(),
-                               row_l2=1e-6) if sparse else FusedAdam(learning_rate=1e-3))
+    optimizer = row_sparse_adam.session_optimizer(optimizer_name, model, 1e-3, 1e-6)
     optimizer.build(model.trainable_variables)
     train = augment.augment_prefixes(dataset.train, 1, model.max_len)
     test = augment.pad_prefixes(dataset.test_prefixes, dataset.test_targets, model.max_len)
@@ -97,8 +94,7 @@ def time_one(num_items, loss, optimizer_name):
     sampler = (sampled_softmax.PopularitySampler(popularity.numpy(), FLAGS.num_negatives)
                if loss == "sampled_softmax" else None)
     train_step = session_step.make_session_train_step(
-        model, optimizer, strategy, 1e-6, spec, sampler=sampler,
-        unpenalised=model.item_tables() if sparse else ())
+        model, optimizer, strategy, 1e-6, spec, sampler=sampler)
     rank_step = session_step.make_rank_step(model, strategy, spec, popularity.numpy())
 
     def train_one(batch):

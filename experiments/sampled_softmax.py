@@ -50,9 +50,10 @@ def sampled_row(num_negatives, optimizer):
 def test_pair_count(dataset):
     """The test split's pair count (to check the kept ranks), None without the data."""
     try:
-        return len(registry.load_dataset(dataset, registry.resolve_data_dir(FLAGS.data_dir)).test_targets)
+        loaded = registry.load_dataset(dataset, registry.resolve_data_dir(FLAGS.data_dir))
     except DatasetMissingError:
         return None
+    return len(loaded.test_targets)
 
 
 def render_markdown(data):

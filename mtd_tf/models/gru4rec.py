@@ -179,19 +179,22 @@ class GRU4RecModel(NextItemModel):
         return query
 
     def output_table(self):
-        table = self.item_embeddings if self.tie_embeddings else self.output_embeddings
-        if not self.output_bias:
-            return table
-        bias = tf.cast(self.item_bias, table.dtype)[:, tf.newaxis]
-        return tf.concat([tf.convert_to_tensor(table), bias], axis=-1)  # [W ; b], [M, d + 1]
+        return self._with_bias(
+            self.item_embeddings if self.tie_embeddings else self.output_embeddings,
+            self.item_bias if self.output_bias else None)
 
     def output_rows(self, indices):
-        table = self.item_embeddings if self.tie_embeddings else self.output_embeddings
-        rows = gather_rows(table, indices)
-        if not self.output_bias:
+        return self._with_bias(
+            gather_rows(self.item_embeddings if self.tie_embeddings else self.output_embeddings,
+                        indices),
+            gather_rows(self.item_bias, indices) if self.output_bias else None)
+
+    def _with_bias(self, rows, bias):
+        """[W ; b] ([..., d + 1]) with a bias `b`, else the rows as they are."""
+        if bias is None:
             return rows
-        bias = tf.cast(gather_rows(self.item_bias, indices), rows.dtype)[..., tf.newaxis]
-        return tf.concat([rows, bias], axis=-1)
+        rows = tf.convert_to_tensor(rows)
+        return tf.concat([rows, tf.cast(bias, rows.dtype)[..., tf.newaxis]], axis=-1)
 
     def item_tables(self):
         tables = [self.item_embeddings]

@@ -118,14 +118,18 @@ class NextItemModel(keras.Model):
     def candidate_vectors(self):
         """[M, output_dim]: the right side of the scores, the output table E (or E[m]/|E[m]|
         with `score_scale`), in the compute dtype, as the query vectors."""
-        table = tf.cast(self.output_table(), self.compute_dtype)
-        return tf.math.l2_normalize(table, axis=-1) if self.score_scale else table
+        return self._as_candidates(self.output_table())
 
     def candidate_rows(self, item_ids):
         """[..., output_dim]: the rows of `candidate_vectors()` of ids 1..M, read without
         the rest of the table: a sampled-softmax step needs a few thousand rows of it, and
         reading all M would make its cost grow with the catalogue."""
-        rows = tf.cast(self.output_rows(tf.cast(item_ids, tf.int32) - 1), self.compute_dtype)
+        return self._as_candidates(self.output_rows(tf.cast(item_ids, tf.int32) - 1))
+
+    def _as_candidates(self, rows):
+        """Rows of the output table as candidate vectors: in the compute dtype, and unit
+        length with `score_scale`."""
+        rows = tf.cast(rows, self.compute_dtype)
         return tf.math.l2_normalize(rows, axis=-1) if self.score_scale else rows
 
     def output_rows(self, indices):

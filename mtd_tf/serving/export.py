@@ -56,13 +56,14 @@ def clean_sessions(item_ids, num_items, max_len):
     return tf.cast(kept, tf.int32), tf.minimum(lengths, max_len)
 
 
-def serving_table(model, chunk_items=DEFAULT_CHUNK_ITEMS):
-    """The candidate vectors as the export scores them (`CandidateTable`),
-    or None for a model with a repeat head, whose lists need its own scores. The table is a
-    second copy of the item vectors in the export: the price of doing the table's work once."""
+def serving_table(model, candidates, chunk_items=DEFAULT_CHUNK_ITEMS):
+    """`candidates` (the model's candidate vectors) as the export scores them
+    (`CandidateTable`), or None for a model with a repeat head, whose lists need its own
+    scores. The table is a second copy of the item vectors in the export: the price of
+    doing the table's work once."""
     if getattr(model, "repeat_head", None) is not None:
         return None
-    return CandidateTable(model.candidate_vectors().numpy(), chunk_items)
+    return CandidateTable(candidates.numpy(), chunk_items)
 
 
 def make_serving_fn(model, top_k, item_popularity, chunk_items=DEFAULT_CHUNK_ITEMS,
@@ -121,7 +122,8 @@ def export_saved_model(model, export_dir, top_k, item_popularity, raw_item_ids=N
     against the candidate vectors computed once (`serving_table`)."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    table = serving_table(model, chunk_items)
+    candidates = model.candidate_vectors()
+    table = serving_table(model, candidates, chunk_items)
     if table is not None:
         archive.track(table)
     serve = make_serving_fn(model, top_k, item_popularity, chunk_items, table)
@@ -140,7 +142,7 @@ def export_saved_model(model, export_dir, top_k, item_popularity, raw_item_ids=N
     with atomic_output_dir(export_dir) as tmp_dir:
         archive.write_out(tmp_dir, verbose=False)
         np.save(os.path.join(tmp_dir, CANDIDATES_FILE),
-                tf.cast(model.candidate_vectors(), tf.float32).numpy(), allow_pickle=False)
+                tf.cast(candidates, tf.float32).numpy(), allow_pickle=False)
     return export_dir
 
 

@@ -43,10 +43,11 @@ class TopKRetrieval:
             raise ValueError("a repeat head's lists need the model's own scores, not a table")
         self.model = model
         self.table = table
-        self.popularity = tf.constant(np.asarray(item_popularity, dtype=np.float32))  # [M]
+        popularity = np.asarray(item_popularity, dtype=np.float32)
+        self.popularity = tf.constant(popularity)  # [M]
         # Most popular first, equal counts lower id first (as `tf.math.top_k` lists them):
         # the fallback list, sorted once rather than at every call.
-        self.popular_order = np.argsort(-self.popularity.numpy(), kind="stable")
+        self.popular_order = np.argsort(-popularity, kind="stable")
         num_items = model.num_items
         self.slices = [(start, min(start + chunk_items, num_items))
                        for start in range(0, num_items, chunk_items)]

@@ -42,7 +42,7 @@ from mtd_tf.training import strategies
 from mtd_tf.training import warm_start
 from mtd_tf.training import worker_agreement
 from mtd_tf.training.fused_adam import FusedAdam
-from mtd_tf.training.row_sparse_adam import RowSparseAdam
+from mtd_tf.training import row_sparse_adam
 from mtd_tf.training.progress import PassProgress
 
 
@@ -73,11 +73,8 @@ class Trainer:
         num_items = self.inputs.num_items
         with self.strategy.scope():
             self.model = config.model.build(num_items)
-            self.session_optimizer = (
-                RowSparseAdam(learning_rate=self.settings.lr,
-                              row_variables=self.model.item_tables(), row_l2=self.settings.l2)
-                if self.settings.optimizer == "sparse_adam"
-                else FusedAdam(learning_rate=self.settings.lr))
+            self.session_optimizer = row_sparse_adam.session_optimizer(
+                self.settings.optimizer, self.model, self.settings.lr, self.settings.l2)
             self.session_optimizer.build(self.model.trainable_variables)
             self.infomax = self.graph_optimizer = None
             if config.uses_graph:
@@ -117,9 +114,7 @@ class Trainer:
         self.train_step = session_step.make_session_train_step(
             self.model, self.session_optimizer, self.strategy, self.settings.l2, spec,
             matmul_dtype=losses.MATMUL_DTYPES[self.settings.scoring_precision],
-            sampler=sampled_softmax.sampler_for(self.settings, self.inputs),
-            unpenalised=(self.model.item_tables() if self.settings.optimizer == "sparse_adam"
-                         else ()))
+            sampler=sampled_softmax.sampler_for(self.settings, self.inputs))
         self.rank_step = session_step.make_rank_step(
             self.model, self.strategy, spec, self.inputs.item_popularity)
         self.graph_train_step = (
@@ -223,7 +218,7 @@ class Trainer:
             if int(self.state.step) % 50 == 0:
                 tf.summary.scalar("loss/in", loss, step=self.state.step)
             progress.update(self._batch_size(batch), loss)
-        if isinstance(self.session_optimizer, RowSparseAdam):  # the tables as Adam has them
+        if isinstance(self.session_optimizer, row_sparse_adam.RowSparseAdam):  # the tables as Adam has them
             self.session_optimizer.catch_up(self.model.item_tables(), self.strategy)
         return float(np.mean(losses)), progress
 

@@ -112,7 +112,7 @@ class RowSparseAdam(FusedAdam):
     def build(self, variables):
         super().build(variables)
         for variable in variables:
-            if self._var_key(variable) in self.row_keys:
+            if self.adds_l2(variable):
                 self._last_steps[self._var_key(variable)] = self.add_variable(
                     shape=(variable.shape[0],), dtype=variable.dtype, initializer="zeros",
                     name=f"{variable.name}_last_step")
@@ -127,8 +127,12 @@ class RowSparseAdam(FusedAdam):
             self._momentums[index], self._velocities[index],
             self._last_steps[self._var_key(variable)])]
 
+    def adds_l2(self, variable):
+        """Whether this optimizer adds `variable`'s L2 term (the step's penalty leaves it out)."""
+        return self._var_key(variable) in self.row_keys
+
     def update_step(self, gradient, variable, learning_rate):
-        if self._var_key(variable) not in self.row_keys:
+        if not self.adds_l2(variable):
             return super().update_step(gradient, variable, learning_rate)
         table = _plain(variable)
         momentum, velocity, last_step = self._slots(variable, table)
@@ -163,3 +167,12 @@ class RowSparseAdam(FusedAdam):
     def get_config(self):
         # The tables are the model's; a rebuilt optimizer is given them again.
         return dict(super().get_config(), row_l2=self.row_l2)
+
+
+def session_optimizer(name, model, learning_rate, l2):
+    """The session step's optimizer by its `--optimizer` name: "adam" (`FusedAdam`) or
+    "sparse_adam" (`RowSparseAdam` over the model's item tables, with their L2 term)."""
+    if name == "sparse_adam":
+        return RowSparseAdam(learning_rate=learning_rate, row_variables=model.item_tables(),
+                             row_l2=l2)
+    return FusedAdam(learning_rate=learning_rate)

@@ -15,18 +15,19 @@ from mtd_tf.training.progress import PassProgress
 
 
 def make_session_train_step(model, optimizer, strategy, l2, element_spec,
-                            matmul_dtype=tf.float32, sampler=None, unpenalised=()):
+                            matmul_dtype=tf.float32, sampler=None):
     """Returns `step(batch) -> {"loss/in", "loss/total"}` for batches of (item_ids, targets).
 
     L_in is softmax cross-entropy over all M items (the reference's choice, DESIGN.md section 2),
     or over sampled negatives with a `sampled_softmax.PopularitySampler`, and with a repeat
     head -log P(target) of its mixture (whose explore part is then the sampled estimate);
     the L2 term covers every recommendation variable, embedding table included, except
-    `unpenalised` (the item tables, when a `RowSparseAdam` adds their term row by row).
+    those whose term the optimizer adds itself (`RowSparseAdam.adds_l2`: the item tables,
+    row by row).
     `matmul_dtype` is the dtype of L_in's three full-softmax matmuls.
     """
-    skipped = {id(variable) for variable in unpenalised}
-    penalised = [variable for variable in model.trainable_variables if id(variable) not in skipped]
+    adds_l2 = getattr(optimizer, "adds_l2", lambda variable: False)
+    penalised = [variable for variable in model.trainable_variables if not adds_l2(variable)]
 
     head = getattr(model, "repeat_head", None)
 

@@ -75,8 +75,7 @@ SAME_STEP = PRELUDE + textwrap.dedent("""
             optimizer.build(model.trainable_variables)
         distributed = strategy.experimental_distribute_dataset(dataset)
         step = session_step.make_session_train_step(
-            model, optimizer, strategy, 1e-3, distributed.element_spec, sampler=sampler,
-            unpenalised=model.item_tables())
+            model, optimizer, strategy, 1e-3, distributed.element_spec, sampler=sampler)
         for batch in distributed:
             step(batch)
         optimizer.catch_up(model.item_tables(), strategy)

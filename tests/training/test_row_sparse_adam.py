@@ -133,8 +133,7 @@ def test_full_softmax_session_steps_train_what_adam_with_the_penalty_trains():
                                    row_l2=0.01) if lazy else FusedAdam(learning_rate=LR))
         optimizer.build(model.trainable_variables)
         step = session_step.make_session_train_step(
-            model, optimizer, tf.distribute.get_strategy(), 0.01, spec,
-            unpenalised=model.item_tables() if lazy else ())
+            model, optimizer, tf.distribute.get_strategy(), 0.01, spec)
         for batch in batches:
             step(batch)
         trained.append([variable.numpy() for variable in model.trainable_variables])
@@ -156,8 +155,7 @@ def test_a_sampled_softmax_step_moves_only_the_rows_it_used():
     sampler = sampled_softmax.PopularitySampler(np.arange(500) + 1, 16)
     spec = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32))
     step = session_step.make_session_train_step(
-        model, optimizer, tf.distribute.get_strategy(), 0.01, spec, sampler=sampler,
-        unpenalised=model.item_tables())
+        model, optimizer, tf.distribute.get_strategy(), 0.01, spec, sampler=sampler)
     rng = np.random.default_rng(3)
     ids = rng.integers(1, 501, size=(8, 4)).astype(np.int32)
     targets = rng.integers(1, 501, size=8).astype(np.int32)
