@@ -15,6 +15,8 @@ import numpy as np
 
 from mtd_tf import rank_files
 from mtd_tf import repeats
+from mtd_tf.data import registry
+from mtd_tf.errors import DatasetMissingError
 from mtd_tf.errors import DataError
 from mtd_tf.serving import evaluation
 
@@ -96,3 +98,48 @@ def _ranks(runs_dir, num_pairs, *records):
             raise DataError(path, f"its ranks give P@20 {recomputed:.4f}, its record "
                             f"{record['test']['P@20']:.4f}: not the same run")
     return ranks
+
+
+def paired_gap_by_target(model_record, baseline_record, runs_dir, repeat, earlier=None):
+    """`paired_gap` on the repeat targets and on the new targets apart.
+
+    Args:
+      model_record, baseline_record, runs_dir, earlier: as for `paired_gap`.
+      repeat: bool [num_pairs], `repeats.repeat_targets` of the test split; None when the
+        data is not here.
+
+    Returns:
+      the keys of `paired_gap` with "repeat" and "new" ({"pairs", "gap",
+      "gap_standard_error"}) in place of its figures, or None as `paired_gap`.
+    """
+    keys = {"model": model_record["run_dir"], "baseline": baseline_record["run_dir"],
+            "model_metrics_written": model_record.get("metrics_written"),
+            "baseline_metrics_written": baseline_record.get("metrics_written")}
+    ranks = None if repeat is None else _ranks(runs_dir, len(repeat), model_record,
+                                               baseline_record)
+    if ranks is None:
+        return earlier if _same(earlier, keys) else None
+    parts = {}
+    for part, members in (("repeat", repeat), ("new", ~repeat)):
+        comparison = evaluation.compare_ranks(ranks[0][members], ranks[1][members])
+        parts[part] = {"pairs": int(members.sum()), "gap": comparison["gap"],
+                       "gap_standard_error": comparison["gap_standard_error"]}
+    return dict(keys, **parts)
+
+
+def test_repeat_flags(data_dir, datasets):
+    """{dataset: bool [test pairs], whether each target is in its own prefix} for the
+    datasets whose files are present.
+
+    Read from the data, not the runs, because a run's record does not keep it; a report
+    without the data keeps the counts and splits an earlier invocation stored.
+    """
+    flags_by_dataset = {}
+    for dataset in datasets:
+        try:
+            loaded = registry.load_dataset(dataset, data_dir)
+        except DatasetMissingError:
+            continue
+        flags_by_dataset[dataset] = repeats.repeat_targets(loaded.test_prefixes,
+                                                           loaded.test_targets)
+    return flags_by_dataset

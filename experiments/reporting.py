@@ -131,7 +131,7 @@ METHOD_LABELS = {"pop": "POP", "spop": "S-POP", "itemknn": "Item-KNN", "sknn": "
                  "gru4rec": "GRU4Rec", "narm": "NARM", "stamp": "STAMP", "sasrec": "SASRec",
                  "srgnn": "SR-GNN", "csrm": "CSRM", "cosan": "CoSAN"}
 RESERVED_KEYS = ("stamp", "runs", "paper", "selection", "devices", "test_pairs", "paired",
-                 "by_target")
+                 "by_target", "method_label")
 
 
 def dataset_keys(data, preferred=()):

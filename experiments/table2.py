@@ -47,10 +47,7 @@ from experiments import paper  # noqa: E402
 from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
 from mtd_tf import cli  # noqa: E402
-from mtd_tf.data import registry  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
-from mtd_tf.errors import DatasetMissingError  # noqa: E402
-from mtd_tf import repeats  # noqa: E402
 from mtd_tf.metrics import REPORTED_METRICS  # noqa: E402
 from mtd_tf.models.registry import MODEL_CONFIGS  # noqa: E402
 
@@ -133,24 +130,6 @@ def plan_cells(runner):
                     if cell not in cells:
                         cells.append(cell)
     return cells
-
-
-def test_repeat_flags(data_dir, datasets):
-    """{dataset: bool [test pairs], whether each target is in its own prefix} for the
-    datasets whose files are present.
-
-    Read from the data, not the runs, because a run's record does not keep it; a report
-    without the data keeps the counts and splits an earlier invocation stored.
-    """
-    flags_by_dataset = {}
-    for dataset in datasets:
-        try:
-            loaded = registry.load_dataset(dataset, data_dir)
-        except DatasetMissingError:
-            continue
-        flags_by_dataset[dataset] = repeats.repeat_targets(loaded.test_prefixes,
-                                                           loaded.test_targets)
-    return flags_by_dataset
 
 
 def render_markdown(data):
@@ -340,7 +319,7 @@ def main(argv):
         raise ConfigError(f"--train_here takes baselines, not {sorted(unknown)}")
     runner.train_here.update(cell for cell in cells if cell.method in FLAGS.train_here)
     refits = {}  # (dataset, method) -> refit of the chosen candidate, once one has finished
-    repeat_flags = test_repeat_flags(runner.data_dir, FLAGS.datasets)
+    repeat_flags = per_pair.test_repeat_flags(runner.data_dir, FLAGS.datasets)
     pair_counts = {dataset: len(flags) for dataset, flags in repeat_flags.items()}
     # As found: a publish before the refits are known must not lose the refit's figures.
     found = results.load()

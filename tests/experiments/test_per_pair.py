@@ -76,3 +76,22 @@ def test_a_runs_target_split_comes_from_its_ranks_and_is_kept_while_it_stands(tm
     assert per_pair.target_split(record, str(tmp_path), None, split) == split  # no data here
     assert per_pair.target_split(dict(record, metrics_written="c"), elsewhere, repeat,
                                  split) is None
+
+
+def test_the_paired_gap_on_repeat_and_on_new_targets_apart(tmp_path):
+    model = finished(tmp_path, "main/d/mtd-repeat_head=True", MODEL_RANKS)
+    baseline = finished(tmp_path, "main/d/mtd", BASELINE_RANKS, written="b")
+    repeat = np.array([True, True, False, False, True, False, True, False])
+    entry = per_pair.paired_gap_by_target(model, baseline, str(tmp_path), repeat)
+    for part, members in (("repeat", repeat), ("new", ~repeat)):
+        within = ((MODEL_RANKS[members] <= 20).astype(float)
+                  - (BASELINE_RANKS[members] <= 20).astype(float))
+        assert entry[part]["pairs"] == members.sum()
+        assert entry[part]["gap"]["P@20"] == pytest.approx(100 * within.mean())
+        assert entry[part]["gap_standard_error"]["P@20"] == pytest.approx(
+            100 * stats.sem(within))
+    elsewhere = str(tmp_path / "other_machine")
+    assert per_pair.paired_gap_by_target(model, baseline, elsewhere, repeat, entry) == entry
+    assert per_pair.paired_gap_by_target(model, baseline, str(tmp_path), None, entry) == entry
+    assert per_pair.paired_gap_by_target(dict(model, metrics_written="c"), baseline, elsewhere,
+                                         repeat, entry) is None

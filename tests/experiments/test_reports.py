@@ -26,6 +26,7 @@ from tests.experiments.scripts import METRIC_KEYS
 from tests.experiments.scripts import TINY_NUM_ITEMS
 from tests.experiments.scripts import TINY_NUM_SESSIONS
 from tests.experiments.scripts import assert_png
+from tests.experiments.scripts import assert_refused
 from tests.experiments.scripts import metrics_mtimes
 from tests.experiments.scripts import read_markdown
 from tests.experiments.scripts import run_script
@@ -325,3 +326,54 @@ def test_seeds_of_a_comparison_model_go_to_their_own_results_file(runner, data_d
     assert data[DATASET]["cell"] == "stamp-lr=0.003"
     assert data[DATASET]["mean"]["test"]["P@20"] == pytest.approx(41.0)
     assert not os.path.exists(tmp_path / "seeds.json")
+
+
+def test_repeat_head_reports_both_arms_their_target_split_and_paired_gaps(
+        runner, data_dir, tmp_path):
+    dataset = registry.load_dataset(DATASET, data_dir)
+    repeat = np.array([target in prefix for prefix, target in zip(
+        dataset.test_prefixes.to_lists(), dataset.test_targets.tolist())])
+    rng = np.random.default_rng(3)
+    ranks = {}
+    for head in (False, True):
+        validated = runner.cell(DATASET, "mtd", score_scale=8.0, repeat_head=head)
+        records.write_run(runner, validated, records.write_ranks(
+            runner, validated, rng.integers(1, 60, size=repeat.size)), metrics(50.0 + head),
+            best_epoch=1)
+        refit = runner.cell(DATASET, "mtd", score_scale=8.0, repeat_head=head, refit_epochs=1)
+        ranks[head] = rng.integers(1, 60, size=repeat.size)
+        records.write_run(runner, refit, records.write_ranks(runner, refit, ranks[head]), None)
+    spop = runner.cell(DATASET, "spop")
+    records.write_run(runner, spop, records.write_ranks(
+        runner, spop, rng.integers(1, 60, size=repeat.size)), None)
+    _, data = run_script("repeat_head", (data_dir, runner.runs_dir), tmp_path,
+                         f"--settings={DATASET}:score_scale=8", "--report_only")
+
+    entry = data[DATASET]
+    assert entry["settings"] == "score_scale=8.0"
+    assert set(entry["rows"]) == {"spop", "without", "without_refit", "with", "with_refit"}
+    assert set(data["runs"][DATASET]) == {
+        "spop", "mtd-score_scale=8.0", "mtd-refit_epochs=1-score_scale=8.0",
+        "mtd-repeat_head=True-score_scale=8.0",
+        "mtd-refit_epochs=1-repeat_head=True-score_scale=8.0"}
+    assert entry["by_target"]["with_refit"]["repeat"]["metrics"]["P@20"] == pytest.approx(
+        100 * np.mean(ranks[True][repeat] <= 20))
+    gap = entry["paired"]["refit"]
+    for part, members in (("repeat", repeat), ("new", ~repeat)):
+        within = (ranks[True][members] <= 20).astype(float) - (
+            ranks[False][members] <= 20).astype(float)
+        assert gap["by_target"][part]["gap"]["P@20"] == pytest.approx(100 * within.mean())
+        assert gap["by_target"][part]["gap_standard_error"]["P@20"] == pytest.approx(
+            100 * stats.sem(within))
+    assert gap["overall"]["gap"]["P@20"] == pytest.approx(
+        entry["rows"]["with_refit"]["P@20"] - entry["rows"]["without_refit"]["P@20"])
+    text = read_markdown(tmp_path, "repeat_head")
+    assert "| with the head, refit |" in text and "| S-POP |" in text
+    assert "Paired gap, with minus without the head (refit runs" in text
+    assert f"| repeat targets | {repeat.sum():,} |" in text
+
+
+def test_repeat_head_refuses_settings_that_set_the_head(data_dir, tmp_path):
+    assert_refused("repeat_head", (data_dir, str(tmp_path / "runs")), tmp_path,
+                   "--settings must not set repeat_head",
+                   f"--settings={DATASET}:repeat_head=true")

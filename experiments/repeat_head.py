@@ -1,0 +1,269 @@
+"""The repeat-aware head (`--repeat_head`) against the same model without it, on the
+published splits: overall, on repeat targets and on new targets, with paired gaps.
+
+    python experiments/repeat_head.py --data_dir=../shared/data --datasets=retailrocket
+    python experiments/repeat_head.py --data_dir=../shared/data --datasets=diginetica \
+        --method=sasrec --settings=diginetica:batch_size=128,l2=0
+
+For each dataset one configuration (`--settings`; by default Table 2's chosen MTD settings
+on it) is trained without and with the head. Each arm is selected as Table 2 selects a
+model: its run stops early on validation P@20 and keeps its best epoch, then is refit on
+every training session (validation included) for that many epochs and tested once. The arm
+without the head is Table 2's own `mtd` cell and refit (the same folders), so it is not
+trained again. S-POP's row is beside them, for the repeat targets it serves almost
+perfectly. Writes `repeat_head.json` ({dataset: {"settings", "rows": {row: test metrics},
+"by_target": {row: `repeats.split_report`}, "paired": {"validated", "refit": the gap with
+minus without, on all pairs and on each target kind}}}, plus "method_label", "runs" and
+"stamp") and `repeat_head.md` under --results_dir (`repeat_head_<model>.*` for a
+comparison model).
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import flags  # noqa: E402
+
+from experiments import common  # noqa: E402
+from experiments import per_pair  # noqa: E402
+from experiments import provenance  # noqa: E402
+from experiments import reporting  # noqa: E402
+from experiments import selection  # noqa: E402
+from mtd_tf import cli  # noqa: E402
+from mtd_tf.errors import ConfigError  # noqa: E402
+from mtd_tf.metrics import REPORTED_METRICS  # noqa: E402
+
+# Table 2's chosen MTD settings per dataset (experiments/results/table2.md, "settings
+# tried"), so that the arm without the head is its `mtd` row and refit.
+TABLE2_MTD_SETTINGS = {
+    "yoochoose": "embedding_dim=150,graph_writeback=rescale,graph_mix=0.2,score_scale=16,"
+                 "lr_decay=0.5",
+    "diginetica": "graph_writeback=rescale,graph_mix=0.2,score_scale=16,lr_decay=0.5",
+    "retailrocket": "graph_writeback=rescale,graph_mix=0.2,score_scale=16,lr_decay=0.5",
+}
+# The aims the head is measured against (test P@20 / MRR@20, %): the best published
+# honestly selected RetailRocket result (GraphFine, AAAI 2026) and its diginetica
+# counterpart; on yoochoose the aim is no loss against the arm without the head.
+AIMS = {"retailrocket": {"P@20": 58.9, "MRR@20": 31.2},
+        "diginetica": {"P@20": 54.3, "MRR@20": 19.1}}
+
+common.define_flags()
+flags.DEFINE_string("method", "mtd", "The model both arms train: mtd or a comparison model "
+                    f"({', '.join(common.MODELS)}).")
+flags.DEFINE_multi_string("settings", [],
+                          "DATASET:key=value[,key=value] (repeatable): the configuration "
+                          "both arms share on that dataset. Default for mtd: Table 2's chosen "
+                          "settings; a comparison model's: its paper training recipe.")
+FLAGS = flags.FLAGS
+ARMS = (("without", False), ("with", True))
+ROW_LABELS = {"spop": "S-POP", "without": "without the head", "without_refit":
+              "without the head, refit", "with": "with the head", "with_refit":
+              "with the head, refit"}
+SPLIT_KEYS = ("P@20", "MRR@20", "NDCG@20")
+GAP_KEYS = ("P@10", "P@20", "MRR@10", "MRR@20")
+
+
+def dataset_settings(datasets):
+    """{dataset: the overrides both arms share}, from --settings and the defaults."""
+    from mtd_tf.models.registry import MODEL_CONFIGS  # pylint: disable=import-outside-toplevel
+
+    given = {}
+    for spec in FLAGS.settings:
+        dataset, sep, settings = spec.partition(":")
+        if not sep or dataset not in datasets:
+            raise ConfigError(f"bad --settings {spec!r}: expected DATASET:key=value,... with "
+                              f"DATASET one of --datasets ({', '.join(datasets)})")
+        given[dataset] = common.parse_overrides([settings])
+    result = {}
+    for dataset in datasets:
+        if dataset in given:
+            result[dataset] = given[dataset]
+        elif FLAGS.method == "mtd" and dataset in TABLE2_MTD_SETTINGS:
+            result[dataset] = common.parse_overrides([TABLE2_MTD_SETTINGS[dataset]])
+        elif FLAGS.method in MODEL_CONFIGS and FLAGS.method != "mtd":
+            result[dataset] = dict(MODEL_CONFIGS[FLAGS.method].paper_training)
+        else:
+            raise ConfigError(f"no default settings for {FLAGS.method} on {dataset}: give "
+                              f"--settings={dataset}:key=value,...")
+        if "repeat_head" in result[dataset]:
+            raise ConfigError("--settings must not set repeat_head: the script trains both arms")
+    return result
+
+
+def render_markdown(data):
+    lines = [f"# The repeat-aware head: {data.get('method_label', 'MTD')} with and without "
+             "it (test, %)", ""]
+    lines += reporting.stamp_lines(data["stamp"])
+    lines += reporting.smoke_warning(reporting.run_records(data))
+    lines += ["", "Each arm stops early on validation P@20 and is then refit on every "
+              "training session for its best validation epoch count, as in Table 2; the "
+              "arm without the head is Table 2's own run. Repeat targets are next clicks "
+              "that return to an item of their own prefix."]
+    for dataset in reporting.dataset_keys(data, common.PAPER_DATASETS):
+        entry = data[dataset]
+        settings = entry["settings"] or "the defaults"
+        rows = [[ROW_LABELS[row]] + [reporting.fmt(metrics.get(key))
+                                     for key in REPORTED_METRICS]
+                for row, metrics in _ordered(entry["rows"])]
+        lines += ["", f"## {dataset}", "", f"Settings of both arms: `{settings}`.", "",
+                  reporting.markdown_table(["run"] + list(REPORTED_METRICS), rows)
+                  if rows else "Not run yet."]
+        lines += _aim_lines(entry["rows"], AIMS.get(dataset))
+        lines += _split_lines(entry.get("by_target", {}))
+        lines += _against_spop_lines(entry.get("by_target", {}))
+        for kind in ("validated", "refit"):
+            lines += _gap_lines(kind, entry.get("paired", {}).get(kind))
+    return "\n".join(lines)
+
+
+def _ordered(mapping):
+    return [(row, mapping[row]) for row in ROW_LABELS if row in mapping]
+
+
+def _aim_lines(rows, aim):
+    if not aim:
+        return []
+    shown = [(row, rows[row]) for row in ("with_refit", "with") if row in rows][:1]
+    if not shown:
+        return []
+    row, metrics = shown[0]
+    parts = [f"{key} {reporting.fmt(metrics[key])} against {aim[key]:.1f} "
+             f"({'met' if metrics[key] >= aim[key] else 'not met'})" for key in aim]
+    return ["", f"Aim ({ROW_LABELS[row]}): " + "; ".join(parts) + "."]
+
+
+def _split_lines(splits):
+    if not splits:
+        return []
+    headers = ["run", "repeat share"] + [f"repeat {key}" for key in SPLIT_KEYS] + [
+        f"new {key}" for key in SPLIT_KEYS]
+    rows = []
+    for row, split in _ordered(splits):
+        rows.append([ROW_LABELS[row], reporting.fmt(split["repeat"]["share"])] + [
+            _with_error(split[part], key) for part in ("repeat", "new") for key in SPLIT_KEYS])
+    return ["", "Repeat and new targets apart, ± the standard error over the part's pairs:",
+            "", reporting.markdown_table(headers, rows)]
+
+
+def _against_spop_lines(splits):
+    """The head's aim on repeat targets: never worse than S-POP, which ranks the prefix's
+    own items first."""
+    shown = [row for row in ("with_refit", "with") if row in splits][:1]
+    if not shown or "spop" not in splits:
+        return []
+    ours, spop = splits[shown[0]]["repeat"]["metrics"], splits["spop"]["repeat"]["metrics"]
+    if ours["P@20"] is None or spop["P@20"] is None:
+        return []
+    parts = [f"{key} {ours[key] - spop[key]:+.2f}" for key in SPLIT_KEYS]
+    return ["", f"On repeat targets, {ROW_LABELS[shown[0]]} minus S-POP: " + ", ".join(parts)
+            + " points."]
+
+
+def _with_error(part, key):
+    value, error = part["metrics"][key], part["standard_error"][key]
+    if value is None:
+        return reporting.MISSING
+    return reporting.fmt(value) + ("" if error is None else f" ± {error:.2f}")
+
+
+def _gap_lines(kind, entry):
+    if not entry:
+        return []
+    rows = []
+    parts = {"all targets": entry["overall"], "repeat targets": entry["by_target"]["repeat"],
+             "new targets": entry["by_target"]["new"]}
+    for label, figures in parts.items():
+        rows.append([label, f"{figures['pairs']:,}"] + [
+            f"{figures['gap'][key]:+.2f} ± {figures['gap_standard_error'][key]:.2f}"
+            for key in GAP_KEYS])
+    runs = "refit runs" if kind == "refit" else "validated runs"
+    return ["", f"Paired gap, with minus without the head ({runs}, same test pairs, points ± "
+            "the standard error of the per-pair differences):", "",
+            reporting.markdown_table(["targets", "pairs"] + list(GAP_KEYS), rows)]
+
+
+def paired_entry(with_record, without_record, runs_dir, repeat, earlier):
+    """{"overall": `per_pair.paired_gap`, "by_target": `per_pair.paired_gap_by_target`} of
+    with minus without the head, else None."""
+    earlier = earlier or {}
+    num_pairs = None if repeat is None else len(repeat)
+    overall = per_pair.paired_gap(with_record, without_record, runs_dir, num_pairs,
+                                  earlier.get("overall"))
+    by_target = per_pair.paired_gap_by_target(with_record, without_record, runs_dir, repeat,
+                                              earlier.get("by_target"))
+    if overall is None or by_target is None:
+        return None
+    return {"overall": overall, "by_target": by_target}
+
+
+def main(argv):
+    del argv
+    if FLAGS.method not in ("mtd",) + common.MODELS:
+        raise ConfigError(f"--method must be mtd or one of {', '.join(common.MODELS)}, "
+                          f"got {FLAGS.method!r}")
+    settings = dataset_settings(FLAGS.datasets)
+    stamp = provenance.make_stamp()
+    runner = common.runner_from_flags(stamp)
+    # One file per model, so that another model's comparison does not replace MTD's.
+    results = reporting.ResultsFile(FLAGS.results_dir, "repeat_head" if FLAGS.method == "mtd"
+                                    else f"repeat_head_{FLAGS.method}")
+    validated = {(dataset, arm): runner.cell(dataset, FLAGS.method, **settings[dataset],
+                                             repeat_head=head)
+                 for dataset in FLAGS.datasets for arm, head in ARMS}
+    spop = {dataset: runner.cell(dataset, "spop") for dataset in FLAGS.datasets}
+    repeat_flags = per_pair.test_repeat_flags(runner.data_dir, FLAGS.datasets)
+    refits = {}
+    found = results.load()
+
+    def publish(records):
+        data = results.load()
+        data["stamp"] = stamp
+        data["method_label"] = reporting.METHOD_LABELS[FLAGS.method]
+        for dataset in FLAGS.datasets:
+            rows = {"spop": spop[dataset]}
+            for arm, _ in ARMS:
+                rows[arm] = validated[dataset, arm]
+                if (dataset, arm) in refits:
+                    rows[selection.refit_row(arm)] = refits[dataset, arm]
+            finished = {row: cell for row, cell in rows.items() if records.get(cell)}
+            earlier = found.get(dataset, {})
+            repeat = repeat_flags.get(dataset)
+            entry = {"settings": ",".join(f"{key}={value}" for key, value in
+                                          sorted(settings[dataset].items())),
+                     "rows": {row: records[cell]["test"] for row, cell in finished.items()},
+                     "by_target": {}, "paired": {}}
+            for row, cell in finished.items():
+                split = per_pair.target_split(records[cell], FLAGS.runs_dir, repeat,
+                                              earlier.get("by_target", {}).get(row))
+                if split:
+                    entry["by_target"][row] = split
+            for kind, (with_row, without_row) in (("validated", ("with", "without")),
+                                                  ("refit", ("with_refit", "without_refit"))):
+                if with_row in finished and without_row in finished:
+                    gap = paired_entry(records[finished[with_row]],
+                                       records[finished[without_row]], FLAGS.runs_dir, repeat,
+                                       earlier.get("paired", {}).get(kind))
+                    if gap:
+                        entry["paired"][kind] = gap
+            data[dataset] = entry
+            reporting.update_runs(data, dataset, {cell.name: records[cell]
+                                                  for cell in finished.values()})
+        results.write(data, render_markdown(data))
+
+    cells = list(spop.values()) + list(validated.values())
+    records = common.resolve_cells(runner, cells, publish, FLAGS.report_only)
+    for (dataset, arm), cell in validated.items():
+        refit = selection.refit_cell(runner, [cell], records)
+        if refit is not None:
+            refits[dataset, arm] = refit
+    common.resolve_cells(runner, list(refits.values()),
+                         lambda refit_records: publish({**records, **refit_records}),
+                         FLAGS.report_only)
+    print(f"wrote {results.json_path} and {results.md_path}")
+    return runner.exit_code()
+
+
+if __name__ == "__main__":
+    cli.run_app(main)
