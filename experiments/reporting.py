@@ -92,6 +92,17 @@ def stamp_lines(stamp, provenance=FROM_RUN_METRICS):
             provenance]
 
 
+def hand_written_notes(name):
+    """The lines of `experiments/notes/<name>.md` under a heading, for a results file that
+    carries its notes (what a reader needs beside the numbers: load, anomalies); [] if none."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notes", f"{name}.md")
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        return ["", f"## Notes (hand-written: experiments/notes/{name}.md)", "",
+                handle.read().strip()]
+
+
 def run_records(data):
     """Every run record of a results dict's `runs` block ({dataset: {cell: record}})."""
     return [record for runs in data.get("runs", {}).values() for record in runs.values()]

@@ -88,7 +88,6 @@ FLAGS = flags.FLAGS
 ROW_LABELS = {row: label for method, label in reporting.METHOD_LABELS.items()
               for row, label in ((method, label), (selection.refit_row(method), f"{label}, refit"))
               if row == method or method in selection.SELECTED}
-NOTES_PATH = os.path.join(common.REPO_ROOT, "experiments", "notes", "table2.md")
 
 
 def candidate_settings():
@@ -170,10 +169,7 @@ def render_markdown(data):
             lines += _selection_lines(method, chosen.get(method))
         lines += _paired_lines(data.get("paired", {}).get(dataset))
         lines += _target_split_lines(data.get("by_target", {}).get(dataset))
-    if os.path.isfile(NOTES_PATH):
-        with open(NOTES_PATH, encoding="utf-8") as handle:
-            lines += ["", "## Notes (hand-written: experiments/notes/table2.md)", "",
-                      handle.read().strip()]
+    lines += reporting.hand_written_notes("table2")
     return "\n".join(lines)
 
 
