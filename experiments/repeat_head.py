@@ -115,6 +115,7 @@ def render_markdown(data):
         lines += _against_spop_lines(entry.get("by_target", {}))
         for kind in ("validated", "refit"):
             lines += _gap_lines(kind, entry.get("paired", {}).get(kind))
+    lines += reporting.hand_written_notes("repeat_head")
     return "\n".join(lines)
 
 
