@@ -436,3 +436,10 @@ def resolve_cells(runner, cells, publish, report_only):
                 publish(records)
     return records
 
+
+def resolve_refits(runner, refits, records, publish, report_only):
+    """`resolve_cells` of refits chosen from `records` (their candidates' records), each
+    publish showing the candidates' records beside the refits'."""
+    return resolve_cells(runner, list(refits),
+                         lambda refit_records: publish({**records, **refit_records}),
+                         report_only)

@@ -49,9 +49,7 @@ def paired_gap(model_record, baseline_record, runs_dir, num_pairs, earlier=None)
        "pairs", "gap", "gap_standard_error"}, or None when a ranks file is missing and no
       earlier result fits.
     """
-    keys = {"model": model_record["run_dir"], "baseline": baseline_record["run_dir"],
-            "model_metrics_written": model_record.get("metrics_written"),
-            "baseline_metrics_written": baseline_record.get("metrics_written")}
+    keys = _pair_keys(model_record, baseline_record)
     ranks = _ranks(runs_dir, num_pairs, model_record, baseline_record)
     if ranks is None:
         return earlier if _same(earlier, keys) else None
@@ -80,6 +78,13 @@ def target_split(record, runs_dir, repeat, earlier=None):
     return dict(keys, **repeats.split_report(ranks[0], repeat))
 
 
+def _pair_keys(model_record, baseline_record):
+    """What a kept gap was computed from: the two runs and when their metrics were written."""
+    return {"model": model_record["run_dir"], "baseline": baseline_record["run_dir"],
+            "model_metrics_written": model_record.get("metrics_written"),
+            "baseline_metrics_written": baseline_record.get("metrics_written")}
+
+
 def _same(earlier, keys):
     return isinstance(earlier, dict) and all(earlier.get(key) == value
                                              for key, value in keys.items())
@@ -101,7 +106,8 @@ def _ranks(runs_dir, num_pairs, *records):
 
 
 def paired_gap_by_target(model_record, baseline_record, runs_dir, repeat, earlier=None):
-    """`paired_gap` on the repeat targets and on the new targets apart.
+    """`paired_gap` on all the test pairs, on the repeat targets and on the new targets,
+    from one read of the two ranks files.
 
     Args:
       model_record, baseline_record, runs_dir, earlier: as for `paired_gap`.
@@ -109,18 +115,16 @@ def paired_gap_by_target(model_record, baseline_record, runs_dir, repeat, earlie
         data is not here.
 
     Returns:
-      the keys of `paired_gap` with "repeat" and "new" ({"pairs", "gap",
+      the keys of `paired_gap` with "all", "repeat" and "new" ({"pairs", "gap",
       "gap_standard_error"}) in place of its figures, or None as `paired_gap`.
     """
-    keys = {"model": model_record["run_dir"], "baseline": baseline_record["run_dir"],
-            "model_metrics_written": model_record.get("metrics_written"),
-            "baseline_metrics_written": baseline_record.get("metrics_written")}
+    keys = _pair_keys(model_record, baseline_record)
     ranks = None if repeat is None else _ranks(runs_dir, len(repeat), model_record,
                                                baseline_record)
     if ranks is None:
         return earlier if _same(earlier, keys) else None
     parts = {}
-    for part, members in (("repeat", repeat), ("new", ~repeat)):
+    for part, members in (("all", np.ones_like(repeat)), ("repeat", repeat), ("new", ~repeat)):
         comparison = evaluation.compare_ranks(ranks[0][members], ranks[1][members])
         parts[part] = {"pairs": int(members.sum()), "gap": comparison["gap"],
                        "gap_standard_error": comparison["gap_standard_error"]}

@@ -13,8 +13,7 @@ without the head is Table 2's own `mtd` cell and refit (the same folders), so it
 trained again. S-POP's row is beside them, for the repeat targets it serves almost
 perfectly. Writes `repeat_head.json` ({dataset: {"settings", "rows": {row: test metrics},
 "by_target": {row: `repeats.split_report`}, "paired": {"validated", "refit": the gap with
-minus without, on all pairs and on each target kind}}}, plus "method_label", "runs" and
-"stamp") and `repeat_head.md` under --results_dir (`repeat_head_<model>.*` for a
+minus without, on all pairs and on each target kind}}}, plus "runs" and "stamp") and `repeat_head.md` under --results_dir (`repeat_head_<model>.*` for a
 comparison model).
 """
 
@@ -34,6 +33,7 @@ from experiments import selection  # noqa: E402
 from mtd_tf import cli  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
 from mtd_tf.metrics import REPORTED_METRICS  # noqa: E402
+from mtd_tf.models.registry import MODEL_CONFIGS  # noqa: E402
 
 # Table 2's chosen MTD settings per dataset (experiments/results/table2.md, "settings
 # tried"), so that the arm without the head is its `mtd` row and refit.
@@ -67,8 +67,6 @@ GAP_KEYS = ("P@10", "P@20", "MRR@10", "MRR@20")
 
 def dataset_settings(datasets):
     """{dataset: the overrides both arms share}, from --settings and the defaults."""
-    from mtd_tf.models.registry import MODEL_CONFIGS  # pylint: disable=import-outside-toplevel
-
     given = {}
     for spec in FLAGS.settings:
         dataset, sep, settings = spec.partition(":")
@@ -82,7 +80,7 @@ def dataset_settings(datasets):
             result[dataset] = given[dataset]
         elif FLAGS.method == "mtd" and dataset in TABLE2_MTD_SETTINGS:
             result[dataset] = common.parse_overrides([TABLE2_MTD_SETTINGS[dataset]])
-        elif FLAGS.method in MODEL_CONFIGS and FLAGS.method != "mtd":
+        elif FLAGS.method in common.MODELS:
             result[dataset] = dict(MODEL_CONFIGS[FLAGS.method].paper_training)
         else:
             raise ConfigError(f"no default settings for {FLAGS.method} on {dataset}: give "
@@ -93,8 +91,8 @@ def dataset_settings(datasets):
 
 
 def render_markdown(data):
-    lines = [f"# The repeat-aware head: {data.get('method_label', 'MTD')} with and without "
-             "it (test, %)", ""]
+    lines = [f"# The repeat-aware head: {reporting.METHOD_LABELS[FLAGS.method]} with and "
+             "without it (test, %)", ""]
     lines += reporting.stamp_lines(data["stamp"])
     lines += reporting.smoke_warning(reporting.run_records(data))
     lines += ["", "Each arm stops early on validation P@20 and is then refit on every "
@@ -123,13 +121,16 @@ def _ordered(mapping):
     return [(row, mapping[row]) for row in ROW_LABELS if row in mapping]
 
 
+def _final_with_row(mapping):
+    """The row with the head that the aims read: its refit where it has finished."""
+    return next((row for row in ("with_refit", "with") if row in mapping), None)
+
+
 def _aim_lines(rows, aim):
-    if not aim:
+    row = _final_with_row(rows)
+    if not aim or row is None:
         return []
-    shown = [(row, rows[row]) for row in ("with_refit", "with") if row in rows][:1]
-    if not shown:
-        return []
-    row, metrics = shown[0]
+    metrics = rows[row]
     parts = [f"{key} {reporting.fmt(metrics[key])} against {aim[key]:.1f} "
              f"({'met' if metrics[key] >= aim[key] else 'not met'})" for key in aim]
     return ["", f"Aim ({ROW_LABELS[row]}): " + "; ".join(parts) + "."]
@@ -138,44 +139,31 @@ def _aim_lines(rows, aim):
 def _split_lines(splits):
     if not splits:
         return []
-    headers = ["run", "repeat share"] + [f"repeat {key}" for key in SPLIT_KEYS] + [
-        f"new {key}" for key in SPLIT_KEYS]
-    rows = []
-    for row, split in _ordered(splits):
-        rows.append([ROW_LABELS[row], reporting.fmt(split["repeat"]["share"])] + [
-            _with_error(split[part], key) for part in ("repeat", "new") for key in SPLIT_KEYS])
+    labelled = [(ROW_LABELS[row], split) for row, split in _ordered(splits)]
     return ["", "Repeat and new targets apart, ± the standard error over the part's pairs:",
-            "", reporting.markdown_table(headers, rows)]
+            "", reporting.target_split_table(labelled, "run")]
 
 
 def _against_spop_lines(splits):
     """The head's aim on repeat targets: never worse than S-POP, which ranks the prefix's
     own items first."""
-    shown = [row for row in ("with_refit", "with") if row in splits][:1]
-    if not shown or "spop" not in splits:
+    row = _final_with_row(splits)
+    if row is None or "spop" not in splits:
         return []
-    ours, spop = splits[shown[0]]["repeat"]["metrics"], splits["spop"]["repeat"]["metrics"]
+    ours, spop = splits[row]["repeat"]["metrics"], splits["spop"]["repeat"]["metrics"]
     if ours["P@20"] is None or spop["P@20"] is None:
         return []
     parts = [f"{key} {ours[key] - spop[key]:+.2f}" for key in SPLIT_KEYS]
-    return ["", f"On repeat targets, {ROW_LABELS[shown[0]]} minus S-POP: " + ", ".join(parts)
+    return ["", f"On repeat targets, {ROW_LABELS[row]} minus S-POP: " + ", ".join(parts)
             + " points."]
-
-
-def _with_error(part, key):
-    value, error = part["metrics"][key], part["standard_error"][key]
-    if value is None:
-        return reporting.MISSING
-    return reporting.fmt(value) + ("" if error is None else f" ± {error:.2f}")
 
 
 def _gap_lines(kind, entry):
     if not entry:
         return []
     rows = []
-    parts = {"all targets": entry["overall"], "repeat targets": entry["by_target"]["repeat"],
-             "new targets": entry["by_target"]["new"]}
-    for label, figures in parts.items():
+    for label, figures in (("all targets", entry["all"]), ("repeat targets", entry["repeat"]),
+                           ("new targets", entry["new"])):
         rows.append([label, f"{figures['pairs']:,}"] + [
             f"{figures['gap'][key]:+.2f} ± {figures['gap_standard_error'][key]:.2f}"
             for key in GAP_KEYS])
@@ -183,20 +171,6 @@ def _gap_lines(kind, entry):
     return ["", f"Paired gap, with minus without the head ({runs}, same test pairs, points ± "
             "the standard error of the per-pair differences):", "",
             reporting.markdown_table(["targets", "pairs"] + list(GAP_KEYS), rows)]
-
-
-def paired_entry(with_record, without_record, runs_dir, repeat, earlier):
-    """{"overall": `per_pair.paired_gap`, "by_target": `per_pair.paired_gap_by_target`} of
-    with minus without the head, else None."""
-    earlier = earlier or {}
-    num_pairs = None if repeat is None else len(repeat)
-    overall = per_pair.paired_gap(with_record, without_record, runs_dir, num_pairs,
-                                  earlier.get("overall"))
-    by_target = per_pair.paired_gap_by_target(with_record, without_record, runs_dir, repeat,
-                                              earlier.get("by_target"))
-    if overall is None or by_target is None:
-        return None
-    return {"overall": overall, "by_target": by_target}
 
 
 def main(argv):
@@ -221,7 +195,6 @@ def main(argv):
     def publish(records):
         data = results.load()
         data["stamp"] = stamp
-        data["method_label"] = reporting.METHOD_LABELS[FLAGS.method]
         for dataset in FLAGS.datasets:
             rows = {"spop": spop[dataset]}
             for arm, _ in ARMS:
@@ -243,9 +216,9 @@ def main(argv):
             for kind, (with_row, without_row) in (("validated", ("with", "without")),
                                                   ("refit", ("with_refit", "without_refit"))):
                 if with_row in finished and without_row in finished:
-                    gap = paired_entry(records[finished[with_row]],
-                                       records[finished[without_row]], FLAGS.runs_dir, repeat,
-                                       earlier.get("paired", {}).get(kind))
+                    gap = per_pair.paired_gap_by_target(
+                        records[finished[with_row]], records[finished[without_row]],
+                        FLAGS.runs_dir, repeat, earlier.get("paired", {}).get(kind))
                     if gap:
                         entry["paired"][kind] = gap
             data[dataset] = entry
@@ -259,9 +232,7 @@ def main(argv):
         refit = selection.refit_cell(runner, [cell], records)
         if refit is not None:
             refits[dataset, arm] = refit
-    common.resolve_cells(runner, list(refits.values()),
-                         lambda refit_records: publish({**records, **refit_records}),
-                         FLAGS.report_only)
+    common.resolve_refits(runner, refits.values(), records, publish, FLAGS.report_only)
     print(f"wrote {results.json_path} and {results.md_path}")
     return runner.exit_code()
 

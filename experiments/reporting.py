@@ -92,6 +92,24 @@ def stamp_lines(stamp, provenance=FROM_RUN_METRICS):
             provenance]
 
 
+def with_standard_error(part, key):
+    """`key`'s value of a `repeats.split_report` part with its standard error, e.g. 12.34 ± 0.56."""
+    value, error = part["metrics"][key], part["standard_error"][key]
+    if value is None:
+        return MISSING
+    return fmt(value) + ("" if error is None else f" ± {error:.2f}")
+
+
+def target_split_table(labelled_splits, first_header, keys=("P@20", "MRR@20", "NDCG@20")):
+    """A Markdown table of runs' repeat and new targets apart: [(label, split report)]."""
+    headers = [first_header, "repeat share"] + [f"repeat {key}" for key in keys] + [
+        f"new {key}" for key in keys]
+    rows = [[label, fmt(split["repeat"]["share"])] + [
+        with_standard_error(split[part], key) for part in ("repeat", "new") for key in keys]
+        for label, split in labelled_splits]
+    return markdown_table(headers, rows)
+
+
 def hand_written_notes(name):
     """The lines of `experiments/notes/<name>.md` under a heading, for a results file that
     carries its notes (what a reader needs beside the numbers: load, anomalies); [] if none."""
@@ -142,7 +160,7 @@ METHOD_LABELS = {"pop": "POP", "spop": "S-POP", "itemknn": "Item-KNN", "sknn": "
                  "gru4rec": "GRU4Rec", "narm": "NARM", "stamp": "STAMP", "sasrec": "SASRec",
                  "srgnn": "SR-GNN", "csrm": "CSRM", "cosan": "CoSAN"}
 RESERVED_KEYS = ("stamp", "runs", "paper", "selection", "devices", "test_pairs", "paired",
-                 "by_target", "method_label")
+                 "by_target")
 
 
 def dataset_keys(data, preferred=()):

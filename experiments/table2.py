@@ -258,25 +258,11 @@ def _paired_lines(entry):
 def _target_split_lines(splits):
     if not splits:
         return []
-    keys = ("P@20", "MRR@20", "NDCG@20")
-    headers = ["method", "repeat share"] + [f"repeat {key}" for key in keys] + [
-        f"new {key}" for key in keys]
-    rows = []
-    for method, label in ROW_LABELS.items():
-        split = splits.get(method)
-        if split:
-            rows.append([label, reporting.fmt(split["repeat"]["share"])] + [
-                _with_error(split[part], key) for part in ("repeat", "new") for key in keys])
+    labelled = [(label, splits[method]) for method, label in ROW_LABELS.items()
+                if splits.get(method)]
     return ["", "Repeat targets (the next click returns to an item of its own prefix) and new "
             "targets apart, from each run's kept test ranks; ± the standard error over the "
-            "part's pairs:", "", reporting.markdown_table(headers, rows)]
-
-
-def _with_error(part, key):
-    value, error = part["metrics"][key], part["standard_error"][key]
-    if value is None:
-        return reporting.MISSING
-    return reporting.fmt(value) + ("" if error is None else f" ± {error:.2f}")
+            "part's pairs:", "", reporting.target_split_table(labelled, "method")]
 
 
 def target_splits(rows, records, repeat, earlier):
@@ -357,9 +343,7 @@ def main(argv):
                     refits[dataset, method] = cell
                     if FLAGS.train_refit_here:
                         runner.train_here.add(cell)
-        common.resolve_cells(runner, list(refits.values()),
-                             lambda refit_records: publish({**records, **refit_records}),
-                             FLAGS.report_only)
+        common.resolve_refits(runner, refits.values(), records, publish, FLAGS.report_only)
     print(f"wrote {results.json_path} and {results.md_path}")
     return runner.exit_code()
 

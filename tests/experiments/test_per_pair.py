@@ -90,6 +90,8 @@ def test_the_paired_gap_on_repeat_and_on_new_targets_apart(tmp_path):
         assert entry[part]["gap"]["P@20"] == pytest.approx(100 * within.mean())
         assert entry[part]["gap_standard_error"]["P@20"] == pytest.approx(
             100 * stats.sem(within))
+    whole = per_pair.paired_gap(model, baseline, str(tmp_path), num_pairs=8)
+    assert (entry["all"]["pairs"], entry["all"]["gap"]) == (whole["pairs"], whole["gap"])
     elsewhere = str(tmp_path / "other_machine")
     assert per_pair.paired_gap_by_target(model, baseline, elsewhere, repeat, entry) == entry
     assert per_pair.paired_gap_by_target(model, baseline, str(tmp_path), None, entry) == entry

@@ -362,10 +362,10 @@ def test_repeat_head_reports_both_arms_their_target_split_and_paired_gaps(
     for part, members in (("repeat", repeat), ("new", ~repeat)):
         within = (ranks[True][members] <= 20).astype(float) - (
             ranks[False][members] <= 20).astype(float)
-        assert gap["by_target"][part]["gap"]["P@20"] == pytest.approx(100 * within.mean())
-        assert gap["by_target"][part]["gap_standard_error"]["P@20"] == pytest.approx(
+        assert gap[part]["gap"]["P@20"] == pytest.approx(100 * within.mean())
+        assert gap[part]["gap_standard_error"]["P@20"] == pytest.approx(
             100 * stats.sem(within))
-    assert gap["overall"]["gap"]["P@20"] == pytest.approx(
+    assert gap["all"]["gap"]["P@20"] == pytest.approx(
         entry["rows"]["with_refit"]["P@20"] - entry["rows"]["without_refit"]["P@20"])
     text = read_markdown(tmp_path, "repeat_head")
     assert "| with the head, refit |" in text and "| S-POP |" in text
