@@ -2,6 +2,8 @@
 published splits: overall, on repeat targets and on new targets, with paired gaps.
 
     python experiments/repeat_head.py --data_dir=../shared/data --datasets=retailrocket
+    python experiments/repeat_head.py --data_dir=../shared/data --datasets=retailrocket \
+        --head=from_scores
     python experiments/repeat_head.py --data_dir=../shared/data --datasets=diginetica \
         --method=sasrec --settings=diginetica:batch_size=128,l2=0
 
@@ -14,7 +16,7 @@ trained again. S-POP's row is beside them, for the repeat targets it serves almo
 perfectly. Writes `repeat_head.json` ({dataset: {"settings", "rows": {row: test metrics},
 "by_target": {row: `repeats.split_report`}, "paired": {"validated", "refit": the gap with
 minus without, on all pairs and on each target kind}}}, plus "runs" and "stamp") and `repeat_head.md` under --results_dir (`repeat_head_<model>.*` for a
-comparison model).
+comparison model; `..._from_scores` for `--head=from_scores`).
 """
 
 import os
@@ -56,8 +58,13 @@ flags.DEFINE_multi_string("settings", [],
                           "DATASET:key=value[,key=value] (repeatable): the configuration "
                           "both arms share on that dataset. Default for mtd: Table 2's chosen "
                           "settings; a comparison model's: its paper training recipe.")
+flags.DEFINE_enum("head", "mixture", ["mixture", "from_scores"],
+                  "The head of the arm with it: mixture (RepeatNet's, --repeat_head) or "
+                  "from_scores (--repeat_head --repeat_from_scores).")
 FLAGS = flags.FLAGS
 ARMS = (("without", False), ("with", True))
+HEAD_LABELS = {"mixture": "the repeat-aware head",
+               "from_scores": "the repeat-aware head from the model's scores"}
 ROW_LABELS = {"spop": "S-POP", "without": "without the head", "without_refit":
               "without the head, refit", "with": "with the head", "with_refit":
               "with the head, refit"}
@@ -85,14 +92,32 @@ def dataset_settings(datasets):
         else:
             raise ConfigError(f"no default settings for {FLAGS.method} on {dataset}: give "
                               f"--settings={dataset}:key=value,...")
-        if "repeat_head" in result[dataset]:
-            raise ConfigError("--settings must not set repeat_head: the script trains both arms")
+        for key in ("repeat_head", "repeat_from_scores"):
+            if key in result[dataset]:
+                raise ConfigError(f"--settings must not set {key}: the script trains both arms "
+                                  "(--head picks the head)")
     return result
 
 
+def results_name():
+    """One file per model and head, so that one comparison does not replace another."""
+    return ("repeat_head" + ("" if FLAGS.method == "mtd" else f"_{FLAGS.method}")
+            + ("_from_scores" if FLAGS.head == "from_scores" else ""))
+
+
+def head_settings(with_head):
+    """The settings an arm adds to the shared ones (nothing without the head, so that the
+    arm is Table 2's cell)."""
+    if not with_head:
+        return {}
+    return {"repeat_head": True, **({"repeat_from_scores": True}
+                                    if FLAGS.head == "from_scores" else {})}
+
+
 def render_markdown(data):
-    lines = [f"# The repeat-aware head: {reporting.METHOD_LABELS[FLAGS.method]} with and "
-             "without it (test, %)", ""]
+    head = HEAD_LABELS[FLAGS.head]
+    lines = [f"# {head[0].upper()}{head[1:]}: {reporting.METHOD_LABELS[FLAGS.method]} with "
+             "and without it (test, %)", ""]
     lines += reporting.stamp_lines(data["stamp"])
     lines += reporting.smoke_warning(reporting.run_records(data))
     lines += ["", "Each arm stops early on validation P@20 and is then refit on every "
@@ -113,7 +138,7 @@ def render_markdown(data):
         lines += _against_spop_lines(entry.get("by_target", {}))
         for kind in ("validated", "refit"):
             lines += _gap_lines(kind, entry.get("paired", {}).get(kind))
-    lines += reporting.hand_written_notes("repeat_head")
+    lines += reporting.hand_written_notes(results_name())
     return "\n".join(lines)
 
 
@@ -181,11 +206,9 @@ def main(argv):
     settings = dataset_settings(FLAGS.datasets)
     stamp = provenance.make_stamp()
     runner = common.runner_from_flags(stamp)
-    # One file per model, so that another model's comparison does not replace MTD's.
-    results = reporting.ResultsFile(FLAGS.results_dir, "repeat_head" if FLAGS.method == "mtd"
-                                    else f"repeat_head_{FLAGS.method}")
+    results = reporting.ResultsFile(FLAGS.results_dir, results_name())
     validated = {(dataset, arm): runner.cell(dataset, FLAGS.method, **settings[dataset],
-                                             repeat_head=head)
+                                             **head_settings(head))
                  for dataset in FLAGS.datasets for arm, head in ARMS}
     spop = {dataset: runner.cell(dataset, "spop") for dataset in FLAGS.datasets}
     repeat_flags = per_pair.test_repeat_flags(runner.data_dir, FLAGS.datasets)

@@ -59,6 +59,18 @@ def repeat_head():
         "mix of re-clicking a prefix item and the catalogue-wide softmax (RepeatNet).")
 
 
+def repeat_from_scores():
+    return settings.setting(
+        False, "With repeat_head: its repeat part starts from the model's own scores of the "
+        "prefix's items (plus attention and recency) and its explore part leaves them out.")
+
+
+def check_repeat_options(repeat_head_on, from_scores):
+    """Raises `ConfigError` for `repeat_from_scores` without the head it changes."""
+    if from_scores and not repeat_head_on:
+        raise ConfigError("repeat_from_scores needs repeat_head")
+
+
 @dataclasses.dataclass(frozen=True)
 class ComparisonConfig:
     """Base of a comparison model's config: its fields are the model's constructor keywords
@@ -78,9 +90,11 @@ class ComparisonConfig:
     max_len: int = max_len()
     score_scale: float = score_scale()
     repeat_head: bool = repeat_head()
+    repeat_from_scores: bool = repeat_from_scores()
 
     def __post_init__(self):
         settings.check_fields(self)
+        check_repeat_options(self.repeat_head, self.repeat_from_scores)
 
     @staticmethod
     def default_frequency(dataset_frequency):

@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from mtd_tf import settings
 from mtd_tf.layers import RepeatExploreHead
+from mtd_tf.models import model_settings
 
 
 def gather_rows(table, indices):
@@ -37,11 +38,14 @@ class NextItemModel(keras.Model):
       score_scale: 0 for dot-product scores, s > 0 for s times their cosine.
       repeat_head: add a `RepeatExploreHead` (`repeat_head` attribute; None without): the
         model then outputs log-probabilities of its repeat/explore mixture.
+      repeat_from_scores: the head's variant that starts from the model's own scores
+        (`RepeatExploreHead(from_scores=True)`); needs `repeat_head`.
     """
 
     def __init__(self, num_items, embedding_dim=100, max_len=50, score_scale=0.0,
-                 repeat_head=False, **kwargs):
+                 repeat_head=False, repeat_from_scores=False, **kwargs):
         super().__init__(**kwargs)
+        model_settings.check_repeat_options(repeat_head, repeat_from_scores)
         problem = settings.positive_int(num_items)
         if problem:
             raise ValueError(f"num_items {problem}, got {num_items!r}")
@@ -52,7 +56,8 @@ class NextItemModel(keras.Model):
         # Width of the query and candidate vectors; a subclass whose scores live in another
         # space (its own output table) sets it in its constructor.
         self.output_dim = embedding_dim
-        self.repeat_head = (RepeatExploreHead(name="repeat_head", dtype=self.dtype_policy)
+        self.repeat_head = (RepeatExploreHead(from_scores=repeat_from_scores,
+                                              name="repeat_head", dtype=self.dtype_policy)
                             if repeat_head else None)
 
     def item_initializer(self):
@@ -150,5 +155,7 @@ class NextItemModel(keras.Model):
         config = super().get_config()
         config.update(num_items=self.num_items, embedding_dim=self.embedding_dim,
                       max_len=self.max_len, score_scale=self.score_scale,
-                      repeat_head=self.repeat_head is not None)
+                      repeat_head=self.repeat_head is not None,
+                      repeat_from_scores=(self.repeat_head is not None
+                                          and self.repeat_head.from_scores))
         return config

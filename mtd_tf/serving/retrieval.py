@@ -117,12 +117,13 @@ class TopKRetrieval:
         candidates = session["candidates"] = self.model.candidate_vectors()
         head = getattr(self.model, "repeat_head", None)
         if head is not None:
-            session["log_modes"], session["position_log_weights"] = (
-                head.mode_and_position_log_weights(item_ids, query, candidates))
             normalizers = [tf.reduce_logsumexp(tf.cast(self._raw_scores(session, start, stop),
                                                        tf.float32), axis=1)
                            for start, stop in self.slices]  # [batch] per slice
             session["log_normalizer"] = tf.reduce_logsumexp(tf.stack(normalizers), axis=0)
+            session["log_modes"], session["position_log_weights"] = (
+                head.mode_and_position_log_weights(item_ids, query, candidates,
+                                                   session["log_normalizer"]))
         return session
 
     def _raw_scores(self, session, start, stop):

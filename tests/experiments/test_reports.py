@@ -328,34 +328,41 @@ def test_seeds_of_a_comparison_model_go_to_their_own_results_file(runner, data_d
     assert not os.path.exists(tmp_path / "seeds.json")
 
 
+@pytest.mark.parametrize("head, with_settings, results_name", [
+    ("mixture", {"repeat_head": True}, "repeat_head"),
+    ("from_scores", {"repeat_head": True, "repeat_from_scores": True},
+     "repeat_head_from_scores")])
 def test_repeat_head_reports_both_arms_their_target_split_and_paired_gaps(
-        runner, data_dir, tmp_path):
+        runner, data_dir, tmp_path, head, with_settings, results_name):
     dataset = registry.load_dataset(DATASET, data_dir)
     repeat = np.array([target in prefix for prefix, target in zip(
         dataset.test_prefixes.to_lists(), dataset.test_targets.tolist())])
     rng = np.random.default_rng(3)
     ranks = {}
-    for head in (False, True):
-        validated = runner.cell(DATASET, "mtd", score_scale=8.0, repeat_head=head)
+    for arm in (False, True):
+        settings = with_settings if arm else {}
+        validated = runner.cell(DATASET, "mtd", score_scale=8.0, **settings)
         records.write_run(runner, validated, records.write_ranks(
-            runner, validated, rng.integers(1, 60, size=repeat.size)), metrics(50.0 + head),
+            runner, validated, rng.integers(1, 60, size=repeat.size)), metrics(50.0 + arm),
             best_epoch=1)
-        refit = runner.cell(DATASET, "mtd", score_scale=8.0, repeat_head=head, refit_epochs=1)
-        ranks[head] = rng.integers(1, 60, size=repeat.size)
-        records.write_run(runner, refit, records.write_ranks(runner, refit, ranks[head]), None)
+        refit = runner.cell(DATASET, "mtd", score_scale=8.0, refit_epochs=1, **settings)
+        ranks[arm] = rng.integers(1, 60, size=repeat.size)
+        records.write_run(runner, refit, records.write_ranks(runner, refit, ranks[arm]), None)
     spop = runner.cell(DATASET, "spop")
     records.write_run(runner, spop, records.write_ranks(
         runner, spop, rng.integers(1, 60, size=repeat.size)), None)
     _, data = run_script("repeat_head", (data_dir, runner.runs_dir), tmp_path,
-                         f"--settings={DATASET}:score_scale=8", "--report_only")
+                         f"--settings={DATASET}:score_scale=8", f"--head={head}",
+                         "--report_only", results_name=results_name)
 
     entry = data[DATASET]
     assert entry["settings"] == "score_scale=8.0"
     assert set(entry["rows"]) == {"spop", "without", "without_refit", "with", "with_refit"}
+    with_name = "-".join(f"{key}={value}" for key, value in sorted(
+        {**with_settings, "score_scale": 8.0}.items()))
     assert set(data["runs"][DATASET]) == {
         "spop", "mtd-score_scale=8.0", "mtd-refit_epochs=1-score_scale=8.0",
-        "mtd-repeat_head=True-score_scale=8.0",
-        "mtd-refit_epochs=1-repeat_head=True-score_scale=8.0"}
+        f"mtd-{with_name}", f"mtd-refit_epochs=1-{with_name}"}
     assert entry["by_target"]["with_refit"]["repeat"]["metrics"]["P@20"] == pytest.approx(
         100 * np.mean(ranks[True][repeat] <= 20))
     gap = entry["paired"]["refit"]
@@ -367,7 +374,7 @@ def test_repeat_head_reports_both_arms_their_target_split_and_paired_gaps(
             100 * stats.sem(within))
     assert gap["all"]["gap"]["P@20"] == pytest.approx(
         entry["rows"]["with_refit"]["P@20"] - entry["rows"]["without_refit"]["P@20"])
-    text = read_markdown(tmp_path, "repeat_head")
+    text = read_markdown(tmp_path, results_name)
     assert "| with the head, refit |" in text and "| S-POP |" in text
     assert "Paired gap, with minus without the head (refit runs" in text
     assert f"| repeat targets | {repeat.sum():,} |" in text

@@ -120,3 +120,24 @@ def test_candidate_rows_are_the_rows_of_the_candidate_table(name, settings):
     ids = np.array([[1, 50, 7], [7, 7, 3]], np.int32)
     np.testing.assert_allclose(model.candidate_rows(ids).numpy(),
                                model.candidate_vectors().numpy()[ids - 1], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("from_scores", [False, True])
+@pytest.mark.parametrize("name", sorted(MODEL_CONFIGS))
+def test_every_model_takes_the_repeat_head_and_keeps_it_through_its_config(name, from_scores):
+    """The head's log-probabilities are a distribution over the M items for any model, a
+    prefix's items gain where it repeats, and the model's config carries the head."""
+    model = MODEL_CONFIGS[name](embedding_dim=16, repeat_head=True,
+                                repeat_from_scores=from_scores, **SMALL_BANKS.get(name, {}))
+    model = model.build(50)
+    ids = np.array([[4, 9, 4, 0], [7, 0, 0, 0], [0, 0, 0, 0]], np.int32)
+    log_p = model(ids).numpy()
+    np.testing.assert_allclose(np.exp(log_p).sum(axis=1), 1.0, rtol=1e-5)
+    revived = type(model).from_config(model.get_config())
+    assert revived.repeat_head is not None and revived.repeat_head.from_scores is from_scores
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_CONFIGS))
+def test_repeat_from_scores_without_the_head_is_refused(name, tmp_path):
+    with pytest.raises(ConfigError, match="repeat_from_scores needs repeat_head"):
+        model_config(str(tmp_path), tmp_path / "run", name, repeat_from_scores=True)

@@ -304,9 +304,10 @@ def test_model_passes_the_layer_harness(variant, num_trainable_weights):
         precision_tolerance_scale=3.0)
 
 
+@pytest.mark.parametrize("from_scores", [False, True])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_the_repeat_head_outputs_the_log_probabilities_of_its_mixture(seed):
-    model = make_model(seed, repeat_head=True)
+def test_the_repeat_head_outputs_the_log_probabilities_of_its_mixture(seed, from_scores):
+    model = make_model(seed, repeat_head=True, repeat_from_scores=from_scores)
     queries = numpy_queries(model, SESSIONS)
     table = model_weights(model)["item_embeddings"]
     expected = numpy_log_probabilities(model.repeat_head, SESSIONS, queries, table,
@@ -314,6 +315,8 @@ def test_the_repeat_head_outputs_the_log_probabilities_of_its_mixture(seed):
     np.testing.assert_allclose(model(SESSIONS).numpy(), expected, rtol=1e-4, atol=1e-4)
     revived = MTDModel.from_config(model.get_config())
     assert revived.get_config()["repeat_head"] is True and revived.repeat_head is not None
+    assert revived.get_config()["repeat_from_scores"] is from_scores
+    assert revived.repeat_head.from_scores is from_scores
     assert make_model(seed).repeat_head is None  # the paper's output stays the default
 
 

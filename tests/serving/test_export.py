@@ -59,9 +59,11 @@ def expected_top_k(model, popularity, sessions, k):
 
 
 def build_model(seed, repeat_head=False, score_scale=0.0):
+    """`repeat_head`: False, True, or "scores" for the head from the model's scores."""
     keras.utils.set_random_seed(seed)
     model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN, dropout=0.3,
-                     repeat_head=repeat_head, score_scale=score_scale)
+                     repeat_head=bool(repeat_head), repeat_from_scores=repeat_head == "scores",
+                     score_scale=score_scale)
     model.build()
     rng = np.random.default_rng(seed)
     for weight in model.trainable_weights:
@@ -71,7 +73,8 @@ def build_model(seed, repeat_head=False, score_scale=0.0):
     return model, popularity
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["paper_head", "repeat_head"])
+@pytest.fixture(scope="module", params=[False, True, "scores"],
+                ids=["paper_head", "repeat_head", "repeat_from_scores"])
 def exported(tmp_path_factory, request):
     """(model, popularity, export_dir) of a random model exported with K = 7, with the
     paper's scores or the repeat head's log-probabilities (served exactly as evaluated)."""

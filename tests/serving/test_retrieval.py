@@ -16,10 +16,11 @@ NUM_ITEMS, DIM = 30, 8
 
 
 def tied_model(repeat_head, seed=0):
-    """A random model whose items 4, 11 and 25 have one vector: their scores tie exactly."""
+    """A random model whose items 4, 11 and 25 have one vector: their scores tie exactly.
+    `repeat_head`: False, True, or "scores" for the head from the model's scores."""
     keras.utils.set_random_seed(seed)
     model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=6, dropout=0.0,
-                     repeat_head=repeat_head)
+                     repeat_head=bool(repeat_head), repeat_from_scores=repeat_head == "scores")
     model.build()
     table = model.item_embeddings.numpy()
     table[[10, 24]] = table[3]
@@ -38,7 +39,7 @@ def sessions(rng, batch=12):
     return tf.constant(ids), tf.constant(targets)
 
 
-@pytest.mark.parametrize("repeat_head", [False, True])
+@pytest.mark.parametrize("repeat_head", [False, True, "scores"])
 @pytest.mark.parametrize("chunk_items", [1, 7, 29])
 def test_slices_give_the_ranks_and_lists_of_one_product(repeat_head, chunk_items):
     model = tied_model(repeat_head)
@@ -71,7 +72,7 @@ def test_tied_items_are_listed_lower_id_first():
     assert abs(listed.index(25) - listed.index(4)) == 2  # adjacent: their scores are equal
 
 
-@pytest.mark.parametrize("repeat_head", [False, True])
+@pytest.mark.parametrize("repeat_head", [False, True, "scores"])
 def test_a_sliced_export_serves_the_lists_of_a_whole_one(tmp_path, repeat_head):
     model = tied_model(repeat_head)
     popularity = np.arange(NUM_ITEMS, 0, -1)

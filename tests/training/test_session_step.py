@@ -18,10 +18,10 @@ DIM = 8
 SPEC = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32))
 
 
-def built(seed, l2, lr=1e-3, repeat_head=False):
+def built(seed, l2, lr=1e-3, repeat_head=False, repeat_from_scores=False):
     keras.utils.set_random_seed(seed)
     model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=10, dropout=0.0,
-                     repeat_head=repeat_head)
+                     repeat_head=repeat_head, repeat_from_scores=repeat_from_scores)
     model.build()
     optimizer = keras.optimizers.Adam(learning_rate=lr)
     optimizer.build(model.trainable_variables)
@@ -146,8 +146,9 @@ def test_rank_step_and_evaluate_match_numpy_ranks():
         np.testing.assert_allclose(result[f"P@{k}"], 100 * np.mean(ranks <= k))
 
 
-def test_with_the_repeat_head_the_loss_is_minus_log_p_of_the_mixture():
-    model, _, step = built(4, 0.0, lr=1e-2, repeat_head=True)
+@pytest.mark.parametrize("from_scores", [False, True])
+def test_with_the_repeat_head_the_loss_is_minus_log_p_of_the_mixture(from_scores):
+    model, _, step = built(4, 0.0, lr=1e-2, repeat_head=True, repeat_from_scores=from_scores)
     rng = np.random.default_rng(4)
     ids, targets = random_batch(rng, 8, 5)
     targets[:4] = ids[:4, 0]  # half the targets repeat a prefix item
