@@ -217,7 +217,9 @@ def render_markdown(data, results_dir):
         runs = ", ".join(f"{reporting.METHOD_LABELS[name]} `{run}`"
                          for name, run in view["runs"].items())
         lines += ["", reporting.stamp_lines(view["stamp"])[0],
-                  "", f"Models: {runs}, each at its best validation epoch."]
+                  "", f"Models: {runs}, each at its best validation epoch (a refit run, "
+                  "`refit_epochs` in its name, trained on the validation sessions too, at its "
+                  "last)."]
         rows = [[entry["panel"], entry["test_index"], " ".join(map(str, entry["items"])),
                  entry["target"], entry["target_rank"],
                  entry["items"][int(np.argmax(entry["aggregation"]))]]
