@@ -16,7 +16,8 @@ chosen candidates, whose finished runs are then reused rather than trained again
 Writes `figure5.json`, `figure5.md`, `figure5_<dataset>_attention.png`,
 `figure5_<dataset>_tsne.png` and a TensorBoard projector folder
 `figure5_<dataset>_projector/` (item embeddings of the most popular items, and the session
-vectors of both models): `tensorboard --logdir experiments/results/figure5_diginetica_projector`.
+vectors of the models; kept out of git, as model data):
+`tensorboard --logdir experiments/results/figure5_diginetica_projector`.
 """
 
 import os
@@ -34,6 +35,7 @@ from experiments import reporting  # noqa: E402
 from experiments import tsne  # noqa: E402
 from mtd_tf import cli  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
+from mtd_tf.io_utils import atomic_output_dir  # noqa: E402
 from mtd_tf.io_utils import atomic_write_text  # noqa: E402
 
 common.define_flags(default_datasets=("diginetica",))
@@ -135,7 +137,8 @@ def _class_index(classes, targets):
 
 
 def write_projector(folder, trainer, vectors, test, view):
-    """tensors/metadata TSVs and projector_config.pbtxt for TensorBoard's projector."""
+    """tensors/metadata TSVs and projector_config.pbtxt for TensorBoard's projector, in a
+    folder written whole in place of the last one (no files of models drawn before)."""
     popularity = trainer.inputs.item_popularity  # [M], item m at m - 1
     top = np.argsort(-popularity, kind="stable")[:FLAGS.projector_items]
     table = np.asarray(trainer.model.item_embeddings)[top]
@@ -147,13 +150,16 @@ def write_projector(folder, trainer, vectors, test, view):
     for name, matrix in vectors.items():
         files[f"sessions_{name}"] = (matrix, session_metadata)
     config = []
-    for name, (matrix, metadata) in files.items():
-        atomic_write_text(os.path.join(folder, f"{name}_tensors.tsv"), "\n".join(
-            "\t".join(f"{value:.6g}" for value in row) for row in matrix) + "\n")
-        atomic_write_text(os.path.join(folder, f"{name}_metadata.tsv"), "\n".join(metadata) + "\n")
-        config.append(f'embeddings {{\n  tensor_name: "{name}"\n  tensor_path: '
-                      f'"{name}_tensors.tsv"\n  metadata_path: "{name}_metadata.tsv"\n}}')
-    atomic_write_text(os.path.join(folder, "projector_config.pbtxt"), "\n".join(config) + "\n")
+    with atomic_output_dir(folder) as staging:
+        for name, (matrix, metadata) in files.items():
+            atomic_write_text(os.path.join(staging, f"{name}_tensors.tsv"), "\n".join(
+                "\t".join(f"{value:.6g}" for value in row) for row in matrix) + "\n")
+            atomic_write_text(os.path.join(staging, f"{name}_metadata.tsv"),
+                              "\n".join(metadata) + "\n")
+            config.append(f'embeddings {{\n  tensor_name: "{name}"\n  tensor_path: '
+                          f'"{name}_tensors.tsv"\n  metadata_path: "{name}_metadata.tsv"\n}}')
+        atomic_write_text(os.path.join(staging, "projector_config.pbtxt"),
+                          "\n".join(config) + "\n")
     return {name: len(matrix) for name, (matrix, _) in files.items()}
 
 
@@ -241,7 +247,9 @@ def render_markdown(data, results_dir):
                   reporting.markdown_table(["model", "5-NN accuracy (q space)",
                                             "5-NN accuracy (t-SNE)", "t-SNE KL"], rows),
                   "", f"![t-SNE](figure5_{dataset}_tsne.png)", "",
-                  f"Projector: `tensorboard --logdir {projector}` ({sizes})."]
+                  f"Projector: `tensorboard --logdir {projector}` ({sizes}; the script "
+                  "writes it beside this file, and it stays out of git: it holds the models' "
+                  "vectors)."]
     return "\n".join(lines)
 
 

@@ -15,8 +15,9 @@ without the head is Table 2's own `mtd` cell and refit (the same folders), so it
 trained again. S-POP's row is beside them, for the repeat targets it serves almost
 perfectly. Writes `repeat_head.json` ({dataset: {"settings", "rows": {row: test metrics},
 "by_target": {row: `repeats.split_report`}, "paired": {"validated", "refit": the gap with
-minus without, on all pairs and on each target kind}}}, plus "runs" and "stamp") and `repeat_head.md` under --results_dir (`repeat_head_<model>.*` for a
-comparison model; `..._from_scores` for `--head=from_scores`).
+minus without, on all pairs and on each target kind}}}, plus "runs" and "stamp") and
+`repeat_head.md` under --results_dir (`repeat_head_<model>.*` for a comparison model;
+`..._from_scores` for `--head=from_scores`).
 """
 
 import os

@@ -87,8 +87,8 @@ class RepeatExploreHead(keras.layers.Layer):
         """(log [g_r, g_e] float32 [batch, 2], log a float32 [batch, len], -inf at padding).
 
         `log_normalizer` (float32 [batch], logsumexp of z over all M items) is read only
-        `from_scores`; there the explore weight is log g_e - log(1 - m), the renormalisation
-        of P_e folded in.
+        `from_scores` (None will do otherwise); there the explore weight is
+        log g_e - log(1 - m), the renormalisation of P_e folded in.
         """
         item_ids = tf.cast(item_ids, tf.int32)
         mask = item_ids > 0  # [batch, len]
@@ -184,12 +184,14 @@ class RepeatExploreHead(keras.layers.Layer):
           targets: int [batch], items 1..M.
         """
         targets = tf.cast(targets, tf.int32)
-        target_scores = tf.reduce_sum(
-            session * tf.gather(candidates, targets - 1), axis=1)  # z_target
-        wide = precision.at_least_float32(target_scores.dtype)
+        wide = precision.at_least_float32(session.dtype)
         log_explore = tf.cast(target_log_explore, wide)
+        log_normalizer = None  # read only from scores: z_target - log softmax(z)_target
+        if self.from_scores:
+            target_scores = tf.reduce_sum(session * tf.gather(candidates, targets - 1), axis=1)
+            log_normalizer = tf.cast(target_scores, wide) - log_explore
         log_modes, position_log_weights = self.mode_and_position_log_weights(
-            item_ids, session, candidates, tf.cast(target_scores, wide) - log_explore)
+            item_ids, session, candidates, log_normalizer)
         is_target = tf.equal(tf.cast(item_ids, tf.int32), targets[:, None])
         repeat_probability = tf.reduce_sum(
             tf.where(is_target, tf.exp(position_log_weights), 0.0), axis=1)  # [batch]
