@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from mtd_tf import settings
 from mtd_tf.errors import ConfigError
+from mtd_tf.serving.repeat_prior import REPEAT_PRIOR_SETTINGS
 
 
 def embedding_dim(default=100):
@@ -65,10 +66,41 @@ def repeat_from_scores():
         "prefix's items (plus attention and recency) and its explore part leaves them out.")
 
 
-def check_repeat_options(repeat_head_on, from_scores):
-    """Raises `ConfigError` for `repeat_from_scores` without the head it changes."""
+def repeat_bonus():
+    return settings.setting(
+        0.0, "Ranking-time prior (beyond the papers): added to the score of every item the "
+        "session already holds; chosen on validation by mtd_tf.serving.tune_repeat_prior.",
+        _finite)
+
+
+def repeat_count_bonus():
+    return settings.setting(
+        0.0, "Ranking-time prior: times log(the item's clicks in the session), added to "
+        "its score.", _finite)
+
+
+def repeat_recency_bonus():
+    return settings.setting(
+        0.0, "Ranking-time prior: times log(1 + clicks since the item's last click), added "
+        "to its score (negative: recent items first).", _finite)
+
+
+_finite = settings.in_range(-math.inf, math.inf, low_open=True, high_open=True)
+
+
+def check_repeat_options(repeat_head_on, from_scores, prior_on=False):
+    """Raises `ConfigError` for `repeat_from_scores` without the head it changes, or for
+    the ranking-time prior over a head's mixture (the prior ranks the model's own scores)."""
     if from_scores and not repeat_head_on:
         raise ConfigError("repeat_from_scores needs repeat_head")
+    if prior_on and repeat_head_on:
+        raise ConfigError("repeat_bonus, repeat_count_bonus and repeat_recency_bonus rank "
+                          "the model's own scores: use them without repeat_head")
+
+
+def prior_is_on(config):
+    """Whether a model config's ranking-time prior adds anything."""
+    return any(getattr(config, name) for name in REPEAT_PRIOR_SETTINGS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,10 +123,13 @@ class ComparisonConfig:
     score_scale: float = score_scale()
     repeat_head: bool = repeat_head()
     repeat_from_scores: bool = repeat_from_scores()
+    repeat_bonus: float = repeat_bonus()
+    repeat_count_bonus: float = repeat_count_bonus()
+    repeat_recency_bonus: float = repeat_recency_bonus()
 
     def __post_init__(self):
         settings.check_fields(self)
-        check_repeat_options(self.repeat_head, self.repeat_from_scores)
+        check_repeat_options(self.repeat_head, self.repeat_from_scores, prior_is_on(self))
 
     @staticmethod
     def default_frequency(dataset_frequency):

@@ -72,6 +72,9 @@ class MTDConfig:
     score_scale: float = model_settings.score_scale()
     repeat_head: bool = model_settings.repeat_head()
     repeat_from_scores: bool = model_settings.repeat_from_scores()
+    repeat_bonus: float = model_settings.repeat_bonus()
+    repeat_count_bonus: float = model_settings.repeat_count_bonus()
+    repeat_recency_bonus: float = model_settings.repeat_recency_bonus()
     gcn_layers: int = settings.setting(1, "Layers of the graph encoder.", settings.positive_int)
     graph_writeback: str = settings.setting(
         "replace", "How the graph output enters the item table: replace (paper) or rescale to "
@@ -83,7 +86,8 @@ class MTDConfig:
 
     def __post_init__(self):
         settings.check_fields(self)
-        model_settings.check_repeat_options(self.repeat_head, self.repeat_from_scores)
+        model_settings.check_repeat_options(self.repeat_head, self.repeat_from_scores,
+                                            model_settings.prior_is_on(self))
         if self.variant == CUSTOM_VARIANT and None in (self.session_encoder, self.graph_encoder):
             raise ConfigError("variant=custom needs both session_encoder and graph_encoder")
         preset = VARIANTS.get(self.variant, (None, None))
@@ -112,7 +116,8 @@ class MTDConfig:
             num_blocks=self.num_blocks, num_heads=self.num_heads, dropout=self.dropout,
             decay=self.decay, session_encoder=self.session_encoder,
             aggregation_product=self.aggregation_product, score_scale=self.score_scale,
-            repeat_head=self.repeat_head, repeat_from_scores=self.repeat_from_scores)
+            repeat_head=self.repeat_head, repeat_from_scores=self.repeat_from_scores,
+            **{name: getattr(self, name) for name in model_settings.REPEAT_PRIOR_SETTINGS})
         model.build()
         return model
 

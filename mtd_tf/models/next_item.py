@@ -13,6 +13,7 @@ import tensorflow as tf
 from mtd_tf import settings
 from mtd_tf.layers import RepeatExploreHead
 from mtd_tf.models import model_settings
+from mtd_tf.serving.repeat_prior import RepeatPrior
 
 
 def gather_rows(table, indices):
@@ -40,12 +41,18 @@ class NextItemModel(keras.Model):
         model then outputs log-probabilities of its repeat/explore mixture.
       repeat_from_scores: the head's variant that starts from the model's own scores
         (`RepeatExploreHead(from_scores=True)`); needs `repeat_head`.
+      repeat_bonus, repeat_count_bonus, repeat_recency_bonus: the ranking-time prior on
+        the prefix's own items (`serving.repeat_prior`; `repeat_prior` attribute, None when
+        all are 0), which retrieval adds to the scores and training never sees; not with
+        `repeat_head`.
     """
 
     def __init__(self, num_items, embedding_dim=100, max_len=50, score_scale=0.0,
-                 repeat_head=False, repeat_from_scores=False, **kwargs):
+                 repeat_head=False, repeat_from_scores=False, repeat_bonus=0.0,
+                 repeat_count_bonus=0.0, repeat_recency_bonus=0.0, **kwargs):
         super().__init__(**kwargs)
-        model_settings.check_repeat_options(repeat_head, repeat_from_scores)
+        prior = RepeatPrior(repeat_bonus, repeat_count_bonus, repeat_recency_bonus)
+        model_settings.check_repeat_options(repeat_head, repeat_from_scores, prior.active)
         problem = settings.positive_int(num_items)
         if problem:
             raise ValueError(f"num_items {problem}, got {num_items!r}")
@@ -59,6 +66,7 @@ class NextItemModel(keras.Model):
         self.repeat_head = (RepeatExploreHead(from_scores=repeat_from_scores,
                                               name="repeat_head", dtype=self.dtype_policy)
                             if repeat_head else None)
+        self.repeat_prior = prior if prior.active else None
 
     def item_initializer(self):
         """The item table's initial values; models whose papers say otherwise override it."""
@@ -157,5 +165,6 @@ class NextItemModel(keras.Model):
                       max_len=self.max_len, score_scale=self.score_scale,
                       repeat_head=self.repeat_head is not None,
                       repeat_from_scores=(self.repeat_head is not None
-                                          and self.repeat_head.from_scores))
+                                          and self.repeat_head.from_scores),
+                      **(self.repeat_prior or RepeatPrior()).as_settings())
         return config

@@ -19,6 +19,7 @@ from mtd_tf.io_utils import atomic_output_dir
 from mtd_tf.serving.candidate_table import CandidateTable
 from mtd_tf.serving.retrieval import DEFAULT_CHUNK_ITEMS
 from mtd_tf.serving.retrieval import TopKRetrieval
+from mtd_tf.serving.retrieval import scores_from_table
 
 SIGNATURE_KEY = "serving_default"
 RAW_SIGNATURE_KEY = "serving_raw"
@@ -58,10 +59,10 @@ def clean_sessions(item_ids, num_items, max_len):
 
 def serving_table(model, candidates, chunk_items=DEFAULT_CHUNK_ITEMS):
     """`candidates` (the model's candidate vectors) as the export scores them
-    (`CandidateTable`), or None for a model with a repeat head, whose lists need its own
-    scores. The table is a second copy of the item vectors in the export: the price of
-    doing the table's work once."""
-    if getattr(model, "repeat_head", None) is not None:
+    (`CandidateTable`), or None for a model with a repeat head or a ranking-time prior,
+    whose lists need its own scores. The table is a second copy of the item vectors in the
+    export: the price of doing the table's work once."""
+    if not scores_from_table(model):
         return None
     return CandidateTable(candidates.numpy(), chunk_items)
 

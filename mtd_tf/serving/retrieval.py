@@ -4,7 +4,8 @@ A session with no item the model knows (all ids unknown to training, dropped ups
 would get all-zero scores, which rank every target first under the tie rule of DESIGN.md
 section 5. Such a session is ranked by training popularity instead, in evaluation exactly
 as in serving: in-training validation and test (`training.session_step`) and the
-SavedModel (`serving.export`) both go through `TopKRetrieval`.
+SavedModel (`serving.export`) both go through `TopKRetrieval`, which is also where a
+model's ranking-time prior on the session's own items (`serving.repeat_prior`) is added.
 
 Top-K lists are ranked by `block_top_k` (the same list as a top-K of the whole row, for a
 fraction of its cost); the export's lists score against a `CandidateTable`, the candidate
@@ -20,9 +21,17 @@ import tensorflow as tf
 
 from mtd_tf import metrics
 from mtd_tf.serving.block_top_k import running_top_k
+from mtd_tf.serving.repeat_prior import add_repeat_prior
 
 # Items scored at once: [batch, 65536] float32 is 25 MiB at batch 100.
 DEFAULT_CHUNK_ITEMS = 65536
+
+
+def scores_from_table(model):
+    """Whether `model`'s lists are its query against its candidate vectors alone, which a
+    `CandidateTable` can serve: not with a repeat head's mixture or a ranking-time prior."""
+    return (getattr(model, "repeat_head", None) is None
+            and getattr(model, "repeat_prior", None) is None)
 
 
 class TopKRetrieval:
@@ -30,17 +39,18 @@ class TopKRetrieval:
 
     Args:
       model: any model of `mtd_tf.models` (`query_vectors`, `candidate_vectors`, and
-        `repeat_head` where it has one).
+        `repeat_head` and `repeat_prior` where it has them).
       item_popularity: float [M], training counts of items 1..M: the fallback ranking.
       chunk_items: items scored at once.
       table: a `CandidateTable` of the model's candidate vectors computed once, which
-        `top_k` then scores against (the export's, for a model without a repeat head); None
+        `top_k` then scores against (the export's, when `scores_from_table`); None
         for the model's `candidate_vectors()` at each call (training, whose table moves).
     """
 
     def __init__(self, model, item_popularity, chunk_items=DEFAULT_CHUNK_ITEMS, table=None):
-        if table is not None and getattr(model, "repeat_head", None) is not None:
-            raise ValueError("a repeat head's lists need the model's own scores, not a table")
+        if table is not None and not scores_from_table(model):
+            raise ValueError("a repeat head's or prior's lists need the model's own scores, "
+                             "not a table")
         self.model = model
         self.table = table
         popularity = np.asarray(item_popularity, dtype=np.float32)
@@ -149,6 +159,9 @@ class TopKRetrieval:
                 session["item_ids"], session["log_modes"], session["position_log_weights"],
                 scores, start + 1, session["log_normalizer"])
         scores = tf.cast(scores, tf.float32)  # a mixed-precision model ranks in float32 too
+        prior = getattr(self.model, "repeat_prior", None)
+        if prior is not None:
+            scores = add_repeat_prior(scores, session["item_ids"], start + 1, prior)
         if not fallback:
             return scores
         return tf.where(session["has_items"][:, None], scores,

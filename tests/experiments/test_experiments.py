@@ -7,6 +7,8 @@ The tests share one runs folder, so Figure 5 reuses the two cells Figure 3 train
 real scripts do); each test still passes alone, training what it needs.
 """
 
+import json
+
 import pytest
 
 from tests.experiments.scripts import DATASET
@@ -133,3 +135,44 @@ def test_sampled_softmax_trains_each_loss_and_pairs_it_with_the_full_softmax(wor
             assert gap["gap"][key] == pytest.approx(cell["test"][key] - full["test"][key],
                                                     abs=1e-6)
     assert "full softmax" in read_markdown(tmp_path, "sampled_softmax")
+
+
+@pytest.mark.slow
+def test_repeat_prior_tests_table2s_refit_with_a_prior_chosen_on_its_selection_run(
+        workspace, tmp_path):
+    table2_dir = tmp_path / "table2"
+    table2_dir.mkdir()
+    run_script("table2", workspace, table2_dir, "--methods=stamp", "--refit")
+    results_dir = tmp_path / "results"
+    results_dir.mkdir()
+    (results_dir / "table2.json").write_text((table2_dir / "table2.json").read_text())
+    _, data = run_script("repeat_prior", workspace, results_dir, "--methods=stamp")
+    entry = data[DATASET]["stamp"]
+    selection = data_of(results_dir)["selection"][DATASET]["stamp"]
+    assert (entry["selection_run"], entry["refit_run"]) == (selection["chosen"],
+                                                           selection["refit"]["run"])
+    test = entry["test"]
+    refit_record = run_record(workspace, selection["refit"]["run"])
+    # The refit's own export serves the lists its test measured; the gap pairs the two.
+    assert test["baseline_test"]["P@20"] == pytest.approx(refit_record["test"]["P@20"])
+    for key in ("P@20", "MRR@20"):
+        assert test["gap"][key] == pytest.approx(test["test"][key] - test["baseline_test"][key])
+    assert set(test["test_by_target"]) == {"repeat", "new"}
+    assert entry["valid"]["with"]["metrics"]["MRR@20"] >= entry["valid"]["without"][
+        "metrics"]["MRR@20"]
+    # Measured once: a second invocation only rebuilds the report.
+    exported = (workspace[1] / "main" / DATASET / selection["refit"]["run"]
+                / "export_repeat_prior" / "saved_model.pb")
+    before = exported.stat().st_mtime_ns
+    run_script("repeat_prior", workspace, results_dir, "--methods=stamp")
+    assert data_of(results_dir, "repeat_prior")[DATASET]["stamp"] == entry
+    assert exported.stat().st_mtime_ns == before
+    assert "| STAMP |" in read_markdown(results_dir, "repeat_prior")
+
+
+def data_of(results_dir, name="table2"):
+    return json.loads((results_dir / f"{name}.json").read_text())
+
+
+def run_record(workspace, run_name):
+    return json.loads((workspace[1] / "main" / DATASET / run_name / "metrics.json").read_text())

@@ -138,6 +138,21 @@ def test_every_model_takes_the_repeat_head_and_keeps_it_through_its_config(name,
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_CONFIGS))
+def test_every_model_takes_the_ranking_time_prior_and_keeps_it_through_its_config(name):
+    """The prior reaches each model from its config, leaves the model's own scores alone
+    (training never sees it) and survives `get_config`."""
+    prior = {"repeat_bonus": 1.5, "repeat_count_bonus": 0.5, "repeat_recency_bonus": -0.25}
+    model = MODEL_CONFIGS[name](embedding_dim=16, **prior,
+                                **SMALL_BANKS.get(name, {})).build(50)
+    plain = MODEL_CONFIGS[name](embedding_dim=16, **SMALL_BANKS.get(name, {})).build(50)
+    plain.set_weights(model.get_weights())
+    ids = np.array([[4, 9, 4, 0], [7, 0, 0, 0]], np.int32)
+    np.testing.assert_allclose(model(ids).numpy(), plain(ids).numpy(), rtol=1e-6, atol=1e-6)
+    revived = type(model).from_config(model.get_config())
+    assert revived.repeat_prior.as_settings() == prior and plain.repeat_prior is None
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_CONFIGS))
 def test_repeat_from_scores_without_the_head_is_refused(name, tmp_path):
     with pytest.raises(ConfigError, match="repeat_from_scores needs repeat_head"):
         model_config(str(tmp_path), tmp_path / "run", name, repeat_from_scores=True)

@@ -1,0 +1,197 @@
+"""The ranking-time prior on the session's own items, chosen on validation for Table 2's
+chosen run of each model, and that model's refit tested with and without it.
+
+    python experiments/repeat_prior.py --data_dir=../shared/data --datasets=yoochoose,retailrocket
+    python experiments/repeat_prior.py --data_dir=../shared/data --datasets=retailrocket \
+        --methods=mtd --selection_run=retailrocket:mtd:mtd-epochs=1-graph_mix=0.2-...
+
+For each dataset and method, Table 2's selection (`table2.json` under --results_dir: the
+chosen run and its refit) names two run folders under --runs_dir; `--selection_run`
+names another finished run of the chosen settings where Table 2's selection folder is
+gone (say one trained for its best epoch count alone). The prior is chosen on the
+selection run's validation pairs (`mtd_tf.serving.repeat_prior_tuning`), the refit is
+exported with it beside its own export, and the two exports are read on the same test
+pairs (`mtd_tf.serving.evaluation.compare_exports`): overall, on repeat and on new
+targets, with the paired gap. S-POP's repeat targets (Table 2's) are beside them. A pair
+of runs measured before is not measured again, and --report_only measures nothing.
+Writes `repeat_prior.json` ({dataset: {method: entry}}, "stamp") and `repeat_prior.md`
+under --results_dir.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+
+from experiments import common  # noqa: E402
+from experiments import provenance  # noqa: E402
+from experiments import reporting  # noqa: E402
+from mtd_tf import cli  # noqa: E402
+from mtd_tf.errors import ConfigError  # noqa: E402
+
+common.define_flags()
+flags.DEFINE_list("methods", ["mtd", *common.MODELS], "Models whose Table 2 runs get a prior.")
+flags.DEFINE_multi_string("selection_run", [],
+                          "DATASET:METHOD:FOLDER (repeatable): the finished run under "
+                          "--runs_dir/main/DATASET whose validation pairs choose METHOD's "
+                          "prior, in place of Table 2's selection folder.")
+FLAGS = flags.FLAGS
+RESULTS_NAME = "repeat_prior"
+PRIOR_EXPORT = "export_repeat_prior"  # beside the refit's own export, in its run folder
+KEYS = ("P@20", "MRR@20")
+# The aims of the repeat-aware work (test P@20 / MRR@20, %), as experiments/repeat_head.py.
+AIMS = {"retailrocket": {"P@20": 58.9, "MRR@20": 31.2},
+        "diginetica": {"P@20": 54.3, "MRR@20": 19.1}}
+
+
+def selection_overrides(datasets, methods):
+    """{(dataset, method): folder name} from --selection_run."""
+    chosen = {}
+    for spec in FLAGS.selection_run:
+        parts = spec.split(":", 2)
+        if len(parts) != 3 or parts[0] not in datasets or parts[1] not in methods:
+            raise ConfigError(f"bad --selection_run {spec!r}: expected DATASET:METHOD:FOLDER "
+                              "with DATASET of --datasets and METHOD of --methods")
+        chosen[parts[0], parts[1]] = parts[2]
+    return chosen
+
+
+def run_pairs(table2, datasets, methods):
+    """{(dataset, method): (selection folder, refit folder)} of Table 2's selection, with
+    --selection_run's folders in place; methods Table 2 has not refit are left out."""
+    overrides = selection_overrides(datasets, methods)
+    pairs = {}
+    for dataset in datasets:
+        for method in methods:
+            entry = table2.get("selection", {}).get(dataset, {}).get(method)
+            if entry and entry.get("refit"):
+                run = os.path.join(FLAGS.runs_dir, "main", dataset)
+                selection = overrides.get((dataset, method), entry["chosen"])
+                pairs[dataset, method] = (os.path.join(run, selection),
+                                          os.path.join(run, entry["refit"]["run"]))
+    return pairs
+
+
+def finished(run_dir):
+    return os.path.isfile(os.path.join(run_dir, "metrics.json"))
+
+
+def measure(dataset, selection, refit):
+    """The entry of one model: the prior chosen on `selection`, and `refit`'s test with and
+    without it."""
+    # pylint: disable=import-outside-toplevel
+    from mtd_tf.data import registry
+    from mtd_tf.serving import evaluation
+    from mtd_tf.serving import export
+    from mtd_tf.serving import repeat_prior_tuning
+    from mtd_tf.serving import trained_run
+
+    prior_export = os.path.join(refit, PRIOR_EXPORT)
+    tuned = repeat_prior_tuning.tune(selection, export_dir=prior_export, export_from=refit,
+                                     data_dir=FLAGS.data_dir)
+    data = registry.load_dataset(dataset, registry.resolve_data_dir(FLAGS.data_dir))
+    test = evaluation.compare_exports(export.load_export(prior_export),
+                                      export.load_export(os.path.join(refit, "export")),
+                                      data, batch_size=1024)
+    capped = trained_run.read_config(refit, FLAGS.data_dir).trainer.max_train_batches
+    return {"selection_run": os.path.basename(selection), "refit_run": os.path.basename(refit),
+            "max_train_batches": capped,
+            "chosen": tuned["chosen"], "score_unit": tuned["score_unit"],
+            "objective": tuned["objective"], "grid_points": tuned["grid_points"],
+            "valid": {"without": tuned["without"], "with": tuned["with"]},
+            "test": test}
+
+
+def render_markdown(data, table2):
+    lines = ["# A ranking-time prior on the session's own items, chosen on validation "
+             "(test, %)", ""]
+    lines += reporting.stamp_lines(data["stamp"], provenance=(
+        "Every number below was measured by this script on the runs it names (see each "
+        "entry's `selection_run` and `refit_run` in the JSON)."))
+    lines += reporting.smoke_warning([
+        {"config": {"max_train_batches": entry.get("max_train_batches")}}
+        for dataset in reporting.dataset_keys(data) for entry in data[dataset].values()])
+    lines += ["", "Each model is Table 2's chosen run: its prior (a bonus of `b + c log n + "
+              "r log(1 + later)` on the score of each item already in the session) is "
+              "chosen on that run's validation pairs for MRR@20, over a grid in units of the "
+              "run's median gap from its best score to a prefix item's score; its refit is "
+              "then exported with the prior and both exports are read on the same test "
+              "pairs. Repeat targets are next clicks that return to an item of their own "
+              "prefix."]
+    for dataset in reporting.dataset_keys(data, common.PAPER_DATASETS):
+        entries = data[dataset]
+        lines += ["", f"## {dataset}", ""]
+        rows, splits, aims = [], [], []
+        for method, entry in entries.items():
+            test, label = entry["test"], reporting.METHOD_LABELS.get(method, method)
+            valid = entry["valid"]
+            rows.append([label, " / ".join(f"{value:.2f}" for value in entry["chosen"].values()),
+                         f"{entry['score_unit']:.2f}",
+                         _pair(valid["without"]["metrics"], valid["with"]["metrics"], "MRR@20")]
+                        + [_pair(test["baseline_test"], test["test"], key) for key in KEYS]
+                        + [f"{test['gap'][key]:+.2f} ± {test['gap_standard_error'][key]:.2f}"
+                           for key in KEYS])
+            splits += [(f"{label}, refit", test["baseline_test_by_target"]),
+                       (f"{label}, refit with the prior", test["test_by_target"])]
+            aims += filter(None, [_aim_line(label, test["test"], AIMS.get(dataset))])
+        lines.append(reporting.markdown_table(
+            ["model", "prior b / c / r", "unit", "valid MRR@20 without → with",
+             "test P@20 without → with", "test MRR@20 without → with", "paired gap P@20",
+             "paired gap MRR@20"], rows))
+        if aims:
+            lines += [""] + [f"- {aim}" for aim in aims]
+        spop = table2.get("by_target", {}).get(dataset, {}).get("spop")
+        if spop:
+            splits.append(("S-POP (Table 2)", spop))
+        lines += ["", "Repeat and new targets apart, ± the standard error over the part's "
+                  "pairs:", "", reporting.target_split_table(splits, "run")]
+    lines += reporting.hand_written_notes(RESULTS_NAME)
+    return "\n".join(lines)
+
+
+def _pair(without, with_prior, key):
+    return f"{reporting.fmt(without[key])} → {reporting.fmt(with_prior[key])}"
+
+
+def _aim_line(label, metrics, aim):
+    if not aim:
+        return None
+    parts = [f"{key} {reporting.fmt(metrics[key])} against {aim[key]:.1f} "
+             f"({'met' if metrics[key] >= aim[key] else 'not met'})" for key in aim]
+    return f"Aim, {label} refit with the prior: " + "; ".join(parts) + "."
+
+
+def main(argv):
+    del argv
+    unknown = sorted(set(FLAGS.methods) - {"mtd", *common.MODELS})
+    if unknown:
+        raise ConfigError(f"--methods: {unknown[0]!r} is not mtd or a comparison model")
+    cli.import_tensorflow_quietly()
+    table2 = reporting.ResultsFile(FLAGS.results_dir, "table2").load()
+    results = reporting.ResultsFile(FLAGS.results_dir, RESULTS_NAME)
+    data = results.load()
+    data["stamp"] = provenance.make_stamp()
+    for (dataset, method), (selection, refit) in run_pairs(table2, FLAGS.datasets,
+                                                           FLAGS.methods).items():
+        earlier = data.get(dataset, {}).get(method)
+        if earlier and (earlier["selection_run"], earlier["refit_run"]) == (
+                os.path.basename(selection), os.path.basename(refit)):
+            continue
+        if FLAGS.report_only:
+            continue
+        if not (finished(selection) and finished(refit)):
+            logging.info("%s %s: not measured (%s or %s is not a finished run)", dataset,
+                         method, selection, refit)
+            continue
+        data.setdefault(dataset, {})[method] = measure(dataset, selection, refit)
+        results.write(data, render_markdown(data, table2))
+    results.write(data, render_markdown(data, table2))
+    print(f"wrote {results.json_path} and {results.md_path}")
+
+
+if __name__ == "__main__":
+    cli.run_app(main)

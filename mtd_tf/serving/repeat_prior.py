@@ -1,0 +1,84 @@
+"""A fixed bonus on the scores of the session's own items, chosen on validation.
+
+Trained by likelihood, neither repeat head ranks a session's own items as well as counting
+them does (S-POP): likelihood pays for probability mass, the metrics for places in a short
+list. The prior is the ranking-time alternative: the score of each item already in the
+prefix gets
+
+    bonus + count_bonus * log(n_i) + recency_bonus * log(1 + r_i),
+
+n_i the item's clicks in the prefix and r_i the real positions after its last one. It is
+never trained: `tune_repeat_prior` picks the three numbers for a trained model on the
+validation split, and retrieval adds them wherever it ranks (in-training validation, test,
+the export), so the served lists are the evaluated ones (DESIGN.md section 2, step 9).
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+# The model settings that carry the prior (`models.model_settings`), in `RepeatPrior`'s order.
+REPEAT_PRIOR_SETTINGS = ("repeat_bonus", "repeat_count_bonus", "repeat_recency_bonus")
+
+
+@dataclasses.dataclass(frozen=True)
+class RepeatPrior:
+    """The prior's three weights, in score units (a model's scores, before any softmax)."""
+
+    bonus: float = 0.0
+    count_bonus: float = 0.0
+    recency_bonus: float = 0.0
+
+    @classmethod
+    def from_settings(cls, values):
+        """From {setting name: value} named as `REPEAT_PRIOR_SETTINGS`, in its order
+        (missing ones are 0)."""
+        return cls(*(float(values.get(name, 0.0)) for name in REPEAT_PRIOR_SETTINGS))
+
+    def as_settings(self):
+        return dict(zip(REPEAT_PRIOR_SETTINGS, dataclasses.astuple(self)))
+
+    @property
+    def active(self):
+        return any(dataclasses.astuple(self))
+
+
+def prefix_features(item_ids):
+    """What the prior reads of each position of int [batch, len] right-padded prefixes.
+
+    Returns:
+      (last: bool [batch, len], whether the position holds its item's last click;
+       log_count: float32 [batch, len], log of the item's clicks in the prefix;
+       log_later: float32 [batch, len], log(1 + real positions after this one)).
+    """
+    item_ids = tf.cast(item_ids, tf.int32)
+    real = item_ids > 0
+    same = (tf.equal(item_ids[:, :, None], item_ids[:, None, :])
+            & real[:, :, None] & real[:, None, :])  # [batch, len, len]
+    length = tf.shape(item_ids)[1]
+    after = tf.range(length)[None, :] > tf.range(length)[:, None]  # [len, len]: j > i
+    last = real & tf.logical_not(tf.reduce_any(same & after[None], axis=2))
+    count = tf.reduce_sum(tf.cast(same, tf.float32), axis=2)
+    later = tf.cumsum(tf.cast(real, tf.float32), axis=1, exclusive=True, reverse=True)
+    return last, tf.math.log(tf.maximum(count, 1.0)), tf.math.log1p(later)
+
+
+def position_bonuses(item_ids, prior):
+    """float32 [batch, len]: each item's bonus at the position of its last click, 0 at
+    every other position (so each distinct item gets it once)."""
+    last, log_count, log_later = prefix_features(item_ids)
+    bonus = prior.bonus + prior.count_bonus * log_count + prior.recency_bonus * log_later
+    return tf.where(last, bonus, 0.0)
+
+
+def add_repeat_prior(scores, item_ids, first_item, prior):
+    """`scores` (float32 [batch, width], column j = item first_item + j) with each prefix
+    item's bonus added to its own column; items outside the slice are left alone."""
+    item_ids = tf.cast(item_ids, tf.int32)
+    bonuses = position_bonuses(item_ids, prior)
+    columns = item_ids - first_item
+    inside = (item_ids > 0) & (columns >= 0) & (columns < tf.shape(scores)[1])
+    positions = tf.where(inside & (bonuses != 0.0))  # [n, 2]: (row, position)
+    indices = tf.stack([tf.cast(positions[:, 0], tf.int32),
+                        tf.gather_nd(columns, positions)], axis=1)
+    return tf.tensor_scatter_nd_add(scores, indices, tf.gather_nd(bonuses, positions))

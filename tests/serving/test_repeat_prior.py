@@ -1,0 +1,211 @@
+"""The ranking-time prior on the session's own items: its features and bonuses against
+NumPy loops (padding, repeated items, slices of the catalogue), the lists retrieval and
+the export serve with it, the search's ranks against the served ones, and the CLI that
+chooses it."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtd_tf import metrics
+from mtd_tf.errors import ConfigError
+from mtd_tf.models.registry import MODEL_CONFIGS
+from mtd_tf.models.mtd import MTDModel
+from mtd_tf.serving import export
+from mtd_tf.serving import repeat_prior_search
+from mtd_tf.serving import trained_run
+from mtd_tf.serving.repeat_prior import RepeatPrior
+from mtd_tf.serving.repeat_prior import add_repeat_prior
+from mtd_tf.serving.repeat_prior import prefix_features
+from mtd_tf.serving.retrieval import TopKRetrieval
+from tests import helpers
+
+NUM_ITEMS, DIM, MAX_LEN = 30, 8, 8
+PRIOR = RepeatPrior(bonus=0.7, count_bonus=0.4, recency_bonus=-0.3)
+
+
+def prefixes(rng, batch=16, length=MAX_LEN):
+    """Right-padded prefixes over few items (so items repeat), one of them empty."""
+    ids = rng.integers(1, 9, size=(batch, length)).astype(np.int32)
+    ids[np.arange(length)[None, :] >= rng.integers(1, length + 1, size=batch)[:, None]] = 0
+    ids[3] = 0
+    return ids
+
+
+def numpy_bonuses(ids, prior):
+    """{(row, item): bonus}: a plain loop over each prefix's distinct items."""
+    bonuses = {}
+    for row, prefix in enumerate(ids):
+        real = [int(item) for item in prefix if item > 0]
+        for item in set(real):
+            last = max(position for position, other in enumerate(real) if other == item)
+            bonuses[row, item] = (prior.bonus + prior.count_bonus * np.log(real.count(item))
+                                  + prior.recency_bonus * np.log1p(len(real) - 1 - last))
+    return bonuses
+
+
+def test_prefix_features_against_a_loop():
+    ids = prefixes(np.random.default_rng(0))
+    last, log_count, log_later = (value.numpy() for value in prefix_features(ids))
+    for row, prefix in enumerate(ids):
+        length = int((prefix > 0).sum())
+        for position in range(ids.shape[1]):
+            item = prefix[position]
+            if position >= length:
+                assert not last[row, position]
+                continue
+            assert last[row, position] == (item not in prefix[position + 1:length])
+            np.testing.assert_allclose(log_count[row, position],
+                                       np.log(np.sum(prefix[:length] == item)), atol=1e-6)
+            np.testing.assert_allclose(log_later[row, position],
+                                       np.log1p(length - 1 - position), atol=1e-6)
+
+
+@pytest.mark.parametrize("first_item,width", [(1, NUM_ITEMS), (1, 5), (4, 3), (20, 11)])
+def test_bonuses_land_once_on_each_prefix_item_of_the_slice(first_item, width):
+    rng = np.random.default_rng(1)
+    ids = prefixes(rng)
+    scores = rng.normal(size=(len(ids), width)).astype(np.float32)
+    expected = scores.copy()
+    for (row, item), bonus in numpy_bonuses(ids, PRIOR).items():
+        if first_item <= item < first_item + width:
+            expected[row, item - first_item] += bonus
+    got = add_repeat_prior(tf.constant(scores), tf.constant(ids), first_item, PRIOR).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def prior_model(prior=None, seed=0):
+    keras.utils.set_random_seed(seed)
+    model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN, dropout=0.0,
+                     **(prior or RepeatPrior()).as_settings())
+    model.build()
+    return model
+
+
+def with_prior(model, prior):
+    """A copy of `model`'s weights under `prior`."""
+    other = prior_model(prior)
+    other.set_weights(model.get_weights())
+    return other
+
+
+@pytest.mark.parametrize("chunk_items", [7, NUM_ITEMS])
+def test_retrieval_ranks_the_models_scores_plus_the_prior(chunk_items):
+    rng = np.random.default_rng(2)
+    plain = prior_model()
+    model = with_prior(plain, PRIOR)
+    assert plain.repeat_prior is None and model.repeat_prior == PRIOR
+    popularity = rng.permutation(NUM_ITEMS).astype(np.float32)
+    ids = prefixes(rng)
+    targets = rng.integers(1, NUM_ITEMS + 1, size=len(ids)).astype(np.int32)
+    targets[:4] = ids[:4, 0]  # repeats (row 3's prefix is empty: a padding target)
+    expected = plain(ids, training=False).numpy()
+    for (row, item), bonus in numpy_bonuses(ids, PRIOR).items():
+        expected[row, item - 1] += bonus
+    expected[3] = popularity  # no item: popularity, no prior
+    retrieval = TopKRetrieval(model, popularity, chunk_items=chunk_items)
+    np.testing.assert_array_equal(retrieval.target_ranks(ids, targets).numpy(),
+                                  metrics.target_ranks(expected, targets))
+    items, _ = retrieval.top_k(ids, 5)
+    np.testing.assert_array_equal(items.numpy(),
+                                  np.argsort(-expected, axis=1, kind="stable")[:, :5] + 1)
+
+
+def test_prior_config_round_trips_and_refuses_a_repeat_head():
+    model = prior_model(PRIOR)
+    config = model.get_config()
+    assert {name: config[name] for name in PRIOR.as_settings()} == PRIOR.as_settings()
+    assert MTDModel.from_config(config).repeat_prior == PRIOR
+    assert prior_model().get_config()["repeat_bonus"] == 0.0
+    with pytest.raises(ConfigError, match="without repeat_head"):
+        MODEL_CONFIGS["sasrec"](repeat_head=True, repeat_bonus=1.0)
+    with pytest.raises(ConfigError, match="repeat_recency_bonus"):
+        MODEL_CONFIGS["narm"](repeat_recency_bonus=float("nan"))
+
+
+def test_export_serves_the_prior_in_a_fresh_process(tmp_path):
+    rng = np.random.default_rng(3)
+    model = with_prior(prior_model(), PRIOR)
+    popularity = rng.permutation(NUM_ITEMS).astype(np.float32)
+    ids = prefixes(rng)
+    ids[3, 0] = 5  # every served session has an item
+    expected, _ = TopKRetrieval(model, popularity).top_k(ids, 6)
+    export_dir = export.export_saved_model(model, str(tmp_path / "export"), top_k=6,
+                                           item_popularity=popularity)
+    served = helpers.serve_in_fresh_process(export_dir, ids.astype(np.int64).tolist())
+    np.testing.assert_array_equal(served["top_items"], expected.numpy())
+
+
+def test_search_ranks_are_the_served_ranks_up_to_the_cut_off():
+    rng = np.random.default_rng(4)
+    plain = prior_model()
+    popularity = np.ones(NUM_ITEMS, np.float32)
+    ids = prefixes(rng, batch=64)
+    ids[3, 0] = 2
+    targets = rng.integers(1, NUM_ITEMS + 1, size=len(ids)).astype(np.int32)
+    targets[::3] = ids[::3, 0]
+    pairs = repeat_prior_search.score_pairs(TopKRetrieval(plain, popularity), ids, targets,
+                                            batch_size=10)
+    unit = repeat_prior_search.score_unit(pairs)
+    for prior in (RepeatPrior(), PRIOR, RepeatPrior(3 * unit, unit, -unit),
+                  RepeatPrior(-unit, 0.0, 0.0)):
+        served = TopKRetrieval(with_prior(plain, prior), popularity).target_ranks(ids, targets)
+        np.testing.assert_array_equal(
+            repeat_prior_search.prior_ranks(pairs, prior),
+            np.minimum(served.numpy(), repeat_prior_search.TOP_MARGIN))
+
+
+def test_search_keeps_no_prior_when_none_does_better():
+    """A new target ranked first above its prefix's one item: any bonus either changes
+    nothing or puts that item first, so the tie goes to no prior."""
+    one = np.ones((1, 1), bool)
+    pairs = repeat_prior_search.PairScores(
+        target_scores=np.array([2.0], np.float32),
+        top_scores=np.array([[2.0, 1.0, 0.5]], np.float32),
+        top_in_prefix=np.array([[False, True, False]]),
+        top_is_target=np.array([[True, False, False]]),
+        prefix_scores=np.array([[1.0]], np.float32), last=one,
+        log_count=np.zeros((1, 1), np.float32), log_later=np.zeros((1, 1), np.float32),
+        is_target=~one, repeat=np.array([False]))
+    prior, report = repeat_prior_search.choose(pairs)
+    assert not prior.active and report["score_unit"] == 1.0
+    assert report["with"]["metrics"] == report["without"]["metrics"]
+    assert report["without"]["metrics"]["MRR@20"] == 100.0
+    assert report["grid_points"] == len(repeat_prior_search.grid(1.0))
+
+
+@pytest.mark.slow
+def test_cli_chooses_on_validation_and_exports_the_refit_with_the_prior(tmp_path):
+    data_dir = helpers.write_tiny_dataset(tmp_path / "data")
+    selection, refit = tmp_path / "selection", tmp_path / "refit"
+    helpers.train_and_evaluate(helpers.tiny_config(data_dir, selection, model="stamp"))
+    helpers.train_and_evaluate(helpers.tiny_config(data_dir, refit, model="stamp",
+                                                   refit_epochs=1))
+    out = tmp_path / "served"
+    result = helpers.run_python(["-m", "mtd_tf.serving.tune_repeat_prior",
+                                 f"--model_dir={selection}", f"--export_from={refit}",
+                                 f"--export_dir={out}", f"--data_dir={data_dir}"], timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    chosen = RepeatPrior.from_settings(report["chosen"])
+    assert report["with"]["metrics"]["MRR@20"] >= report["without"]["metrics"]["MRR@20"]
+    assert set(report["with"]["by_target"]) == {"repeat", "new"}
+    # The export serves the refit's weights under the chosen prior.
+    config = trained_run.read_config(str(refit))
+    model = trained_run.load_model(str(refit), config, helpers.TINY_NUM_ITEMS,
+                                   **chosen.as_settings())
+    ids = prefixes(np.random.default_rng(6))
+    ids[3, 0] = 7
+    expected, _ = TopKRetrieval(model, np.ones(helpers.TINY_NUM_ITEMS)).top_k(
+        ids, config.trainer.export_top_k)
+    served, _ = export.load_export(str(out)).recommend(ids)
+    np.testing.assert_array_equal(served, expected.numpy())
+    refused = helpers.run_python(["-m", "mtd_tf.serving.tune_repeat_prior",
+                                  f"--model_dir={refit}", f"--data_dir={data_dir}"])
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: {refit}: a refit has no validation split to choose the prior on: pass its "
+        "selection run as --model_dir and the refit as --export_from")
