@@ -4,6 +4,7 @@ the export serve with it, the search's ranks against the served ones, and the CL
 chooses it."""
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -12,10 +13,12 @@ import tensorflow as tf
 
 from mtd_tf import metrics
 from mtd_tf.errors import ConfigError
+from mtd_tf.errors import MTDError
 from mtd_tf.models.registry import MODEL_CONFIGS
 from mtd_tf.models.mtd import MTDModel
 from mtd_tf.serving import export
 from mtd_tf.serving import repeat_prior_search
+from mtd_tf.serving import repeat_prior_tuning
 from mtd_tf.serving import trained_run
 from mtd_tf.serving.repeat_prior import RepeatPrior
 from mtd_tf.serving.repeat_prior import add_repeat_prior
@@ -177,35 +180,36 @@ def test_search_keeps_no_prior_when_none_does_better():
     assert report["grid_points"] == len(repeat_prior_search.grid(1.0))
 
 
+@pytest.mark.parametrize("settings, message", [
+    ({"refit_epochs": 2}, "a refit has no validation split to choose the prior on: pass its "
+                          "selection run as --model_dir and the refit as --export_from"),
+    ({"repeat_head": True}, "this model has a repeat head"),
+    ({"repeat_bonus": 1.0}, "the run already has a prior")])
+def test_runs_a_prior_cannot_be_chosen_on_are_refused_in_one_line(tmp_path, settings, message):
+    config = helpers.tiny_config(tmp_path, tmp_path / "run", model="narm", **settings)
+    with pytest.raises(MTDError, match=re.escape(message)):
+        repeat_prior_tuning.check_tunable("RUN", config)
+
+
 @pytest.mark.slow
-def test_cli_chooses_on_validation_and_exports_the_refit_with_the_prior(tmp_path):
+def test_cli_chooses_on_validation_and_exports_the_run_with_the_prior(tmp_path):
     data_dir = helpers.write_tiny_dataset(tmp_path / "data")
-    selection, refit = tmp_path / "selection", tmp_path / "refit"
-    helpers.train_and_evaluate(helpers.tiny_config(data_dir, selection, model="stamp"))
-    helpers.train_and_evaluate(helpers.tiny_config(data_dir, refit, model="stamp",
-                                                   refit_epochs=1))
+    run = tmp_path / "run"
+    helpers.train_and_evaluate(helpers.tiny_config(data_dir, run, model="stamp"))
     out = tmp_path / "served"
-    result = helpers.run_python(["-m", "mtd_tf.serving.tune_repeat_prior",
-                                 f"--model_dir={selection}", f"--export_from={refit}",
+    result = helpers.run_python(["-m", "mtd_tf.serving.tune_repeat_prior", f"--model_dir={run}",
                                  f"--export_dir={out}", f"--data_dir={data_dir}"], timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    chosen = RepeatPrior.from_settings(report["chosen"])
     assert report["with"]["metrics"]["MRR@20"] >= report["without"]["metrics"]["MRR@20"]
     assert set(report["with"]["by_target"]) == {"repeat", "new"}
-    # The export serves the refit's weights under the chosen prior.
-    config = trained_run.read_config(str(refit))
-    model = trained_run.load_model(str(refit), config, helpers.TINY_NUM_ITEMS,
-                                   **chosen.as_settings())
+    # The export serves the run's weights under the chosen prior.
+    config = trained_run.read_config(str(run))
+    model = trained_run.load_model(str(run), config, helpers.TINY_NUM_ITEMS,
+                                   **RepeatPrior.from_settings(report["chosen"]).as_settings())
     ids = prefixes(np.random.default_rng(6))
     ids[3, 0] = 7
     expected, _ = TopKRetrieval(model, np.ones(helpers.TINY_NUM_ITEMS)).top_k(
         ids, config.trainer.export_top_k)
     served, _ = export.load_export(str(out)).recommend(ids)
     np.testing.assert_array_equal(served, expected.numpy())
-    refused = helpers.run_python(["-m", "mtd_tf.serving.tune_repeat_prior",
-                                  f"--model_dir={refit}", f"--data_dir={data_dir}"])
-    assert refused.returncode == 2
-    assert refused.stderr.strip().splitlines()[-1] == (
-        f"error: {refit}: a refit has no validation split to choose the prior on: pass its "
-        "selection run as --model_dir and the refit as --export_from")
