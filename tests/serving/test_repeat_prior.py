@@ -1,7 +1,7 @@
 """The ranking-time prior on the session's own items: its features and bonuses against
-NumPy loops (padding, repeated items, slices of the catalogue), the lists retrieval and
-the export serve with it, the search's ranks against the served ones, and the CLI that
-chooses it."""
+NumPy loops (padding, repeated items, slices of the catalogue), the lists retrieval, a
+training run and the export serve with it, the search's ranks against the served ones,
+and the CLI that chooses it."""
 
 import json
 import re
@@ -12,10 +12,12 @@ import pytest
 import tensorflow as tf
 
 from mtd_tf import metrics
+from mtd_tf.data import registry
 from mtd_tf.errors import ConfigError
 from mtd_tf.errors import MTDError
-from mtd_tf.models.registry import MODEL_CONFIGS
 from mtd_tf.models.mtd import MTDModel
+from mtd_tf.models.registry import MODEL_CONFIGS
+from mtd_tf.serving import evaluation
 from mtd_tf.serving import export
 from mtd_tf.serving import repeat_prior_search
 from mtd_tf.serving import repeat_prior_tuning
@@ -213,3 +215,19 @@ def test_cli_chooses_on_validation_and_exports_the_run_with_the_prior(tmp_path):
         ids, config.trainer.export_top_k)
     served, _ = export.load_export(str(out)).recommend(ids)
     np.testing.assert_array_equal(served, expected.numpy())
+
+
+@pytest.mark.slow
+def test_a_run_trained_with_a_prior_tests_and_serves_the_same_lists(tmp_path):
+    """The prior inside the compiled rank step (validation, test) gives the ranks the
+    export serves."""
+    data_dir = helpers.write_tiny_dataset(tmp_path / "data")
+    config = helpers.tiny_config(data_dir, tmp_path / "run", model="gru4rec",
+                                 repeat_bonus=2.0, repeat_count_bonus=0.5)
+    report = helpers.train_and_evaluate(config)
+    dataset = registry.load_dataset(helpers.TINY, data_dir)
+    served = evaluation.evaluate_export(
+        export.load_export(str(tmp_path / "run" / "export")), dataset, batch_size=256)
+    for key in ("P@20", "MRR@20"):
+        assert served["test"][key] == pytest.approx(report["test"][key], abs=1e-6)
+    assert report["flags"]["repeat_bonus"] == 2.0
