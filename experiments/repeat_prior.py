@@ -126,7 +126,8 @@ def render_markdown(data, table2):
         entries = data[dataset]
         lines += ["", f"## {dataset}", ""]
         rows, splits, aims = [], [], []
-        for method, entry in entries.items():
+        for method in sorted(entries, key=("mtd", *common.MODELS).index):
+            entry = entries[method]
             test, label = entry["test"], reporting.METHOD_LABELS.get(method, method)
             valid = entry["valid"]
             rows.append([label, " / ".join(f"{value:.2f}" for value in entry["chosen"].values()),
