@@ -193,6 +193,13 @@ def test_runs_a_prior_cannot_be_chosen_on_are_refused_in_one_line(tmp_path, sett
         repeat_prior_tuning.check_tunable("RUN", config)
 
 
+def test_a_folder_that_is_not_a_finished_run_is_one_line(tmp_path):
+    with pytest.raises(MTDError, match=re.escape(
+            f"{tmp_path}: not a finished run (no settings.json); train it with "
+            "mtd_tf/main.py first")):
+        trained_run.read_config(str(tmp_path))
+
+
 @pytest.mark.slow
 def test_cli_chooses_on_validation_and_exports_the_run_with_the_prior(tmp_path):
     data_dir = helpers.write_tiny_dataset(tmp_path / "data")
