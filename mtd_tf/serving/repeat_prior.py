@@ -42,6 +42,10 @@ class RepeatPrior:
     def active(self):
         return any(dataclasses.astuple(self))
 
+    def bonuses(self, log_count, log_later):
+        """The bonus of items with these `prefix_features` (tensors or NumPy arrays alike)."""
+        return self.bonus + self.count_bonus * log_count + self.recency_bonus * log_later
+
 
 def prefix_features(item_ids):
     """What the prior reads of each position of int [batch, len] right-padded prefixes.
@@ -67,8 +71,7 @@ def position_bonuses(item_ids, prior):
     """float32 [batch, len]: each item's bonus at the position of its last click, 0 at
     every other position (so each distinct item gets it once)."""
     last, log_count, log_later = prefix_features(item_ids)
-    bonus = prior.bonus + prior.count_bonus * log_count + prior.recency_bonus * log_later
-    return tf.where(last, bonus, 0.0)
+    return tf.where(last, prior.bonuses(log_count, log_later), 0.0)
 
 
 def add_repeat_prior(scores, item_ids, first_item, prior):

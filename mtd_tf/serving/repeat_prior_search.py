@@ -78,9 +78,8 @@ def score_pairs(retrieval, item_ids, targets, batch_size):
 def prior_ranks(pairs, prior):
     """int [N]: each pair's rank under `prior` (a `RepeatPrior`), exact up to
     `TOP_MARGIN - 1`, `TOP_MARGIN` for any larger rank."""
-    bonus = np.where(pairs.last, prior.bonus + prior.count_bonus * pairs.log_count
-                     + prior.recency_bonus * pairs.log_later, 0.0)
-    raised = np.where(pairs.last, pairs.prefix_scores + bonus, -np.inf)  # [N, L]
+    raised = np.where(pairs.last, pairs.prefix_scores
+                      + prior.bonuses(pairs.log_count, pairs.log_later), -np.inf)  # [N, L]
     target = np.where(pairs.repeat,
                       np.where(pairs.is_target & pairs.last, raised, -np.inf).max(axis=1),
                       pairs.target_scores)

@@ -9,10 +9,10 @@ session, is then exported with it.
 from absl import logging
 
 from mtd_tf.errors import MTDError
+from mtd_tf.models import model_settings
 from mtd_tf.serving import export
 from mtd_tf.serving import repeat_prior_search
 from mtd_tf.serving import trained_run
-from mtd_tf.serving.repeat_prior import REPEAT_PRIOR_SETTINGS
 from mtd_tf.serving.retrieval import TopKRetrieval
 from mtd_tf.training import inputs as training_inputs
 
@@ -26,7 +26,7 @@ def check_tunable(model_dir, config):
     if config.model.repeat_head:
         raise MTDError(f"{model_dir}: the prior ranks the model's own scores, and this "
                        "model has a repeat head")
-    if any(getattr(config.model, name) for name in REPEAT_PRIOR_SETTINGS):
+    if model_settings.prior_is_on(config.model):
         raise MTDError(f"{model_dir}: the run already has a prior; choose one for a run "
                        "trained without it")
 
