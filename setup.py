@@ -18,7 +18,7 @@ setuptools.setup(
         "tensorboard",
     ],
     extras_require={
-        "test": ["pytest", "hypothesis", "matplotlib"],
+        "test": ["pytest", "pytest-xdist", "hypothesis", "matplotlib"],
         "experiments": ["matplotlib"],
     },
     entry_points={"console_scripts": ["mtd-tf=mtd_tf.main:run"]},
