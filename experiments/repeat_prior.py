@@ -4,11 +4,16 @@ chosen run of each model, and that model's refit tested with and without it.
     python experiments/repeat_prior.py --data_dir=../shared/data --datasets=yoochoose,retailrocket
     python experiments/repeat_prior.py --data_dir=../shared/data --datasets=retailrocket \
         --methods=mtd --selection_run=retailrocket:mtd:mtd-epochs=1-graph_mix=0.2-...
+    python experiments/repeat_prior.py --data_dir=../shared/data --datasets=retailrocket \
+        --methods=mtd --head_run=retailrocket:mtd:SELECTION_FOLDER:REFIT_FOLDER
 
 For each dataset and method, Table 2's selection (`table2.json` under --results_dir: the
 chosen run and its refit) names two run folders under --runs_dir; `--selection_run`
 names another finished run of the chosen settings where Table 2's selection folder is
-gone (say one trained for its best epoch count alone). The prior is chosen on the
+gone (say one trained for its best epoch count alone). `--head_run` adds the same
+model trained with `--repeat_head` (a selection run and its refit, as
+`experiments/repeat_head.py` trains them): its prior is added to the head's mixture, and
+its test is also paired with the plain model's refit. The prior is chosen on the
 selection run's validation pairs (`mtd_tf.serving.repeat_prior_tuning`), the refit is
 exported with it beside its own export, and the two exports are read on the same test
 pairs (`mtd_tf.serving.evaluation.compare_exports`): overall, on repeat and on new
@@ -39,40 +44,55 @@ flags.DEFINE_multi_string("selection_run", [],
                           "DATASET:METHOD:FOLDER (repeatable): the finished run under "
                           "--runs_dir/main/DATASET whose validation pairs choose METHOD's "
                           "prior, in place of Table 2's selection folder.")
+flags.DEFINE_multi_string("head_run", [],
+                          "DATASET:METHOD:SELECTION:REFIT (repeatable): finished runs under "
+                          "--runs_dir/main/DATASET of METHOD with the repeat head, measured "
+                          "as one more entry (METHOD+head).")
 FLAGS = flags.FLAGS
 RESULTS_NAME = "repeat_prior"
 PRIOR_EXPORT = "export_repeat_prior"  # beside the refit's own export, in its run folder
 KEYS = ("P@20", "MRR@20")
+HEAD_SUFFIX = "+head"  # the entry of a method's runs with the repeat head
 # The aims of the repeat-aware work (test P@20 / MRR@20, %), as experiments/repeat_head.py.
 AIMS = {"retailrocket": {"P@20": 58.9, "MRR@20": 31.2},
         "diginetica": {"P@20": 54.3, "MRR@20": 19.1}}
 
 
-def selection_overrides(datasets, methods):
-    """{(dataset, method): folder name} from --selection_run."""
+def run_specs(flag, specs, folders, datasets, methods):
+    """{(dataset, method): (folder, ...)} from a flag's DATASET:METHOD:FOLDER... values."""
     chosen = {}
-    for spec in FLAGS.selection_run:
-        parts = spec.split(":", 2)
-        if len(parts) != 3 or parts[0] not in datasets or parts[1] not in methods:
-            raise ConfigError(f"bad --selection_run {spec!r}: expected DATASET:METHOD:FOLDER "
-                              "with DATASET of --datasets and METHOD of --methods")
-        chosen[parts[0], parts[1]] = parts[2]
+    for spec in specs:
+        parts = spec.split(":", 1 + len(folders))
+        if len(parts) != 2 + len(folders) or parts[0] not in datasets or parts[1] not in methods:
+            raise ConfigError(f"bad --{flag} {spec!r}: expected DATASET:METHOD:"
+                              f"{':'.join(folders)} with DATASET of --datasets and METHOD of "
+                              "--methods")
+        chosen[parts[0], parts[1]] = tuple(parts[2:])
     return chosen
 
 
 def run_pairs(table2, datasets, methods):
-    """{(dataset, method): (selection folder, refit folder)} of Table 2's selection, with
-    --selection_run's folders in place; methods Table 2 has not refit are left out."""
-    overrides = selection_overrides(datasets, methods)
+    """{(dataset, entry name): (selection folder, refit folder, plain refit folder or None)}:
+    Table 2's selection of each method, with --selection_run's folders in place (methods
+    Table 2 has not refit are left out), and --head_run's runs paired with that refit."""
+    overrides = run_specs("selection_run", FLAGS.selection_run, ["FOLDER"], datasets,
+                          methods)
+    heads = run_specs("head_run", FLAGS.head_run, ["SELECTION", "REFIT"], datasets, methods)
     pairs = {}
     for dataset in datasets:
+        run = os.path.join(FLAGS.runs_dir, "main", dataset)
         for method in methods:
             entry = table2.get("selection", {}).get(dataset, {}).get(method)
-            if entry and entry.get("refit"):
-                run = os.path.join(FLAGS.runs_dir, "main", dataset)
-                selection = overrides.get((dataset, method), entry["chosen"])
-                pairs[dataset, method] = (os.path.join(run, selection),
-                                          os.path.join(run, entry["refit"]["run"]))
+            if not (entry and entry.get("refit")):
+                continue
+            selection = overrides.get((dataset, method), (entry["chosen"],))[0]
+            plain_refit = os.path.join(run, entry["refit"]["run"])
+            pairs[dataset, method] = (os.path.join(run, selection), plain_refit, None)
+            if (dataset, method) in heads:
+                head_selection, head_refit = heads[dataset, method]
+                pairs[dataset, method + HEAD_SUFFIX] = (
+                    os.path.join(run, head_selection), os.path.join(run, head_refit),
+                    plain_refit)
     return pairs
 
 
@@ -80,9 +100,9 @@ def finished(run_dir):
     return os.path.isfile(os.path.join(run_dir, "metrics.json"))
 
 
-def measure(dataset, selection, refit):
+def measure(dataset, selection, refit, plain_refit=None):
     """The entry of one model: the prior chosen on `selection`, and `refit`'s test with and
-    without it."""
+    without it (and with it against `plain_refit`, the model without the head, if given)."""
     # pylint: disable=import-outside-toplevel
     from mtd_tf.data import registry
     from mtd_tf.serving import evaluation
@@ -94,16 +114,24 @@ def measure(dataset, selection, refit):
     tuned = repeat_prior_tuning.tune(selection, export_dir=prior_export, export_from=refit,
                                      data_dir=FLAGS.data_dir)
     data = registry.load_dataset(dataset, registry.resolve_data_dir(FLAGS.data_dir))
-    test = evaluation.compare_exports(export.load_export(prior_export),
-                                      export.load_export(os.path.join(refit, "export")),
+    with_prior = export.load_export(prior_export)
+    test = evaluation.compare_exports(with_prior, export.load_export(os.path.join(refit, "export")),
                                       data, batch_size=1024)
     capped = trained_run.read_config(refit, FLAGS.data_dir).trainer.max_train_batches
-    return {"selection_run": os.path.basename(selection), "refit_run": os.path.basename(refit),
-            "max_train_batches": capped,
-            "chosen": tuned["chosen"], "score_unit": tuned["score_unit"],
-            "objective": tuned["objective"], "grid_points": tuned["grid_points"],
-            "valid": {"without": tuned["without"], "with": tuned["with"]},
-            "test": test}
+    entry = {"selection_run": os.path.basename(selection), "refit_run": os.path.basename(refit),
+             "max_train_batches": capped,
+             "chosen": tuned["chosen"], "score_unit": tuned["score_unit"],
+             "objective": tuned["objective"], "grid_points": tuned["grid_points"],
+             "valid": {"without": tuned["without"], "with": tuned["with"]},
+             "test": test}
+    if plain_refit:
+        against = evaluation.compare_exports(
+            with_prior, export.load_export(os.path.join(plain_refit, "export")), data,
+            batch_size=1024)
+        entry["against_plain"] = {"plain_refit_run": os.path.basename(plain_refit),
+                                  "gap": against["gap"],
+                                  "gap_standard_error": against["gap_standard_error"]}
+    return entry
 
 
 def render_markdown(data, table2):
@@ -125,10 +153,10 @@ def render_markdown(data, table2):
     for dataset in reporting.dataset_keys(data, common.PAPER_DATASETS):
         entries = data[dataset]
         lines += ["", f"## {dataset}", ""]
-        rows, splits, aims = [], [], []
-        for method in sorted(entries, key=("mtd", *common.MODELS).index):
+        rows, splits, aims, against_plain = [], [], [], []
+        for method in sorted(entries, key=_entry_order):
             entry = entries[method]
-            test, label = entry["test"], reporting.METHOD_LABELS.get(method, method)
+            test, label = entry["test"], _entry_label(method)
             valid = entry["valid"]
             rows.append([label, " / ".join(f"{value:.2f}" for value in entry["chosen"].values()),
                          f"{entry['score_unit']:.2f}",
@@ -139,12 +167,14 @@ def render_markdown(data, table2):
             splits += [(f"{label}, refit", test["baseline_test_by_target"]),
                        (f"{label}, refit with the prior", test["test_by_target"])]
             aims += filter(None, [_aim_line(label, test["test"], AIMS.get(dataset))])
+            if "against_plain" in entry:
+                against_plain.append(_against_plain_line(label, entry["against_plain"]))
         lines.append(reporting.markdown_table(
             ["model", "prior b / c / r", "unit", "valid MRR@20 without → with",
              "test P@20 without → with", "test MRR@20 without → with", "paired gap P@20",
              "paired gap MRR@20"], rows))
-        if aims:
-            lines += [""] + [f"- {aim}" for aim in aims]
+        if aims or against_plain:
+            lines += [""] + [f"- {line}" for line in aims + against_plain]
         spop = table2.get("by_target", {}).get(dataset, {}).get("spop")
         if spop:
             splits.append(("S-POP (Table 2)", spop))
@@ -152,6 +182,25 @@ def render_markdown(data, table2):
                   "pairs:", "", reporting.target_split_table(splits, "run")]
     lines += reporting.hand_written_notes(RESULTS_NAME)
     return "\n".join(lines)
+
+
+def _entry_order(name):
+    """Table 2's method order, each method's entry with the head after its own."""
+    base = name.removesuffix(HEAD_SUFFIX)
+    return ("mtd", *common.MODELS).index(base), name != base
+
+
+def _entry_label(name):
+    base = name.removesuffix(HEAD_SUFFIX)
+    label = reporting.METHOD_LABELS.get(base, base)
+    return label if name == base else f"{label} with the repeat head"
+
+
+def _against_plain_line(label, against):
+    gaps = ", ".join(f"{key} {against['gap'][key]:+.2f} ± "
+                     f"{against['gap_standard_error'][key]:.2f}" for key in KEYS)
+    return (f"{label}, refit with the prior, minus the refit without the head or the prior "
+            f"(`{against['plain_refit_run']}`; paired, same test pairs): {gaps}.")
 
 
 def _pair(without, with_prior, key):
@@ -176,8 +225,8 @@ def main(argv):
     results = reporting.ResultsFile(FLAGS.results_dir, RESULTS_NAME)
     data = results.load()
     data["stamp"] = provenance.make_stamp()
-    for (dataset, method), (selection, refit) in run_pairs(table2, FLAGS.datasets,
-                                                           FLAGS.methods).items():
+    for (dataset, method), (selection, refit, plain_refit) in run_pairs(
+            table2, FLAGS.datasets, FLAGS.methods).items():
         earlier = data.get(dataset, {}).get(method)
         if earlier and (earlier["selection_run"], earlier["refit_run"]) == (
                 os.path.basename(selection), os.path.basename(refit)):
@@ -188,7 +237,7 @@ def main(argv):
             logging.info("%s %s: not measured (%s or %s is not a finished run)", dataset,
                          method, selection, refit)
             continue
-        data.setdefault(dataset, {})[method] = measure(dataset, selection, refit)
+        data.setdefault(dataset, {})[method] = measure(dataset, selection, refit, plain_refit)
         results.write(data, render_markdown(data, table2))
     results.write(data, render_markdown(data, table2))
     print(f"wrote {results.json_path} and {results.md_path}")

@@ -69,7 +69,8 @@ def repeat_from_scores():
 def repeat_bonus():
     return settings.setting(
         0.0, "Ranking-time prior (beyond the papers): added to the score of every item the "
-        "session already holds; chosen on validation by mtd_tf.serving.tune_repeat_prior.",
+        "session already holds (a repeat head's log-probability with repeat_head); chosen "
+        "on validation by mtd_tf.serving.tune_repeat_prior.",
         _finite)
 
 
@@ -88,14 +89,10 @@ def repeat_recency_bonus():
 _finite = settings.in_range(-math.inf, math.inf, low_open=True, high_open=True)
 
 
-def check_repeat_options(repeat_head_on, from_scores, prior_on=False):
-    """Raises `ConfigError` for `repeat_from_scores` without the head it changes, or for
-    the ranking-time prior over a head's mixture (the prior ranks the model's own scores)."""
+def check_repeat_options(repeat_head_on, from_scores):
+    """Raises `ConfigError` for `repeat_from_scores` without the head it changes."""
     if from_scores and not repeat_head_on:
         raise ConfigError("repeat_from_scores needs repeat_head")
-    if prior_on and repeat_head_on:
-        raise ConfigError("repeat_bonus, repeat_count_bonus and repeat_recency_bonus rank "
-                          "the model's own scores: use them without repeat_head")
 
 
 def prior_is_on(config):
@@ -129,7 +126,7 @@ class ComparisonConfig:
 
     def __post_init__(self):
         settings.check_fields(self)
-        check_repeat_options(self.repeat_head, self.repeat_from_scores, prior_is_on(self))
+        check_repeat_options(self.repeat_head, self.repeat_from_scores)
 
     @staticmethod
     def default_frequency(dataset_frequency):

@@ -86,8 +86,7 @@ class MTDConfig:
 
     def __post_init__(self):
         settings.check_fields(self)
-        model_settings.check_repeat_options(self.repeat_head, self.repeat_from_scores,
-                                            model_settings.prior_is_on(self))
+        model_settings.check_repeat_options(self.repeat_head, self.repeat_from_scores)
         if self.variant == CUSTOM_VARIANT and None in (self.session_encoder, self.graph_encoder):
             raise ConfigError("variant=custom needs both session_encoder and graph_encoder")
         preset = VARIANTS.get(self.variant, (None, None))

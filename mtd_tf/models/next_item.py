@@ -43,8 +43,8 @@ class NextItemModel(keras.Model):
         (`RepeatExploreHead(from_scores=True)`); needs `repeat_head`.
       repeat_bonus, repeat_count_bonus, repeat_recency_bonus: the ranking-time prior on
         the prefix's own items (`serving.repeat_prior`; `repeat_prior` attribute, None when
-        all are 0), which retrieval adds to the scores and training never sees; not with
-        `repeat_head`.
+        all are 0), which retrieval adds to the scores (with `repeat_head`, to the
+        mixture's log-probabilities) and training never sees.
     """
 
     def __init__(self, num_items, embedding_dim=100, max_len=50, score_scale=0.0,
@@ -52,7 +52,7 @@ class NextItemModel(keras.Model):
                  repeat_count_bonus=0.0, repeat_recency_bonus=0.0, **kwargs):
         super().__init__(**kwargs)
         prior = RepeatPrior(repeat_bonus, repeat_count_bonus, repeat_recency_bonus)
-        model_settings.check_repeat_options(repeat_head, repeat_from_scores, prior.active)
+        model_settings.check_repeat_options(repeat_head, repeat_from_scores)
         problem = settings.positive_int(num_items)
         if problem:
             raise ValueError(f"num_items {problem}, got {num_items!r}")

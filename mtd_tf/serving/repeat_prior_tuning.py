@@ -23,9 +23,6 @@ def check_tunable(model_dir, config):
         raise MTDError(f"{model_dir}: a refit has no validation split to choose the prior "
                        "on: pass its selection run as --model_dir and the refit as "
                        "--export_from")
-    if config.model.repeat_head:
-        raise MTDError(f"{model_dir}: the prior ranks the model's own scores, and this "
-                       "model has a repeat head")
     if model_settings.prior_is_on(config.model):
         raise MTDError(f"{model_dir}: the run already has a prior; choose one for a run "
                        "trained without it")

@@ -168,6 +168,16 @@ def test_repeat_prior_tests_table2s_refit_with_a_prior_chosen_on_its_selection_r
     assert data_of(results_dir, "repeat_prior")[DATASET]["stamp"] == entry
     assert exported.stat().st_mtime_ns == before
     assert "| STAMP |" in read_markdown(results_dir, "repeat_prior")
+    # --head_run adds an entry paired with the plain refit too; here it names the same
+    # runs, so that pairing must give the entry's own gap.
+    _, data = run_script("repeat_prior", workspace, results_dir, "--methods=stamp",
+                         f"--head_run={DATASET}:stamp:{selection['chosen']}:"
+                         f"{selection['refit']['run']}")
+    assert data[DATASET]["stamp"] == entry
+    head = data[DATASET]["stamp+head"]
+    assert head["against_plain"]["plain_refit_run"] == selection["refit"]["run"]
+    assert head["against_plain"]["gap"] == pytest.approx(head["test"]["gap"])
+    assert "| STAMP with the repeat head |" in read_markdown(results_dir, "repeat_prior")
 
 
 def data_of(results_dir, name="table2"):

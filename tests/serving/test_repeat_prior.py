@@ -82,25 +82,27 @@ def test_bonuses_land_once_on_each_prefix_item_of_the_slice(first_item, width):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-def prior_model(prior=None, seed=0):
+def prior_model(prior=None, seed=0, repeat_head=False):
     keras.utils.set_random_seed(seed)
     model = MTDModel(num_items=NUM_ITEMS, embedding_dim=DIM, max_len=MAX_LEN, dropout=0.0,
-                     **(prior or RepeatPrior()).as_settings())
+                     repeat_head=repeat_head, **(prior or RepeatPrior()).as_settings())
     model.build()
     return model
 
 
 def with_prior(model, prior):
-    """A copy of `model`'s weights under `prior`."""
-    other = prior_model(prior)
+    """A copy of `model`'s weights (and head, if any) under `prior`."""
+    other = prior_model(prior, repeat_head=model.repeat_head is not None)
     other.set_weights(model.get_weights())
     return other
 
 
 @pytest.mark.parametrize("chunk_items", [7, NUM_ITEMS])
-def test_retrieval_ranks_the_models_scores_plus_the_prior(chunk_items):
+@pytest.mark.parametrize("repeat_head", [False, True])
+def test_retrieval_ranks_the_models_scores_plus_the_prior(chunk_items, repeat_head):
+    """With a repeat head, the model's scores are its mixture's log-probabilities."""
     rng = np.random.default_rng(2)
-    plain = prior_model()
+    plain = prior_model(repeat_head=repeat_head)
     model = with_prior(plain, PRIOR)
     assert plain.repeat_prior is None and model.repeat_prior == PRIOR
     popularity = rng.permutation(NUM_ITEMS).astype(np.float32)
@@ -119,21 +121,26 @@ def test_retrieval_ranks_the_models_scores_plus_the_prior(chunk_items):
                                   np.argsort(-expected, axis=1, kind="stable")[:, :5] + 1)
 
 
-def test_prior_config_round_trips_and_refuses_a_repeat_head():
-    model = prior_model(PRIOR)
+@pytest.mark.parametrize("repeat_head", [False, True])
+def test_prior_config_round_trips(repeat_head):
+    model = prior_model(PRIOR, repeat_head=repeat_head)
     config = model.get_config()
     assert {name: config[name] for name in PRIOR.as_settings()} == PRIOR.as_settings()
-    assert MTDModel.from_config(config).repeat_prior == PRIOR
+    again = MTDModel.from_config(config)
+    assert again.repeat_prior == PRIOR and (again.repeat_head is not None) == repeat_head
     assert prior_model().get_config()["repeat_bonus"] == 0.0
-    with pytest.raises(ConfigError, match="without repeat_head"):
-        MODEL_CONFIGS["sasrec"](repeat_head=True, repeat_bonus=1.0)
+
+
+def test_prior_settings_are_checked():
+    assert MODEL_CONFIGS["sasrec"](repeat_head=True, repeat_bonus=1.0).repeat_bonus == 1.0
     with pytest.raises(ConfigError, match="repeat_recency_bonus"):
         MODEL_CONFIGS["narm"](repeat_recency_bonus=float("nan"))
 
 
-def test_export_serves_the_prior_in_a_fresh_process(tmp_path):
+@pytest.mark.parametrize("repeat_head", [False, True])
+def test_export_serves_the_prior_in_a_fresh_process(tmp_path, repeat_head):
     rng = np.random.default_rng(3)
-    model = with_prior(prior_model(), PRIOR)
+    model = with_prior(prior_model(repeat_head=repeat_head), PRIOR)
     popularity = rng.permutation(NUM_ITEMS).astype(np.float32)
     ids = prefixes(rng)
     ids[3, 0] = 5  # every served session has an item
@@ -144,9 +151,10 @@ def test_export_serves_the_prior_in_a_fresh_process(tmp_path):
     np.testing.assert_array_equal(served["top_items"], expected.numpy())
 
 
-def test_search_ranks_are_the_served_ranks_up_to_the_cut_off():
+@pytest.mark.parametrize("repeat_head", [False, True])
+def test_search_ranks_are_the_served_ranks_up_to_the_cut_off(repeat_head):
     rng = np.random.default_rng(4)
-    plain = prior_model()
+    plain = prior_model(repeat_head=repeat_head)
     popularity = np.ones(NUM_ITEMS, np.float32)
     ids = prefixes(rng, batch=64)
     ids[3, 0] = 2
@@ -185,7 +193,6 @@ def test_search_keeps_no_prior_when_none_does_better():
 @pytest.mark.parametrize("settings, message", [
     ({"refit_epochs": 2}, "a refit has no validation split to choose the prior on: pass its "
                           "selection run as --model_dir and the refit as --export_from"),
-    ({"repeat_head": True}, "this model has a repeat head"),
     ({"repeat_bonus": 1.0}, "the run already has a prior")])
 def test_runs_a_prior_cannot_be_chosen_on_are_refused_in_one_line(tmp_path, settings, message):
     config = helpers.tiny_config(tmp_path, tmp_path / "run", model="narm", **settings)
