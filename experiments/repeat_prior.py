@@ -16,7 +16,7 @@ model trained with `--repeat_head` (a selection run and its refit, as
 its test is also paired with the plain model's refit. The prior is chosen on the
 selection run's validation pairs (`mtd_tf.serving.repeat_prior_tuning`), the refit is
 exported with it beside its own export, and the two exports are read on the same test
-pairs (`mtd_tf.serving.evaluation.compare_exports`): overall, on repeat and on new
+pairs (`mtd_tf.serving.evaluation.compare_served`): overall, on repeat and on new
 targets, with the paired gap. S-POP's repeat targets (Table 2's) are beside them. A pair
 of runs measured before is not measured again, and --report_only measures nothing.
 Writes `repeat_prior.json` ({dataset: {method: entry}}, "stamp") and `repeat_prior.md`
@@ -114,9 +114,12 @@ def measure(dataset, selection, refit, plain_refit=None):
     tuned = repeat_prior_tuning.tune(selection, export_dir=prior_export, export_from=refit,
                                      data_dir=FLAGS.data_dir)
     data = registry.load_dataset(dataset, registry.resolve_data_dir(FLAGS.data_dir))
-    with_prior = export.load_export(prior_export)
-    test = evaluation.compare_exports(with_prior, export.load_export(os.path.join(refit, "export")),
-                                      data, batch_size=1024)
+
+    def served(export_dir):
+        return evaluation.served_ranks(export.load_export(export_dir), data, batch_size=1024)
+
+    with_prior = served(prior_export)  # read once, compared with one or two exports
+    test = evaluation.compare_served(with_prior, served(os.path.join(refit, "export")), data)
     capped = trained_run.read_config(refit, FLAGS.data_dir).trainer.max_train_batches
     entry = {"selection_run": os.path.basename(selection), "refit_run": os.path.basename(refit),
              "max_train_batches": capped,
@@ -125,9 +128,8 @@ def measure(dataset, selection, refit, plain_refit=None):
              "valid": {"without": tuned["without"], "with": tuned["with"]},
              "test": test}
     if plain_refit:
-        against = evaluation.compare_exports(
-            with_prior, export.load_export(os.path.join(plain_refit, "export")), data,
-            batch_size=1024)
+        against = evaluation.compare_served(
+            with_prior, served(os.path.join(plain_refit, "export")), data)
         entry["against_plain"] = {"plain_refit_run": os.path.basename(plain_refit),
                                   "gap": against["gap"],
                                   "gap_standard_error": against["gap_standard_error"]}

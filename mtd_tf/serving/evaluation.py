@@ -62,8 +62,14 @@ def compare_exports(recommender, baseline, dataset, batch_size):
     """Both exports' metrics on the same test pairs, and their per-metric gap
     (`compare_ranks`), at the cut-offs both served lists answer; each export's repeat/new
     split too ("test_by_target", "baseline_test_by_target")."""
-    ranks, top_k = served_ranks(recommender, dataset, batch_size)
-    baseline_ranks, baseline_top_k = served_ranks(baseline, dataset, batch_size)
+    return compare_served(served_ranks(recommender, dataset, batch_size),
+                          served_ranks(baseline, dataset, batch_size), dataset)
+
+
+def compare_served(served, baseline_served, dataset):
+    """`compare_exports` from two `served_ranks` results, so that an export read once can
+    be compared with several others."""
+    (ranks, top_k), (baseline_ranks, baseline_top_k) = served, baseline_served
     ks = report_ks(min(top_k, baseline_top_k))
     repeat = _repeat_targets(dataset)
     return {**compare_ranks(ranks, baseline_ranks, ks),
