@@ -37,6 +37,7 @@ from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
 from mtd_tf import cli  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
+from mtd_tf.metrics import GAIN_METRICS  # noqa: E402
 
 common.define_flags()
 flags.DEFINE_list("methods", ["mtd", *common.MODELS], "Models whose Table 2 runs get a prior.")
@@ -48,6 +49,11 @@ flags.DEFINE_multi_string("head_run", [],
                           "DATASET:METHOD:SELECTION:REFIT (repeatable): finished runs under "
                           "--runs_dir/main/DATASET of METHOD with the repeat head, measured "
                           "as one more entry (METHOD+head).")
+flags.DEFINE_multi_string("no_loss_on", [],
+                          "DATASET:METRIC (repeatable): on DATASET, choose the prior among "
+                          "those that keep the model's validation METRIC (e.g. "
+                          "yoochoose:P@20; `python -m mtd_tf.serving.tune_repeat_prior "
+                          "--no_loss_on`).")
 FLAGS = flags.FLAGS
 RESULTS_NAME = "repeat_prior"
 PRIOR_EXPORT = "export_repeat_prior"  # beside the refit's own export, in its run folder
@@ -69,6 +75,19 @@ def run_specs(flag, specs, folders, datasets, methods):
                               "--methods")
         chosen[parts[0], parts[1]] = tuple(parts[2:])
     return chosen
+
+
+def guarded_metrics(specs, datasets):
+    """{dataset: [metric, ...]} from --no_loss_on's DATASET:METRIC values."""
+    guarded = {}
+    for spec in specs:
+        dataset, _, metric = spec.partition(":")
+        if dataset not in datasets or metric not in GAIN_METRICS:
+            raise ConfigError(f"bad --no_loss_on {spec!r}: expected DATASET:METRIC with "
+                              "DATASET of --datasets and METRIC one of "
+                              f"{', '.join(GAIN_METRICS)}")
+        guarded.setdefault(dataset, []).append(metric)
+    return guarded
 
 
 def run_pairs(table2, datasets, methods):
@@ -100,9 +119,10 @@ def finished(run_dir):
     return os.path.isfile(os.path.join(run_dir, "metrics.json"))
 
 
-def measure(dataset, selection, refit, plain_refit=None):
-    """The entry of one model: the prior chosen on `selection`, and `refit`'s test with and
-    without it (and with it against `plain_refit`, the model without the head, if given)."""
+def measure(dataset, selection, refit, plain_refit=None, no_loss_on=()):
+    """The entry of one model: the prior chosen on `selection` (keeping its validation
+    `no_loss_on` metrics), and `refit`'s test with and without it (and with it against
+    `plain_refit`, the model without the head, if given)."""
     # pylint: disable=import-outside-toplevel
     from mtd_tf.data import registry
     from mtd_tf.serving import evaluation
@@ -112,7 +132,7 @@ def measure(dataset, selection, refit, plain_refit=None):
 
     prior_export = os.path.join(refit, PRIOR_EXPORT)
     tuned = repeat_prior_tuning.tune(selection, export_dir=prior_export, export_from=refit,
-                                     data_dir=FLAGS.data_dir)
+                                     data_dir=FLAGS.data_dir, no_loss_on=no_loss_on)
     data = registry.load_dataset(dataset, registry.resolve_data_dir(FLAGS.data_dir))
 
     def served(export_dir):
@@ -124,7 +144,8 @@ def measure(dataset, selection, refit, plain_refit=None):
     entry = {"selection_run": os.path.basename(selection), "refit_run": os.path.basename(refit),
              "max_train_batches": capped,
              "chosen": tuned["chosen"], "score_unit": tuned["score_unit"],
-             "objective": tuned["objective"], "grid_points": tuned["grid_points"],
+             "objective": tuned["objective"], "no_loss_on": tuned["no_loss_on"],
+             "grid_points": tuned["grid_points"],
              "valid": {"without": tuned["without"], "with": tuned["with"]},
              "test": test}
     if plain_refit:
@@ -147,7 +168,8 @@ def render_markdown(data, table2):
         for dataset in reporting.dataset_keys(data) for entry in data[dataset].values()])
     lines += ["", "Each model is Table 2's chosen run: its prior (a bonus of `b + c log n + "
               "r log(1 + later)` on the score of each item already in the session) is "
-              "chosen on that run's validation pairs for MRR@20, over a grid in units of the "
+              "chosen on that run's validation pairs for MRR@20 (among the priors that keep the "
+              "validation metrics the prior column names, if any), over a grid in units of the "
               "run's median gap from its best score to a prefix item's score; its refit is "
               "then exported with the prior and both exports are read on the same test "
               "pairs. Repeat targets are next clicks that return to an item of their own "
@@ -160,7 +182,7 @@ def render_markdown(data, table2):
             entry = entries[method]
             test, label = entry["test"], _entry_label(method)
             valid = entry["valid"]
-            rows.append([label, " / ".join(f"{value:.2f}" for value in entry["chosen"].values()),
+            rows.append([label, _prior_cell(entry),
                          f"{entry['score_unit']:.2f}",
                          _pair(valid["without"]["metrics"], valid["with"]["metrics"], "MRR@20")]
                         + [_pair(test["baseline_test"], test["test"], key) for key in KEYS]
@@ -205,6 +227,13 @@ def _against_plain_line(label, against):
             f"(`{against['plain_refit_run']}`; paired, same test pairs): {gaps}.")
 
 
+def _prior_cell(entry):
+    """The chosen b / c / r, and the validation metrics the choice had to keep."""
+    cell = " / ".join(f"{value:.2f}" for value in entry["chosen"].values())
+    kept = entry.get("no_loss_on")
+    return f"{cell} (keeping {', '.join(kept)})" if kept else cell
+
+
 def _pair(without, with_prior, key):
     return f"{reporting.fmt(without[key])} → {reporting.fmt(with_prior[key])}"
 
@@ -222,6 +251,7 @@ def main(argv):
     unknown = sorted(set(FLAGS.methods) - {"mtd", *common.MODELS})
     if unknown:
         raise ConfigError(f"--methods: {unknown[0]!r} is not mtd or a comparison model")
+    guarded = guarded_metrics(FLAGS.no_loss_on, FLAGS.datasets)
     cli.import_tensorflow_quietly()
     table2 = reporting.ResultsFile(FLAGS.results_dir, "table2").load()
     results = reporting.ResultsFile(FLAGS.results_dir, RESULTS_NAME)
@@ -229,9 +259,11 @@ def main(argv):
     data["stamp"] = provenance.make_stamp()
     for (dataset, method), (selection, refit, plain_refit) in run_pairs(
             table2, FLAGS.datasets, FLAGS.methods).items():
+        no_loss_on = guarded.get(dataset, [])
         earlier = data.get(dataset, {}).get(method)
-        if earlier and (earlier["selection_run"], earlier["refit_run"]) == (
-                os.path.basename(selection), os.path.basename(refit)):
+        if earlier and (earlier["selection_run"], earlier["refit_run"],
+                        earlier.get("no_loss_on", [])) == (
+                os.path.basename(selection), os.path.basename(refit), no_loss_on):
             continue
         if FLAGS.report_only:
             continue
@@ -239,7 +271,8 @@ def main(argv):
             logging.info("%s %s: not measured (%s or %s is not a finished run)", dataset,
                          method, selection, refit)
             continue
-        data.setdefault(dataset, {})[method] = measure(dataset, selection, refit, plain_refit)
+        data.setdefault(dataset, {})[method] = measure(dataset, selection, refit, plain_refit,
+                                                       no_loss_on)
         results.write(data, render_markdown(data, table2))
     results.write(data, render_markdown(data, table2))
     print(f"wrote {results.json_path} and {results.md_path}")

@@ -15,6 +15,8 @@ import numpy as np
 # (DESIGN.md sections 5-6) in the paper's column order.
 REPORT_KS = (5, 10, 20)
 REPORTED_METRICS = ("P@5", "P@10", "P@20", "MRR@5", "MRR@10", "MRR@20", "NDCG@20")
+# Every metric `per_pair_gains` gives a pair, by the names it uses.
+GAIN_METRICS = tuple(f"{metric}@{k}" for k in REPORT_KS for metric in ("P", "MRR", "NDCG"))
 
 # Rank of a pair that cannot be ranked: its target is not an item 1..M, or its own score is
 # NaN. Larger than any K, so the pair counts as a miss at every cut-off.

@@ -104,21 +104,34 @@ def grid(unit):
             for bonus in BONUS_GRID for count in COUNT_GRID for recency in RECENCY_GRID]
 
 
-def choose(pairs, objective="MRR@20"):
+def choose(pairs, objective="MRR@20", no_loss_on=()):
     """The grid's prior with the best `objective` (a metric of `metrics.per_pair_gains` at
-    a cut-off of `REPORT_KS`) on `pairs`, and its report beside no prior's.
+    a cut-off of `REPORT_KS`) on `pairs`, among those that lose nothing on any metric of
+    `no_loss_on` against no prior there, and its report beside no prior's.
+
+    `no_loss_on` lets a deployment trade one metric for another only where validation says
+    the other costs nothing (say the best MRR@20 that keeps P@20): no prior is always
+    eligible, so the choice never does worse than the model alone on those metrics.
 
     Returns:
-      (the chosen `RepeatPrior`, {"objective", "grid_points", "score_unit", "chosen":
-       its settings, "without" and "with": {"metrics", "by_target"} of the pairs}).
+      (the chosen `RepeatPrior`, {"objective", "no_loss_on", "grid_points", "score_unit",
+       "chosen": its settings, "without" and "with": {"metrics", "by_target"} of the
+       pairs}).
     """
     unit = score_unit(pairs)
     candidates = grid(unit)
-    values = [metrics.per_pair_gains(prior_ranks(pairs, prior), metrics.REPORT_KS)[
-        objective].mean() for prior in candidates]
-    best = candidates[int(np.argmax(values))]  # the first of equals: no prior on a tie
-    report = {"objective": objective, "grid_points": len(candidates), "score_unit": unit,
-              "chosen": best.as_settings()}
+    values = [{name: gains.mean() for name, gains in metrics.per_pair_gains(
+        prior_ranks(pairs, prior), metrics.REPORT_KS).items()} for prior in candidates]
+    floor = values[0]  # no prior, the grid's first
+    unknown = sorted(set(no_loss_on) - set(floor) | ({objective} - set(floor)))
+    if unknown:
+        raise ValueError(f"not a reported metric: {', '.join(unknown)}")
+    eligible = [index for index, value in enumerate(values)
+                if all(value[name] >= floor[name] for name in no_loss_on)]
+    # The first of equals: no prior on a tie.
+    best = candidates[max(eligible, key=lambda index: (values[index][objective], -index))]
+    report = {"objective": objective, "no_loss_on": list(no_loss_on),
+              "grid_points": len(candidates), "score_unit": unit, "chosen": best.as_settings()}
     for label, prior in (("without", RepeatPrior()), ("with", best)):
         ranks = prior_ranks(pairs, prior)
         means, errors = metrics.summarize_gains(metrics.per_pair_gains(ranks,

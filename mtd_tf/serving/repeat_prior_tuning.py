@@ -40,8 +40,9 @@ def check_same_model(export_from, config, tuned_config):
 
 
 def tune(model_dir, objective="MRR@20", export_dir=None, export_from=None, data_dir=None,
-         batch_size=512):
-    """Chooses `model_dir`'s prior on its validation pairs and, with `export_dir`, exports
+         batch_size=512, no_loss_on=()):
+    """Chooses `model_dir`'s prior on its validation pairs (the best `objective` among the
+    priors that lose nothing on `no_loss_on` there) and, with `export_dir`, exports
     `export_from` (default `model_dir`) with it; returns the report the CLI prints."""
     config = trained_run.read_config(model_dir, data_dir)
     check_tunable(model_dir, config)
@@ -54,7 +55,7 @@ def tune(model_dir, objective="MRR@20", export_dir=None, export_from=None, data_
     pairs = repeat_prior_search.score_pairs(
         TopKRetrieval(model, data.item_popularity), data.valid.item_ids, data.valid.targets,
         batch_size)
-    prior, report = repeat_prior_search.choose(pairs, objective)
+    prior, report = repeat_prior_search.choose(pairs, objective, no_loss_on)
     report = {"model_dir": model_dir, "dataset": data.dataset_name,
               "valid_pairs": len(data.valid.targets), **report}
     if export_dir:

@@ -4,6 +4,8 @@
 once, tries every prior of a grid on them (`repeat_prior_search`) and prints one JSON line:
 the chosen `repeat_bonus`, `repeat_count_bonus` and `repeat_recency_bonus`, and the
 validation metrics without and with them, overall and for repeat and new targets apart.
+`--no_loss_on=P@20` limits the choice to priors that keep validation P@20 (no prior
+always does), for data where a gain in MRR@20 must not cost P@20.
 With `--export_dir=OUT` it also writes a SavedModel that serves the weights of
 `--export_from` (default RUN; the refit of RUN's settings, say) with that prior, so the
 served lists are the ones `python -m mtd_tf.serving.evaluate --export_dir=OUT` measures.
@@ -18,12 +20,15 @@ from absl import flags
 from mtd_tf import cli
 from mtd_tf import metrics
 
-OBJECTIVES = [f"{metric}@{k}" for k in metrics.REPORT_KS for metric in ("P", "MRR", "NDCG")]
+OBJECTIVES = list(metrics.GAIN_METRICS)
 
 flags.DEFINE_string("model_dir", None, "A finished run with a validation split (not a "
                     "refit): its validation pairs choose the prior.")
 flags.DEFINE_enum("objective", "MRR@20", OBJECTIVES, "The validation metric the prior "
                   "maximises.")
+flags.DEFINE_multi_enum("no_loss_on", [], OBJECTIVES, "A validation metric the prior may "
+                        "not lower (repeatable): the objective is maximised among the priors "
+                        "that keep it, e.g. --objective=MRR@20 --no_loss_on=P@20.")
 flags.DEFINE_string("export_dir", None, "Optional: write a SavedModel with the chosen prior "
                     "here (replacing what is there).")
 flags.DEFINE_string("export_from", None, "The finished run whose weights that SavedModel "
@@ -42,7 +47,7 @@ def main(argv):
 
     print(json.dumps(repeat_prior_tuning.tune(
         FLAGS.model_dir, FLAGS.objective, FLAGS.export_dir, FLAGS.export_from, FLAGS.data_dir,
-        FLAGS.batch_size)))
+        FLAGS.batch_size, FLAGS.no_loss_on)))
 
 
 if __name__ == "__main__":

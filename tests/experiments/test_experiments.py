@@ -178,6 +178,19 @@ def test_repeat_prior_tests_table2s_refit_with_a_prior_chosen_on_its_selection_r
     assert head["against_plain"]["plain_refit_run"] == selection["refit"]["run"]
     assert head["against_plain"]["gap"] == pytest.approx(head["test"]["gap"])
     assert "| STAMP with the repeat head |" in read_markdown(results_dir, "repeat_prior")
+    # --no_loss_on measures the entry again, choosing among the priors that keep P@20.
+    _, data = run_script("repeat_prior", workspace, results_dir, "--methods=stamp",
+                         f"--no_loss_on={DATASET}:P@20")
+    guarded = data[DATASET]["stamp"]
+    assert guarded["no_loss_on"] == ["P@20"] and entry["no_loss_on"] == []
+    valid = guarded["valid"]
+    assert valid["with"]["metrics"]["P@20"] >= valid["without"]["metrics"]["P@20"]
+    assert "(keeping P@20)" in read_markdown(results_dir, "repeat_prior")
+
+
+def test_repeat_prior_refuses_a_bad_no_loss_on(workspace, tmp_path):
+    assert_refused("repeat_prior", workspace, tmp_path, f"bad --no_loss_on '{DATASET}:P@30'",
+                   f"--no_loss_on={DATASET}:P@30")
 
 
 def data_of(results_dir, name="table2"):

@@ -190,6 +190,42 @@ def test_search_keeps_no_prior_when_none_does_better():
     assert report["grid_points"] == len(repeat_prior_search.grid(1.0))
 
 
+def two_pairs_where_a_bonus_trades_p20_for_mrr():
+    """A repeat target second behind a new item (gap 0.1), and a new target 20th with its
+    prefix's one item 21st (gap 0.05): every bonus that lifts the first pair's item to
+    the top also lifts the second pair's item past its target."""
+    top_repeat = np.array([1.0, 0.9] + [0.8 - 0.01 * i for i in range(20)], np.float32)
+    top_new = np.array([20.0 - i for i in range(20)] + [0.95, 0.5], np.float32)
+    flags = np.zeros((2, 22), bool)
+    in_prefix, is_target = flags.copy(), flags.copy()
+    in_prefix[0, 1], is_target[0, 1] = True, True
+    in_prefix[1, 20], is_target[1, 19] = True, True
+    one = np.ones((2, 1), bool)
+    return repeat_prior_search.PairScores(
+        target_scores=np.array([0.9, 1.0], np.float32),
+        top_scores=np.stack([top_repeat, top_new]), top_in_prefix=in_prefix,
+        top_is_target=is_target, prefix_scores=np.array([[0.9], [0.95]], np.float32),
+        last=one, log_count=np.zeros((2, 1), np.float32),
+        log_later=np.zeros((2, 1), np.float32), is_target=np.array([[True], [False]]),
+        repeat=np.array([True, False]))
+
+
+def test_search_keeps_the_metrics_it_may_not_lower():
+    pairs = two_pairs_where_a_bonus_trades_p20_for_mrr()
+    prior, report = repeat_prior_search.choose(pairs)
+    # Ranks 2 and 20 without a prior, 1 and 21 with the bonus: MRR@20 (0.5 + 0.05) / 2 up
+    # to (1 + 0) / 2, P@20 down from 1 to 1/2.
+    assert prior.active
+    assert report["without"]["metrics"]["MRR@20"] == pytest.approx(27.5)
+    assert report["with"]["metrics"]["MRR@20"] == pytest.approx(50.0)
+    assert report["with"]["metrics"]["P@20"] == pytest.approx(50.0)
+    kept, report = repeat_prior_search.choose(pairs, no_loss_on=("P@20",))
+    assert not kept.active and report["no_loss_on"] == ["P@20"]
+    assert report["with"]["metrics"] == report["without"]["metrics"]
+    with pytest.raises(ValueError, match="not a reported metric: P@30"):
+        repeat_prior_search.choose(pairs, no_loss_on=("P@30",))
+
+
 @pytest.mark.parametrize("settings, message", [
     ({"refit_epochs": 2}, "a refit has no validation split to choose the prior on: pass its "
                           "selection run as --model_dir and the refit as --export_from"),
