@@ -1,6 +1,7 @@
 """Retrieval over the catalogue a slice at a time: the same ranks and top-K lists as one
-product over all items, exact ties, padding-only sessions and unknown targets included;
-with the paper's output and with the repeat head."""
+product over all items (lists up to the order of scores equal but for rounding), exact
+ties, padding-only sessions and unknown targets included; with the paper's output and
+with the repeat head."""
 
 import keras
 import numpy as np
@@ -54,12 +55,19 @@ def test_slices_give_the_ranks_and_lists_of_one_product(repeat_head, chunk_items
         ranks, metrics.target_ranks(whole.scores(item_ids).numpy(), targets.numpy()))
     np.testing.assert_array_equal(sliced.target_ranks(item_ids, targets).numpy(), ranks)
     assert ranks[3] == ranks[9] == metrics.UNRANKED
+    scores = whole.scores(item_ids).numpy()  # column j: item j + 1
     for k in (1, 5, NUM_ITEMS):
         whole_items, whole_values = whole.top_k(item_ids, k)
         sliced_items, sliced_values = sliced.top_k(item_ids, k)
-        np.testing.assert_array_equal(sliced_items.numpy(), whole_items.numpy())
         np.testing.assert_allclose(sliced_values.numpy(), whole_values.numpy(), rtol=1e-6,
                                    atol=1e-6)
+        # The same list, up to the order of items whose scores differ by rounding alone:
+        # the head's log-probabilities of equal scores may differ in the last bit, by the
+        # SIMD lane each one went through, and that varies between CPUs.
+        for items in (sliced_items.numpy(), whole_items.numpy()):
+            assert all(len(set(row)) == k for row in items.tolist())
+            np.testing.assert_allclose(np.take_along_axis(scores, items - 1, axis=1),
+                                       whole_values.numpy(), rtol=1e-6, atol=1e-6)
 
 
 def test_tied_items_are_listed_lower_id_first():
