@@ -123,7 +123,7 @@ def choose(pairs, objective="MRR@20", no_loss_on=()):
     values = [{name: gains.mean() for name, gains in metrics.per_pair_gains(
         prior_ranks(pairs, prior), metrics.REPORT_KS).items()} for prior in candidates]
     floor = values[0]  # no prior, the grid's first
-    unknown = sorted(set(no_loss_on) - set(floor) | ({objective} - set(floor)))
+    unknown = sorted({objective, *no_loss_on} - set(floor))
     if unknown:
         raise ValueError(f"not a reported metric: {', '.join(unknown)}")
     eligible = [index for index, value in enumerate(values)
