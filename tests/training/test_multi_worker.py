@@ -128,20 +128,13 @@ def fixture_one_process(data_dir, tmp_path_factory):
     return run
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("model", sorted(MODELS))
-def test_two_workers_train_as_one_process_with_the_same_global_batch(
-        tmp_path, data_dir, one_process, model):
-    model_dir = tmp_path / "two_workers"
-    with Cluster(tmp_path) as cluster:
-        chief, worker = cluster.run_all(worker_arguments(data_dir, model_dir, model=model),
-                                        "worker")
-        assert chief.returncode == 0, output(chief)[-3000:]
-        assert worker.returncode == 0, output(worker)[-3000:]
+def assert_same_as_one_process(model_dir, one_process, model):
+    """The cluster's run folder holds what one process's uninterrupted run holds: the
+    same metrics, test ranks and weights; only the chief kept outputs."""
     one_dir, one = one_process(model)
-
     two = json.loads((model_dir / "metrics.json").read_text())
-    assert two["valid"] == one["valid"] and two["test"] == one["test"]
+    for key in ("valid", "test", "best_epoch", "test_by_target"):
+        assert two[key] == one[key], key
     np.testing.assert_array_equal(np.load(model_dir / "test_ranks.npy"),
                                   np.load(one_dir / "test_ranks.npy"))
     expected = checkpoint_values(one_dir / "checkpoints")
@@ -153,6 +146,19 @@ def test_two_workers_train_as_one_process_with_the_same_global_batch(
     assert (model_dir / "export" / "saved_model.pb").is_file()
     assert not list(model_dir.glob(f"{strategies.WORKER_FOLDER_PREFIX}*"))
     assert json.loads((model_dir / "settings.json").read_text())["strategy"] == "multi_worker"
+
+
+# MTD's two-worker run is the restarted cluster of the killed-worker test below.
+@pytest.mark.slow
+def test_two_workers_train_as_one_process_with_the_same_global_batch(
+        tmp_path, data_dir, one_process):
+    model_dir = tmp_path / "two_workers"
+    with Cluster(tmp_path) as cluster:
+        chief, worker = cluster.run_all(worker_arguments(data_dir, model_dir, model="csrm"),
+                                        "worker")
+        assert chief.returncode == 0, output(chief)[-3000:]
+        assert worker.returncode == 0, output(worker)[-3000:]
+    assert_same_as_one_process(model_dir, one_process, "csrm")
 
 
 @pytest.mark.slow
@@ -220,9 +226,7 @@ def test_a_killed_worker_then_both_restarted_resume_from_the_last_checkpoint(
     report = json.loads((model_dir / "metrics.json").read_text())
     assert report["epochs_run"] == 2 and set(report["valid"]) == set(report["test"])
     # Resumed, the cluster ends where an uninterrupted run ends.
-    for key in ("valid", "test", "best_epoch", "test_by_target"):
-        assert report[key] == one_process("mtd")[1][key], key
-    assert not list(model_dir.glob(f"{strategies.WORKER_FOLDER_PREFIX}*"))
+    assert_same_as_one_process(model_dir, one_process, "mtd")
 
 
 # TF_CONFIG's checks, one line each, without starting TensorFlow's server.
