@@ -50,12 +50,11 @@ def test_slices_give_the_ranks_and_lists_of_one_product(repeat_head, chunk_items
     assert len(whole.slices) == 1 and len(sliced.slices) == -(-NUM_ITEMS // chunk_items)
     item_ids, targets = sessions(np.random.default_rng(2))
     ranks = whole.target_ranks(item_ids, targets).numpy()
+    scores = whole.scores(item_ids).numpy()  # column j: item j + 1
     # One product's ranks are the NumPy rule on its scores.
-    np.testing.assert_array_equal(
-        ranks, metrics.target_ranks(whole.scores(item_ids).numpy(), targets.numpy()))
+    np.testing.assert_array_equal(ranks, metrics.target_ranks(scores, targets.numpy()))
     np.testing.assert_array_equal(sliced.target_ranks(item_ids, targets).numpy(), ranks)
     assert ranks[3] == ranks[9] == metrics.UNRANKED
-    scores = whole.scores(item_ids).numpy()  # column j: item j + 1
     for k in (1, 5, NUM_ITEMS):
         whole_items, whole_values = whole.top_k(item_ids, k)
         sliced_items, sliced_values = sliced.top_k(item_ids, k)
