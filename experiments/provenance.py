@@ -9,6 +9,9 @@ import subprocess
 import sys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Flags that say only where outputs go: they change no number, and their values name one
+# machine's folders, so a recorded command leaves them out.
+OUTPUT_FLAGS = ("--runs_dir", "--results_dir")
 
 
 def make_stamp():
@@ -17,7 +20,7 @@ def make_stamp():
     import keras  # pylint: disable=import-outside-toplevel
 
     return {
-        "command": "python " + shlex.join(sys.argv),
+        "command": recorded_command(sys.argv),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "git_commit": _git("rev-parse", "HEAD"),
         # Uncommitted changes mean the commit alone does not reproduce the numbers.
@@ -27,6 +30,34 @@ def make_stamp():
         "keras": keras.__version__,
         "python": platform.python_version(),
     }
+
+
+def recorded_command(argv):
+    """`argv` as results show it, so that it reads the same on every machine: output
+    folders left out (`OUTPUT_FLAGS`), and paths into the checkout or beside it written
+    relative to the checkout, from which the experiments run."""
+    words, skip_value = [], False
+    for word in argv:
+        if skip_value:
+            skip_value = False
+            continue
+        flag, has_value, value = word.partition("=")
+        if flag in OUTPUT_FLAGS:
+            skip_value = not has_value
+            continue
+        if has_value and flag.startswith("--"):
+            words.append(f"{flag}={_relative_to_checkout(value)}")
+        else:
+            words.append(_relative_to_checkout(word))
+    return "python " + shlex.join(words)
+
+
+def _relative_to_checkout(path):
+    """`path` relative to the checkout if it is an absolute path beside it (its parent's
+    tree), else unchanged."""
+    if os.path.isabs(path) and path.startswith(os.path.dirname(REPO_ROOT) + os.sep):
+        return os.path.relpath(path, REPO_ROOT)
+    return path
 
 
 def _git(*args):
