@@ -213,7 +213,7 @@ class CellRunner:
         """A `Cell`; overrides equal to the base settings are dropped, so folders are shared."""
         if method not in METHODS:
             raise ConfigError(f"unknown method {method!r}: expected one of {METHODS}")
-        self._check_dataset(dataset)
+        check_dataset(dataset, self.data_dir)
         base = self.base_for(dataset, method)
         for key in overrides:
             if key not in base or key in _FIXED_BY_CELL:
@@ -223,17 +223,6 @@ class CellRunner:
         if method in BASELINES:
             kept = ()  # baselines have no settings
         return Cell(dataset, method, kept, group)
-
-    def _check_dataset(self, dataset):
-        """A typo in --datasets fails before any cell trains, not hours later at its turn (or
-        never, as an empty section of a --report_only table)."""
-        folder = os.path.join(self.data_dir, registry.canonical_name(dataset))
-        if registry.is_named_dataset(dataset) or os.path.isdir(folder):
-            return
-        closest = registry.closest_dataset_name(dataset, self.data_dir)
-        hint = f"; did you mean {closest}?" if closest else ""
-        raise ConfigError(f"unknown dataset {dataset!r} in --datasets: not a published dataset, "
-                          f"'synthetic', or a folder in {self.data_dir}{hint}")
 
     def run_dir(self, cell):
         return os.path.join(self.runs_dir, *cell.group.split("/"), cell.dataset, cell.name)
@@ -411,6 +400,18 @@ def _cell_lock(run_dir):
     """Yields True while holding the folder's lock, False if another process holds it."""
     with folder_lock.exclusive_lock(os.path.join(run_dir, ".lock")) as holder:
         yield holder is None
+
+
+def check_dataset(dataset, data_dir):
+    """A typo in --datasets fails before any cell trains, not hours later at its turn (or
+    never, as an empty section of a --report_only table)."""
+    folder = os.path.join(data_dir, registry.canonical_name(dataset))
+    if registry.is_named_dataset(dataset) or os.path.isdir(folder):
+        return
+    closest = registry.closest_dataset_name(dataset, data_dir)
+    hint = f"; did you mean {closest}?" if closest else ""
+    raise ConfigError(f"unknown dataset {dataset!r} in --datasets: not a published dataset, "
+                      f"'synthetic', or a folder in {data_dir}{hint}")
 
 
 def runner_from_flags(stamp, use_published=True):

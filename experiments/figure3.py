@@ -13,8 +13,11 @@ shared `main` cells, so variants already trained for Table 2 are not trained aga
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mtd_tf import cli  # noqa: E402  (first: it quiets TensorFlow's start-up)
+
+cli.import_tensorflow_quietly()
 
 from absl import flags  # noqa: E402
 import numpy as np  # noqa: E402
@@ -22,7 +25,6 @@ import numpy as np  # noqa: E402
 from experiments import common  # noqa: E402
 from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
-from mtd_tf import cli  # noqa: E402
 
 common.define_flags()
 flags.DEFINE_list("variants", ["va", "at", "lo", "ga", "mtd"], "Variants, in plotting order.")

@@ -15,15 +15,17 @@ run of Table 2.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mtd_tf import cli  # noqa: E402  (first: it quiets TensorFlow's start-up)
+
+cli.import_tensorflow_quietly()
 
 from absl import flags  # noqa: E402
 
 from experiments import common  # noqa: E402
 from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
-from mtd_tf import cli  # noqa: E402
 
 common.define_flags(default_datasets=("yoochoose",))
 flags.DEFINE_list("dims", ["25", "50", "100", "150", "200"], "Embedding sizes d.")

@@ -23,8 +23,11 @@ vectors of the models; kept out of git, as model data):
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mtd_tf import cli  # noqa: E402  (first: it quiets TensorFlow's start-up)
+
+cli.import_tensorflow_quietly()
 
 from absl import flags  # noqa: E402
 import numpy as np  # noqa: E402
@@ -33,7 +36,6 @@ from experiments import common  # noqa: E402
 from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
 from experiments import tsne  # noqa: E402
-from mtd_tf import cli  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
 from mtd_tf.io_utils import atomic_output_dir  # noqa: E402
 from mtd_tf.io_utils import atomic_write_text  # noqa: E402

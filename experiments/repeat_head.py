@@ -23,8 +23,11 @@ minus without, on all pairs and on each target kind}}}, plus "runs" and "stamp")
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mtd_tf import cli  # noqa: E402  (first: it quiets TensorFlow's start-up)
+
+cli.import_tensorflow_quietly()
 
 from absl import flags  # noqa: E402
 
@@ -33,7 +36,6 @@ from experiments import per_pair  # noqa: E402
 from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
 from experiments import selection  # noqa: E402
-from mtd_tf import cli  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
 from mtd_tf.metrics import REPORTED_METRICS  # noqa: E402
 from mtd_tf.models.registry import MODEL_CONFIGS  # noqa: E402

@@ -26,8 +26,11 @@ under --results_dir.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mtd_tf import cli  # noqa: E402  (first: it quiets TensorFlow's start-up)
+
+cli.import_tensorflow_quietly()
 
 from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
@@ -35,7 +38,7 @@ from absl import logging  # noqa: E402
 from experiments import common  # noqa: E402
 from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
-from mtd_tf import cli  # noqa: E402
+from mtd_tf.data import registry  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
 from mtd_tf.metrics import GAIN_METRICS  # noqa: E402
 
@@ -251,8 +254,9 @@ def main(argv):
     unknown = sorted(set(FLAGS.methods) - {"mtd", *common.MODELS})
     if unknown:
         raise ConfigError(f"--methods: {unknown[0]!r} is not mtd or a comparison model")
+    for dataset in FLAGS.datasets:
+        common.check_dataset(dataset, registry.resolve_data_dir(FLAGS.data_dir))
     guarded = guarded_metrics(FLAGS.no_loss_on, FLAGS.datasets)
-    cli.import_tensorflow_quietly()
     table2 = reporting.ResultsFile(FLAGS.results_dir, "table2").load()
     results = reporting.ResultsFile(FLAGS.results_dir, RESULTS_NAME)
     data = results.load()

@@ -16,8 +16,11 @@ standard error, from the runs' kept ranks. Writes `sampled_softmax.json` ({datas
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from mtd_tf import cli  # noqa: E402  (first: it quiets TensorFlow's start-up)
+
+cli.import_tensorflow_quietly()
 
 from absl import flags  # noqa: E402
 
@@ -25,7 +28,6 @@ from experiments import common  # noqa: E402
 from experiments import per_pair  # noqa: E402
 from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
-from mtd_tf import cli  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
 from mtd_tf.errors import DatasetMissingError  # noqa: E402
 

@@ -27,6 +27,10 @@ PYTHON = sys.executable
 # No GPU probing and no C++ info lines in subprocesses: their stderr is asserted on.
 SUBPROCESS_ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="-1",
                       PYTHONPATH=REPO_ROOT)
+# A user's shell for the CLIs: TensorFlow's logging and device probing left to the CLI's own
+# quiet start (`mtd_tf.cli`), which is then what the tests see.
+USER_ENV = {key: value for key, value in SUBPROCESS_ENV.items()
+            if key not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")}
 
 
 def write_tiny_dataset(data_dir, name=TINY, seed=0, num_items=TINY_NUM_ITEMS,
@@ -53,10 +57,10 @@ def train_and_evaluate(config, **kwargs):
     return job.train_and_evaluate(config, observers=[RunTimer()], **kwargs)
 
 
-def run_python(args, timeout=120, cwd=REPO_ROOT):
+def run_python(args, timeout=120, cwd=REPO_ROOT, env=SUBPROCESS_ENV):
     """Runs `python ARGS` in a fresh process; returns the CompletedProcess (text mode)."""
     return subprocess.run([PYTHON, *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd, env=SUBPROCESS_ENV, check=False)
+                          cwd=cwd, env=env, check=False)
 
 
 def serve_in_fresh_process(export_dir, item_ids):

@@ -354,12 +354,9 @@ def test_clis_start_quietly_unless_asked(cli_run, tmp_path):
     """TensorFlow's start-up lines (CPU features, CUDA probing, most of them twice) do not
     precede a CLI's own output; `--verbosity` brings them back."""
     _, model_dir, _ = cli_run
-    bare_env = {key: value for key, value in helpers.SUBPROCESS_ENV.items()
-                if key not in ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES")}
-
     def stderr_of(*args):
         return subprocess.run([helpers.PYTHON, *args], capture_output=True, text=True,
-                              env=bare_env, cwd=helpers.REPO_ROOT, timeout=120,
+                              env=helpers.USER_ENV, cwd=helpers.REPO_ROOT, timeout=120,
                               check=False).stderr
 
     missing = stderr_of("mtd_tf/main.py", "--dataset=nothing_here", f"--data_dir={tmp_path}")

@@ -31,7 +31,7 @@ def launch(name, workspace, results_dir, *extra):
     return helpers.run_python(
         [os.path.join("experiments", f"{name}.py"), f"--data_dir={data_dir}",
          f"--runs_dir={runs_dir}", f"--results_dir={results_dir}", *SMOKE_FLAGS, *extra],
-        timeout=300)
+        timeout=300, env=helpers.USER_ENV)
 
 
 def run_script(name, workspace, results_dir, *extra, results_name=None):
@@ -51,7 +51,8 @@ def assert_refused(name, workspace, results_dir, message, *extra):
     """The script stops with one error line holding `message` and writes nothing."""
     result = launch(name, workspace, results_dir, *extra)
     assert result.returncode != 0
-    assert message in result.stderr and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr[-3000:]
     assert not os.listdir(results_dir)
 
 

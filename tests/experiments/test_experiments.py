@@ -193,6 +193,11 @@ def test_repeat_prior_refuses_a_bad_no_loss_on(workspace, tmp_path):
                    f"--no_loss_on={DATASET}:P@30")
 
 
+def test_repeat_prior_refuses_an_unknown_dataset(workspace, tmp_path):
+    assert_refused("repeat_prior", workspace, tmp_path, "unknown dataset 'synht'",
+                   "--datasets=synht")
+
+
 def data_of(results_dir, name="table2"):
     return json.loads((results_dir / f"{name}.json").read_text())
 
