@@ -20,11 +20,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from mtd_tf import cli  # noqa: E402  (first: it quiets TensorFlow's start-up)
+
+cli.import_tensorflow_quietly()
+
 from absl import flags  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from mtd_tf import cli  # noqa: E402
 from mtd_tf.data import pipeline  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
 from mtd_tf.training.config import SCORING_PRECISIONS  # noqa: E402

@@ -16,15 +16,19 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from mtd_tf import cli  # noqa: E402  (first: it quiets TensorFlow's start-up)
+
+cli.import_tensorflow_quietly()
+
 from absl import flags  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from mtd_tf import cli  # noqa: E402
 from mtd_tf import sparse_matmul  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
 from mtd_tf.layers import graph_attention  # noqa: E402
 from mtd_tf.layers import sparse_gcn  # noqa: E402
+from mtd_tf.models import graph_infomax  # noqa: E402
 from mtd_tf.models.graph_infomax import GraphInfomax  # noqa: E402
 from mtd_tf.training import graph_step  # noqa: E402
 from mtd_tf.training.config import TrainConfig  # noqa: E402
@@ -32,7 +36,7 @@ from mtd_tf.training.fused_adam import FusedAdam  # noqa: E402
 from mtd_tf.training.inputs import build_inputs  # noqa: E402
 
 cli.define_data_flags()
-flags.DEFINE_enum("encoder", "gcn", graph_step.ENCODERS, "Graph encoder to time.")
+flags.DEFINE_enum("encoder", "gcn", graph_infomax.ENCODERS, "Graph encoder to time.")
 flags.DEFINE_integer("embedding_dim", 100, "d.")
 flags.DEFINE_integer("steps", 10, "Timed steps of each product (after one that traces).")
 FLAGS = flags.FLAGS

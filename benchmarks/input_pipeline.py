@@ -19,16 +19,19 @@ Prints one JSON line with the figures at the end.
 import json
 import time
 
-from absl import flags
-from absl import logging
-import keras
-import numpy as np
-import tensorflow as tf
+from mtd_tf import cli  # (first: it quiets TensorFlow's start-up)
 
-from mtd_tf import cli
-from mtd_tf.data import augment
-from mtd_tf.data import pipeline
-from mtd_tf.data import registry
+cli.import_tensorflow_quietly()
+
+from absl import flags  # noqa: E402
+from absl import logging  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from mtd_tf.data import augment  # noqa: E402
+from mtd_tf.data import pipeline  # noqa: E402
+from mtd_tf.data import registry  # noqa: E402
 
 flags.DEFINE_integer("batch_size", 512, "Batch size for both measurements.")
 flags.DEFINE_integer("embedding_dim", 100, "d of the floor's embeddings.")

@@ -95,8 +95,9 @@ def test_a_sliced_export_serves_the_lists_of_a_whole_one(tmp_path, repeat_head):
 
 
 def test_published_split_ranks_are_the_same_in_slices(shared_data_dir):
-    """Yoochoose's 55,400 test pairs over its 17,376 items: a random model's ranks, one
-    product against slices of 4,096 items."""
+    """Yoochoose's first 16,384 test pairs over its 17,376 items (the catalogue is what
+    matters: 4,096 does not divide it): a random model's ranks, one product against slices
+    of 4,096 items."""
     from mtd_tf.data import augment  # pylint: disable=import-outside-toplevel
     from mtd_tf.data import registry  # pylint: disable=import-outside-toplevel
 
@@ -109,7 +110,7 @@ def test_published_split_ranks_are_the_same_in_slices(shared_data_dir):
     retrievals = [TopKRetrieval(model, popularity, chunk_items=chunk)
                   for chunk in (dataset.num_items, 4096)]
     rank_functions = [tf.function(retrieval.target_ranks) for retrieval in retrievals]
-    for start in range(0, len(samples.targets), 2048):
+    for start in range(0, 16384, 2048):
         ids = tf.constant(samples.item_ids[start:start + 2048])
         targets = tf.constant(samples.targets[start:start + 2048])
         whole, sliced = (function(ids, targets).numpy() for function in rank_functions)
