@@ -254,8 +254,9 @@ def main(argv):
     unknown = sorted(set(FLAGS.methods) - {"mtd", *common.MODELS})
     if unknown:
         raise ConfigError(f"--methods: {unknown[0]!r} is not mtd or a comparison model")
+    data_dir = registry.resolve_data_dir(FLAGS.data_dir)
     for dataset in FLAGS.datasets:
-        common.check_dataset(dataset, registry.resolve_data_dir(FLAGS.data_dir))
+        common.check_dataset(dataset, data_dir)
     guarded = guarded_metrics(FLAGS.no_loss_on, FLAGS.datasets)
     table2 = reporting.ResultsFile(FLAGS.results_dir, "table2").load()
     results = reporting.ResultsFile(FLAGS.results_dir, RESULTS_NAME)

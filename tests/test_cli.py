@@ -354,6 +354,7 @@ def test_clis_start_quietly_unless_asked(cli_run, tmp_path):
     """TensorFlow's start-up lines (CPU features, CUDA probing, most of them twice) do not
     precede a CLI's own output; `--verbosity` brings them back."""
     _, model_dir, _ = cli_run
+
     def stderr_of(*args):
         return subprocess.run([helpers.PYTHON, *args], capture_output=True, text=True,
                               env=helpers.USER_ENV, cwd=helpers.REPO_ROOT, timeout=120,
