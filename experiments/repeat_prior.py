@@ -18,7 +18,8 @@ selection run's validation pairs (`mtd_tf.serving.repeat_prior_tuning`), the ref
 exported with it beside its own export, and the two exports are read on the same test
 pairs (`mtd_tf.serving.evaluation.compare_served`): overall, on repeat and on new
 targets, with the paired gap. S-POP's repeat targets (Table 2's) are beside them. A pair
-of runs measured before is not measured again, and --report_only measures nothing.
+of runs measured before on the same grid of priors is not measured again (one measured on
+an earlier grid is, where its runs remain), and --report_only measures nothing.
 Writes `repeat_prior.json` ({dataset: {method: entry}}, "stamp") and `repeat_prior.md`
 under --results_dir.
 """
@@ -41,6 +42,7 @@ from experiments import reporting  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
 from mtd_tf.errors import ConfigError  # noqa: E402
 from mtd_tf.metrics import GAIN_METRICS  # noqa: E402
+from mtd_tf.serving import repeat_prior_search  # noqa: E402
 
 common.define_flags()
 flags.DEFINE_list("methods", ["mtd", *common.MODELS], "Models whose Table 2 runs get a prior.")
@@ -170,13 +172,15 @@ def render_markdown(data, table2):
         {"config": {"max_train_batches": entry.get("max_train_batches")}}
         for dataset in reporting.dataset_keys(data) for entry in data[dataset].values()])
     lines += ["", "Each model is Table 2's chosen run: its prior (a bonus of `b + c log n + "
-              "r log(1 + later)` on the score of each item already in the session) is "
+              "r log(1 + later)` on the score of each item already in the session, given "
+              "only to the `limit` items of highest score plus bonus, or to all) is "
               "chosen on that run's validation pairs for MRR@20 (among the priors that keep the "
               "validation metrics the prior column names, if any), over a grid in units of the "
               "run's median gap from its best score to a prefix item's score; its refit is "
               "then exported with the prior and both exports are read on the same test "
               "pairs. Repeat targets are next clicks that return to an item of their own "
-              "prefix."]
+              "prefix. A limit of `-` marks a prior chosen before limits were on the grid "
+              "(every item lifted)."]
     for dataset in reporting.dataset_keys(data, common.PAPER_DATASETS):
         entries = data[dataset]
         lines += ["", f"## {dataset}", ""]
@@ -197,7 +201,7 @@ def render_markdown(data, table2):
             if "against_plain" in entry:
                 against_plain.append(_against_plain_line(label, entry["against_plain"]))
         lines.append(reporting.markdown_table(
-            ["model", "prior b / c / r", "unit", "valid MRR@20 without → with",
+            ["model", "prior b / c / r / limit", "unit", "valid MRR@20 without → with",
              "test P@20 without → with", "test MRR@20 without → with", "paired gap P@20",
              "paired gap MRR@20"], rows))
         if aims or against_plain:
@@ -231,8 +235,11 @@ def _against_plain_line(label, against):
 
 
 def _prior_cell(entry):
-    """The chosen b / c / r, and the validation metrics the choice had to keep."""
-    cell = " / ".join(f"{value:.2f}" for value in entry["chosen"].values())
+    """The chosen b / c / r / limit, and the validation metrics the choice had to keep."""
+    chosen = dict(entry["chosen"])
+    limit = chosen.pop("repeat_lift_limit", None)
+    weights = [f"{value:.2f}" for value in chosen.values()]
+    cell = " / ".join(weights + ["-" if limit is None else str(limit or "all")])
     kept = entry.get("no_loss_on")
     return f"{cell} (keeping {', '.join(kept)})" if kept else cell
 
@@ -262,13 +269,15 @@ def main(argv):
     results = reporting.ResultsFile(FLAGS.results_dir, RESULTS_NAME)
     data = results.load()
     data["stamp"] = provenance.make_stamp()
+    grid_points = len(repeat_prior_search.grid(1.0))  # the same for every unit
     for (dataset, method), (selection, refit, plain_refit) in run_pairs(
             table2, FLAGS.datasets, FLAGS.methods).items():
         no_loss_on = guarded.get(dataset, [])
         earlier = data.get(dataset, {}).get(method)
         if earlier and (earlier["selection_run"], earlier["refit_run"],
-                        earlier.get("no_loss_on", [])) == (
-                os.path.basename(selection), os.path.basename(refit), no_loss_on):
+                        earlier.get("no_loss_on", []), earlier["grid_points"]) == (
+                os.path.basename(selection), os.path.basename(refit), no_loss_on,
+                grid_points):
             continue
         if FLAGS.report_only:
             continue

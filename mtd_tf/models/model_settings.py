@@ -14,6 +14,7 @@ from typing import ClassVar
 from mtd_tf import settings
 from mtd_tf.errors import ConfigError
 from mtd_tf.serving.repeat_prior import REPEAT_PRIOR_SETTINGS
+from mtd_tf.serving.repeat_prior import RepeatPrior
 
 
 def embedding_dim(default=100):
@@ -86,6 +87,12 @@ def repeat_recency_bonus():
         "to its score (negative: recent items first).", _finite)
 
 
+def repeat_lift_limit():
+    return settings.setting(
+        0, "Ranking-time prior: only this many of the session's items at most, those of "
+        "highest score plus bonus, get it (0: every item).", settings.non_negative_int)
+
+
 _finite = settings.in_range(-math.inf, math.inf, low_open=True, high_open=True)
 
 
@@ -97,7 +104,8 @@ def check_repeat_options(repeat_head_on, from_scores):
 
 def prior_is_on(config):
     """Whether a model config's ranking-time prior adds anything."""
-    return any(getattr(config, name) for name in REPEAT_PRIOR_SETTINGS)
+    return RepeatPrior.from_settings(
+        {name: getattr(config, name) for name in REPEAT_PRIOR_SETTINGS}).active
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +131,7 @@ class ComparisonConfig:
     repeat_bonus: float = repeat_bonus()
     repeat_count_bonus: float = repeat_count_bonus()
     repeat_recency_bonus: float = repeat_recency_bonus()
+    repeat_lift_limit: int = repeat_lift_limit()
 
     def __post_init__(self):
         settings.check_fields(self)

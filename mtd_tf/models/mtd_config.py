@@ -75,6 +75,7 @@ class MTDConfig:
     repeat_bonus: float = model_settings.repeat_bonus()
     repeat_count_bonus: float = model_settings.repeat_count_bonus()
     repeat_recency_bonus: float = model_settings.repeat_recency_bonus()
+    repeat_lift_limit: int = model_settings.repeat_lift_limit()
     gcn_layers: int = settings.setting(1, "Layers of the graph encoder.", settings.positive_int)
     graph_writeback: str = settings.setting(
         "replace", "How the graph output enters the item table: replace (paper) or rescale to "

@@ -41,17 +41,20 @@ class NextItemModel(keras.Model):
         model then outputs log-probabilities of its repeat/explore mixture.
       repeat_from_scores: the head's variant that starts from the model's own scores
         (`RepeatExploreHead(from_scores=True)`); needs `repeat_head`.
-      repeat_bonus, repeat_count_bonus, repeat_recency_bonus: the ranking-time prior on
-        the prefix's own items (`serving.repeat_prior`; `repeat_prior` attribute, None when
-        all are 0), which retrieval adds to the scores (with `repeat_head`, to the
-        mixture's log-probabilities) and training never sees.
+      repeat_bonus, repeat_count_bonus, repeat_recency_bonus, repeat_lift_limit: the
+        ranking-time prior on the prefix's own items (`serving.repeat_prior`;
+        `repeat_prior` attribute, None when its weights are all 0), which retrieval adds to
+        the scores (with `repeat_head`, to the mixture's log-probabilities) and training
+        never sees.
     """
 
     def __init__(self, num_items, embedding_dim=100, max_len=50, score_scale=0.0,
                  repeat_head=False, repeat_from_scores=False, repeat_bonus=0.0,
-                 repeat_count_bonus=0.0, repeat_recency_bonus=0.0, **kwargs):
+                 repeat_count_bonus=0.0, repeat_recency_bonus=0.0, repeat_lift_limit=0,
+                 **kwargs):
         super().__init__(**kwargs)
-        prior = RepeatPrior(repeat_bonus, repeat_count_bonus, repeat_recency_bonus)
+        prior = RepeatPrior(repeat_bonus, repeat_count_bonus, repeat_recency_bonus,
+                            repeat_lift_limit)
         model_settings.check_repeat_options(repeat_head, repeat_from_scores)
         problem = settings.positive_int(num_items)
         if problem:

@@ -16,6 +16,7 @@ import tensorflow as tf
 from mtd_tf import metrics
 from mtd_tf import repeats
 from mtd_tf.serving.repeat_prior import RepeatPrior
+from mtd_tf.serving.repeat_prior import lifted_positions
 from mtd_tf.serving.repeat_prior import prefix_features
 from mtd_tf.training.progress import PassProgress
 
@@ -27,6 +28,8 @@ TOP_MARGIN = max(metrics.REPORT_KS) + 1
 BONUS_GRID = (0.0, -0.5, -0.25, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 COUNT_GRID = (0.0, 0.125, 0.25, 0.5, 1.0)
 RECENCY_GRID = (0.0, -0.0625, -0.125, -0.25, -0.5)
+# How many of the session's items at most get the bonus (0: all; not in units).
+LIFT_LIMIT_GRID = (0, 5, 8, 12, 16)
 
 
 @dataclasses.dataclass
@@ -78,8 +81,10 @@ def score_pairs(retrieval, item_ids, targets, batch_size):
 def prior_ranks(pairs, prior):
     """int [N]: each pair's rank under `prior` (a `RepeatPrior`), exact up to
     `TOP_MARGIN - 1`, `TOP_MARGIN` for any larger rank."""
-    raised = np.where(pairs.last, pairs.prefix_scores
-                      + prior.bonuses(pairs.log_count, pairs.log_later), -np.inf)  # [N, L]
+    lifted = pairs.prefix_scores + prior.bonuses(pairs.log_count, pairs.log_later)
+    raised = np.where(lifted_positions(pairs.last, lifted, prior.lift_limit), lifted,
+                      pairs.prefix_scores)
+    raised = np.where(pairs.last, raised, -np.inf)  # [N, L]
     target = np.where(pairs.repeat,
                       np.where(pairs.is_target & pairs.last, raised, -np.inf).max(axis=1),
                       pairs.target_scores)
@@ -99,9 +104,12 @@ def score_unit(pairs):
 
 
 def grid(unit):
-    """Every `RepeatPrior` of the grid, no prior first (it wins ties)."""
-    return [RepeatPrior(unit * bonus, unit * count, unit * recency)
-            for bonus in BONUS_GRID for count in COUNT_GRID for recency in RECENCY_GRID]
+    """Every `RepeatPrior` of the grid, no prior first (it wins ties); a limit only with
+    a prior it limits."""
+    priors = [RepeatPrior(unit * bonus, unit * count, unit * recency, limit)
+              for bonus in BONUS_GRID for count in COUNT_GRID for recency in RECENCY_GRID
+              for limit in LIFT_LIMIT_GRID]
+    return [prior for prior in priors if prior.active or not prior.lift_limit]
 
 
 def choose(pairs, objective="MRR@20", no_loss_on=()):

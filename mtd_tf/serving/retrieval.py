@@ -134,7 +134,23 @@ class TopKRetrieval:
             session["log_modes"], session["position_log_weights"] = (
                 head.mode_and_position_log_weights(item_ids, query, candidates,
                                                    session["log_normalizer"]))
+        prior = getattr(self.model, "repeat_prior", None)
+        if prior is not None and prior.lift_limit:
+            session["prefix_scores"] = self._prefix_scores(session)
         return session
+
+    def _prefix_scores(self, session):
+        """float32 [batch, len]: each prefix position's item's score without the prior,
+        read from its own slice (0 at padding), for a prior's lift limit."""
+        columns = session["item_ids"] - 1
+        prefix_scores = tf.zeros(tf.shape(columns), tf.float32)
+        for start, stop in self.slices:
+            inside = (columns >= start) & (columns < stop)
+            values = tf.gather(self._model_scores(session, start, stop),
+                               tf.clip_by_value(columns - start, 0, stop - start - 1),
+                               batch_dims=1)
+            prefix_scores = tf.where(inside, values, prefix_scores)
+        return prefix_scores
 
     def _raw_scores(self, session, start, stop):
         """q C[start:stop]^T; with one slice kept for the session, so that the repeat head's
@@ -149,19 +165,25 @@ class TopKRetrieval:
             cache[(start, stop)] = scores
         return scores
 
-    def _slice_scores(self, session, start, stop, fallback=True):
-        """float32 [batch, stop - start]: the scores of items start+1..stop (training
-        popularity for a prefix without items, unless `fallback` is False)."""
+    def _model_scores(self, session, start, stop):
+        """float32 [batch, stop - start]: the model's scores of items start+1..stop, before
+        any prior (with a repeat head, log P of its repeat/explore mixture)."""
         scores = self._raw_scores(session, start, stop)
         head = getattr(self.model, "repeat_head", None)
-        if head is not None:  # log P of the repeat/explore mixture
+        if head is not None:
             scores = head.log_probabilities(
                 session["item_ids"], session["log_modes"], session["position_log_weights"],
                 scores, start + 1, session["log_normalizer"])
-        scores = tf.cast(scores, tf.float32)  # a mixed-precision model ranks in float32 too
+        return tf.cast(scores, tf.float32)  # a mixed-precision model ranks in float32 too
+
+    def _slice_scores(self, session, start, stop, fallback=True):
+        """float32 [batch, stop - start]: the scores of items start+1..stop with the prior
+        (training popularity for a prefix without items, unless `fallback` is False)."""
+        scores = self._model_scores(session, start, stop)
         prior = getattr(self.model, "repeat_prior", None)
         if prior is not None:
-            scores = add_repeat_prior(scores, session["item_ids"], start + 1, prior)
+            scores = add_repeat_prior(scores, session["item_ids"], start + 1, prior,
+                                      session.get("prefix_scores"))
         if not fallback:
             return scores
         return tf.where(session["has_items"][:, None], scores,

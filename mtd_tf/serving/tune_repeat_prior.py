@@ -2,7 +2,8 @@
 
 `python -m mtd_tf.serving.tune_repeat_prior --model_dir=RUN` scores RUN's validation pairs
 once, tries every prior of a grid on them (`repeat_prior_search`) and prints one JSON line:
-the chosen `repeat_bonus`, `repeat_count_bonus` and `repeat_recency_bonus`, and the
+the chosen `repeat_bonus`, `repeat_count_bonus`, `repeat_recency_bonus` and
+`repeat_lift_limit`, and the
 validation metrics without and with them, overall and for repeat and new targets apart.
 `--no_loss_on=P@20` limits the choice to priors that keep validation P@20 (no prior
 always does), for data where a gain in MRR@20 must not cost P@20.

@@ -141,7 +141,8 @@ def test_every_model_takes_the_repeat_head_and_keeps_it_through_its_config(name,
 def test_every_model_takes_the_ranking_time_prior_and_keeps_it_through_its_config(name):
     """The prior reaches each model from its config, leaves the model's own scores alone
     (training never sees it) and survives `get_config`."""
-    prior = {"repeat_bonus": 1.5, "repeat_count_bonus": 0.5, "repeat_recency_bonus": -0.25}
+    prior = {"repeat_bonus": 1.5, "repeat_count_bonus": 0.5, "repeat_recency_bonus": -0.25,
+             "repeat_lift_limit": 2}
     model = MODEL_CONFIGS[name](embedding_dim=16, **prior,
                                 **SMALL_BANKS.get(name, {})).build(50)
     plain = MODEL_CONFIGS[name](embedding_dim=16, **SMALL_BANKS.get(name, {})).build(50)

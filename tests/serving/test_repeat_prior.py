@@ -30,6 +30,7 @@ from tests import helpers
 
 NUM_ITEMS, DIM, MAX_LEN = 30, 8, 8
 PRIOR = RepeatPrior(bonus=0.7, count_bonus=0.4, recency_bonus=-0.3)
+LIMITED = RepeatPrior(bonus=0.7, count_bonus=0.4, recency_bonus=-0.3, lift_limit=2)
 
 
 def prefixes(rng, batch=16, length=MAX_LEN):
@@ -40,15 +41,23 @@ def prefixes(rng, batch=16, length=MAX_LEN):
     return ids
 
 
-def numpy_bonuses(ids, prior):
-    """{(row, item): bonus}: a plain loop over each prefix's distinct items."""
+def numpy_bonuses(ids, prior, item_scores=None):
+    """{(row, item): bonus}: a plain loop over each prefix's distinct items; with a lift
+    limit, only the limit's number of them with the highest item_scores[row, item] plus
+    bonus (equal ones: the earlier last click first) keep theirs."""
     bonuses = {}
     for row, prefix in enumerate(ids):
         real = [int(item) for item in prefix if item > 0]
+        lifted = []
         for item in set(real):
             last = max(position for position, other in enumerate(real) if other == item)
-            bonuses[row, item] = (prior.bonus + prior.count_bonus * np.log(real.count(item))
-                                  + prior.recency_bonus * np.log1p(len(real) - 1 - last))
+            bonus = (prior.bonus + prior.count_bonus * np.log(real.count(item))
+                     + prior.recency_bonus * np.log1p(len(real) - 1 - last))
+            bonuses[row, item] = bonus
+            if prior.lift_limit:
+                lifted.append((-(item_scores[row, item] + bonus), last, item))
+        for _, _, item in sorted(lifted)[prior.lift_limit:]:
+            del bonuses[row, item]
     return bonuses
 
 
@@ -69,17 +78,35 @@ def test_prefix_features_against_a_loop():
                                        np.log1p(length - 1 - position), atol=1e-6)
 
 
+@pytest.mark.parametrize("prior", [PRIOR, LIMITED])
 @pytest.mark.parametrize("first_item,width", [(1, NUM_ITEMS), (1, 5), (4, 3), (20, 11)])
-def test_bonuses_land_once_on_each_prefix_item_of_the_slice(first_item, width):
+def test_bonuses_land_once_on_each_prefix_item_of_the_slice(first_item, width, prior):
+    """A lift limit chooses by each item's score over the whole catalogue, whichever
+    slice is scored."""
     rng = np.random.default_rng(1)
     ids = prefixes(rng)
+    item_scores = rng.normal(size=(len(ids), NUM_ITEMS + 1)).astype(np.float32)
     scores = rng.normal(size=(len(ids), width)).astype(np.float32)
     expected = scores.copy()
-    for (row, item), bonus in numpy_bonuses(ids, PRIOR).items():
+    for (row, item), bonus in numpy_bonuses(ids, prior, item_scores).items():
         if first_item <= item < first_item + width:
             expected[row, item - first_item] += bonus
-    got = add_repeat_prior(tf.constant(scores), tf.constant(ids), first_item, PRIOR).numpy()
+    prefix_scores = np.take_along_axis(item_scores, ids, axis=1)
+    got = add_repeat_prior(tf.constant(scores), tf.constant(ids), first_item, prior,
+                           tf.constant(prefix_scores)).numpy()
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_a_lift_limit_keeps_the_items_of_highest_lifted_score():
+    """Items 1, 2, 3 once each, scores 0, 3, 1 and bonus 1: a limit of 2 lifts items 2 and
+    3; equal lifted scores keep the earlier item."""
+    ids = tf.constant([[1, 2, 3]])
+    prior = RepeatPrior(bonus=1.0, lift_limit=2)
+    lifted = add_repeat_prior(tf.zeros((1, 3)), ids, 1, prior, tf.constant([[0.0, 3.0, 1.0]]))
+    np.testing.assert_array_equal(lifted.numpy(), [[0.0, 1.0, 1.0]])
+    tie = add_repeat_prior(tf.zeros((1, 3)), ids, 1, RepeatPrior(bonus=1.0, lift_limit=1),
+                           tf.zeros((1, 3)))
+    np.testing.assert_array_equal(tie.numpy(), [[1.0, 0.0, 0.0]])
 
 
 def prior_model(prior=None, seed=0, repeat_head=False):
@@ -97,20 +124,22 @@ def with_prior(model, prior):
     return other
 
 
+@pytest.mark.parametrize("prior", [PRIOR, LIMITED])
 @pytest.mark.parametrize("chunk_items", [7, NUM_ITEMS])
 @pytest.mark.parametrize("repeat_head", [False, True])
-def test_retrieval_ranks_the_models_scores_plus_the_prior(chunk_items, repeat_head):
+def test_retrieval_ranks_the_models_scores_plus_the_prior(chunk_items, repeat_head, prior):
     """With a repeat head, the model's scores are its mixture's log-probabilities."""
     rng = np.random.default_rng(2)
     plain = prior_model(repeat_head=repeat_head)
-    model = with_prior(plain, PRIOR)
-    assert plain.repeat_prior is None and model.repeat_prior == PRIOR
+    model = with_prior(plain, prior)
+    assert plain.repeat_prior is None and model.repeat_prior == prior
     popularity = rng.permutation(NUM_ITEMS).astype(np.float32)
     ids = prefixes(rng)
     targets = rng.integers(1, NUM_ITEMS + 1, size=len(ids)).astype(np.int32)
     targets[:4] = ids[:4, 0]  # repeats (row 3's prefix is empty: a padding target)
     expected = plain(ids, training=False).numpy()
-    for (row, item), bonus in numpy_bonuses(ids, PRIOR).items():
+    item_scores = np.pad(expected, ((0, 0), (1, 0)))  # column = item id
+    for (row, item), bonus in numpy_bonuses(ids, prior, item_scores).items():
         expected[row, item - 1] += bonus
     expected[3] = popularity  # no item: popularity, no prior
     retrieval = TopKRetrieval(model, popularity, chunk_items=chunk_items)
@@ -123,24 +152,29 @@ def test_retrieval_ranks_the_models_scores_plus_the_prior(chunk_items, repeat_he
 
 @pytest.mark.parametrize("repeat_head", [False, True])
 def test_prior_config_round_trips(repeat_head):
-    model = prior_model(PRIOR, repeat_head=repeat_head)
+    model = prior_model(LIMITED, repeat_head=repeat_head)
     config = model.get_config()
-    assert {name: config[name] for name in PRIOR.as_settings()} == PRIOR.as_settings()
+    assert {name: config[name] for name in LIMITED.as_settings()} == LIMITED.as_settings()
     again = MTDModel.from_config(config)
-    assert again.repeat_prior == PRIOR and (again.repeat_head is not None) == repeat_head
+    assert again.repeat_prior == LIMITED and (again.repeat_head is not None) == repeat_head
     assert prior_model().get_config()["repeat_bonus"] == 0.0
+    assert RepeatPrior.from_settings(LIMITED.as_settings()) == LIMITED
 
 
 def test_prior_settings_are_checked():
     assert MODEL_CONFIGS["sasrec"](repeat_head=True, repeat_bonus=1.0).repeat_bonus == 1.0
     with pytest.raises(ConfigError, match="repeat_recency_bonus"):
         MODEL_CONFIGS["narm"](repeat_recency_bonus=float("nan"))
+    with pytest.raises(ConfigError, match="repeat_lift_limit"):
+        MODEL_CONFIGS["stamp"](repeat_lift_limit=-1)
+    # A limit alone moves no score: no prior to apply or to choose again.
+    assert prior_model(RepeatPrior(lift_limit=3)).repeat_prior is None
 
 
-@pytest.mark.parametrize("repeat_head", [False, True])
-def test_export_serves_the_prior_in_a_fresh_process(tmp_path, repeat_head):
+@pytest.mark.parametrize("repeat_head,prior", [(False, LIMITED), (True, PRIOR)])
+def test_export_serves_the_prior_in_a_fresh_process(tmp_path, repeat_head, prior):
     rng = np.random.default_rng(3)
-    model = with_prior(prior_model(repeat_head=repeat_head), PRIOR)
+    model = with_prior(prior_model(repeat_head=repeat_head), prior)
     popularity = rng.permutation(NUM_ITEMS).astype(np.float32)
     ids = prefixes(rng)
     ids[3, 0] = 5  # every served session has an item
@@ -164,7 +198,8 @@ def test_search_ranks_are_the_served_ranks_up_to_the_cut_off(repeat_head):
                                             batch_size=10)
     unit = repeat_prior_search.score_unit(pairs)
     for prior in (RepeatPrior(), PRIOR, RepeatPrior(3 * unit, unit, -unit),
-                  RepeatPrior(-unit, 0.0, 0.0)):
+                  RepeatPrior(-unit, 0.0, 0.0), RepeatPrior(3 * unit, unit, -unit, 2),
+                  RepeatPrior(0.5 * unit, 0.0, 0.0, 1)):
         served = TopKRetrieval(with_prior(plain, prior), popularity).target_ranks(ids, targets)
         np.testing.assert_array_equal(
             repeat_prior_search.prior_ranks(pairs, prior),
