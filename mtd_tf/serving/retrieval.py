@@ -75,13 +75,7 @@ class TopKRetrieval:
             return metrics.target_ranks(self.scores(item_ids), targets)
         session = self._session(item_ids)
         targets = tf.cast(targets, tf.int32)
-        target_scores = tf.zeros(tf.shape(targets), tf.float32)
-        for start, stop in self.slices:  # the target's score, from its own slice
-            columns = targets - 1 - start
-            inside = (columns >= 0) & (columns < stop - start)
-            values = tf.gather(self._slice_scores(session, start, stop),
-                               tf.clip_by_value(columns, 0, stop - start - 1), batch_dims=1)
-            target_scores = tf.where(inside, values, target_scores)
+        target_scores = self._scores_of(session, targets, self._slice_scores)
         higher = tf.zeros(tf.shape(targets), tf.int32)
         for start, stop in self.slices:
             higher += tf.reduce_sum(tf.cast(
@@ -121,7 +115,7 @@ class TopKRetrieval:
         item_ids = tf.cast(item_ids, tf.int32)
         query = self.model.query_vectors(item_ids, training=False)
         session = {"item_ids": item_ids, "query": query,
-                   "has_items": tf.reduce_any(item_ids > 0, axis=1), "raw_scores": {}}
+                   "has_items": tf.reduce_any(item_ids > 0, axis=1), "kept": {}}
         if not candidates:
             return session
         candidates = session["candidates"] = self.model.candidate_vectors()
@@ -135,46 +129,55 @@ class TopKRetrieval:
                 head.mode_and_position_log_weights(item_ids, query, candidates,
                                                    session["log_normalizer"]))
         prior = getattr(self.model, "repeat_prior", None)
-        if prior is not None and prior.lift_limit:
-            session["prefix_scores"] = self._prefix_scores(session)
+        if prior is not None and prior.lift_limit:  # each prefix item's score, no prior
+            session["prefix_scores"] = self._scores_of(session, item_ids, self._model_scores)
         return session
 
-    def _prefix_scores(self, session):
-        """float32 [batch, len]: each prefix position's item's score without the prior,
-        read from its own slice (0 at padding), for a prior's lift limit."""
-        columns = session["item_ids"] - 1
-        prefix_scores = tf.zeros(tf.shape(columns), tf.float32)
+    def _scores_of(self, session, item_ids, slice_scores):
+        """float32, the shape of int `item_ids` ([batch] or [batch, len], ids 1..M): each
+        id's score in `slice_scores(session, start, stop)`, read from its own slice (0 for
+        an id outside 1..M)."""
+        columns = item_ids - 1
+        scores = tf.zeros(tf.shape(columns), tf.float32)
         for start, stop in self.slices:
             inside = (columns >= start) & (columns < stop)
-            values = tf.gather(self._model_scores(session, start, stop),
+            values = tf.gather(slice_scores(session, start, stop),
                                tf.clip_by_value(columns - start, 0, stop - start - 1),
                                batch_dims=1)
-            prefix_scores = tf.where(inside, values, prefix_scores)
-        return prefix_scores
+            scores = tf.where(inside, values, scores)
+        return scores
+
+    def _kept(self, session, name, start, stop, compute):
+        """`compute()`, kept for the session when the catalogue is one slice, so that the
+        repeat head's normaliser, a lift limit's prefix scores and the ranking share one
+        product (more slices are recomputed instead, to keep memory O(batch x slice))."""
+        kept = session["kept"]
+        if (name, start, stop) in kept:
+            return kept[name, start, stop]
+        value = compute()
+        if len(self.slices) == 1:
+            kept[name, start, stop] = value
+        return value
 
     def _raw_scores(self, session, start, stop):
-        """q C[start:stop]^T; with one slice kept for the session, so that the repeat head's
-        normaliser and the scores share one product (more slices are recomputed instead,
-        to keep memory O(batch x slice))."""
-        cache = session["raw_scores"]
-        if (start, stop) in cache:
-            return cache[(start, stop)]
-        scores = tf.matmul(session["query"], session["candidates"][start:stop],
-                           transpose_b=True)
-        if len(self.slices) == 1:
-            cache[(start, stop)] = scores
-        return scores
+        """q C[start:stop]^T."""
+        return self._kept(session, "raw", start, stop, lambda: tf.matmul(
+            session["query"], session["candidates"][start:stop], transpose_b=True))
 
     def _model_scores(self, session, start, stop):
         """float32 [batch, stop - start]: the model's scores of items start+1..stop, before
         any prior (with a repeat head, log P of its repeat/explore mixture)."""
-        scores = self._raw_scores(session, start, stop)
-        head = getattr(self.model, "repeat_head", None)
-        if head is not None:
-            scores = head.log_probabilities(
-                session["item_ids"], session["log_modes"], session["position_log_weights"],
-                scores, start + 1, session["log_normalizer"])
-        return tf.cast(scores, tf.float32)  # a mixed-precision model ranks in float32 too
+        def compute():
+            scores = self._raw_scores(session, start, stop)
+            head = getattr(self.model, "repeat_head", None)
+            if head is not None:
+                scores = head.log_probabilities(
+                    session["item_ids"], session["log_modes"],
+                    session["position_log_weights"], scores, start + 1,
+                    session["log_normalizer"])
+            return tf.cast(scores, tf.float32)  # a mixed-precision model ranks in float32 too
+
+        return self._kept(session, "model", start, stop, compute)
 
     def _slice_scores(self, session, start, stop, fallback=True):
         """float32 [batch, stop - start]: the scores of items start+1..stop with the prior
