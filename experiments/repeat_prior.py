@@ -37,6 +37,7 @@ from absl import flags  # noqa: E402
 from absl import logging  # noqa: E402
 
 from experiments import common  # noqa: E402
+from experiments import paper  # noqa: E402
 from experiments import provenance  # noqa: E402
 from experiments import reporting  # noqa: E402
 from mtd_tf.data import registry  # noqa: E402
@@ -64,9 +65,6 @@ RESULTS_NAME = "repeat_prior"
 PRIOR_EXPORT = "export_repeat_prior"  # beside the refit's own export, in its run folder
 KEYS = ("P@20", "MRR@20")
 HEAD_SUFFIX = "+head"  # the entry of a method's runs with the repeat head
-# The aims of the repeat-aware work (test P@20 / MRR@20, %), as experiments/repeat_head.py.
-AIMS = {"retailrocket": {"P@20": 58.9, "MRR@20": 31.2},
-        "diginetica": {"P@20": 54.3, "MRR@20": 19.1}}
 
 
 def run_specs(flag, specs, folders, datasets, methods):
@@ -197,7 +195,8 @@ def render_markdown(data, table2):
                            for key in KEYS])
             splits += [(f"{label}, refit", test["baseline_test_by_target"]),
                        (f"{label}, refit with the prior", test["test_by_target"])]
-            aims += filter(None, [_aim_line(label, test["test"], AIMS.get(dataset))])
+            aim = paper.REPEAT_AIMS.get(dataset)
+            aims += filter(None, [_aim_line(label, test["test"], aim)])
             if "against_plain" in entry:
                 against_plain.append(_against_plain_line(label, entry["against_plain"]))
         lines.append(reporting.markdown_table(
@@ -251,9 +250,7 @@ def _pair(without, with_prior, key):
 def _aim_line(label, metrics, aim):
     if not aim:
         return None
-    parts = [f"{key} {reporting.fmt(metrics[key])} against {aim[key]:.1f} "
-             f"({'met' if metrics[key] >= aim[key] else 'not met'})" for key in aim]
-    return f"Aim, {label} refit with the prior: " + "; ".join(parts) + "."
+    return f"Aim, {label} refit with the prior: {reporting.aim_parts(metrics, aim)}."
 
 
 def main(argv):

@@ -71,6 +71,12 @@ def binomial_standard_error(percent, count):
     return 100.0 * math.sqrt(share * (1.0 - share) / count)
 
 
+def aim_parts(metrics, aim):
+    """"P@20 58.37 against 58.9 (not met); ...": `metrics` read against each aimed figure."""
+    return "; ".join(f"{key} {fmt(metrics[key])} against {aim[key]:.1f} "
+                     f"({'met' if metrics[key] >= aim[key] else 'not met'})" for key in aim)
+
+
 def markdown_table(headers, rows):
     lines = ["| " + " | ".join(headers) + " |",
              "|" + "|".join("---" for _ in headers) + "|"]
