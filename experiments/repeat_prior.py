@@ -183,6 +183,7 @@ def render_markdown(data, table2):
         entries = data[dataset]
         lines += ["", f"## {dataset}", ""]
         rows, splits, aims, against_plain = [], [], [], []
+        aim = paper.REPEAT_AIMS.get(dataset)
         for method in sorted(entries, key=_entry_order):
             entry = entries[method]
             test, label = entry["test"], _entry_label(method)
@@ -195,8 +196,9 @@ def render_markdown(data, table2):
                            for key in KEYS])
             splits += [(f"{label}, refit", test["baseline_test_by_target"]),
                        (f"{label}, refit with the prior", test["test_by_target"])]
-            aim = paper.REPEAT_AIMS.get(dataset)
-            aims += filter(None, [_aim_line(label, test["test"], aim)])
+            if aim:
+                aims.append(f"Aim, {label} refit with the prior: "
+                            f"{reporting.aim_parts(test['test'], aim)}.")
             if "against_plain" in entry:
                 against_plain.append(_against_plain_line(label, entry["against_plain"]))
         lines.append(reporting.markdown_table(
@@ -245,12 +247,6 @@ def _prior_cell(entry):
 
 def _pair(without, with_prior, key):
     return f"{reporting.fmt(without[key])} → {reporting.fmt(with_prior[key])}"
-
-
-def _aim_line(label, metrics, aim):
-    if not aim:
-        return None
-    return f"Aim, {label} refit with the prior: {reporting.aim_parts(metrics, aim)}."
 
 
 def main(argv):
