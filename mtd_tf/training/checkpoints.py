@@ -2,9 +2,11 @@
 
 An epoch of a large dataset on a CPU takes tens of minutes (diginetica: ~17 min with f = 4
 on two cores), so a run killed late in an epoch would lose all of it if only finished
-epochs were saved. The mid-epoch checkpoints save where an unfinished epoch stands after
-its graph step and after each session pass but the last, in their own folder: the epoch
-checkpoints keep their layout, so runs started by earlier versions still resume.
+epochs were saved, and one pass can be as long (a comparison model's epoch is one pass).
+The mid-epoch checkpoints save where an unfinished epoch stands after its graph step,
+between its session passes and within a pass (the batches done, which a resumed pass
+skips), in their own folder: the epoch checkpoints keep their layout, so runs started by
+earlier versions still resume.
 """
 
 import os
@@ -18,9 +20,16 @@ from mtd_tf.errors import MTDError
 from mtd_tf.io_utils import no_space_reported
 
 # A mid-epoch checkpoint is written only once the newest checkpoint is this old: a crash
-# then costs at most about this long plus one pass, and fast passes (GPUs, small data) do
-# not spend their time saving.
+# then costs at most about this long plus `MID_PASS_CHECK_BATCHES` batches, and fast passes
+# (GPUs, small data) do not spend their time saving.
 MID_EPOCH_INTERVAL_SECONDS = 60.0
+# ... or once it is this many times as old as the last mid-epoch save took to write, if
+# longer: a large state (a million-item table with its Adam slots is over a gigabyte) then
+# spends at most about 5% of the training time being saved.
+SAVE_TIME_MULTIPLE = 20
+# Within a pass, whether a save is due is asked every this many batches: the question is a
+# collective across the workers of a multi-worker run, too dear to ask at every step.
+MID_PASS_CHECK_BATCHES = 50
 
 
 def damage(path):
@@ -105,7 +114,7 @@ class EpochProgress(tf.Module):
 
 
 class BatchProgress(tf.Module):
-    """Batches of the next pass already trained, when a stop signal saved mid-pass. Its own
+    """Batches of the next pass already trained, when the state was saved mid-pass. Its own
     object, so that mid-epoch checkpoints written before it existed still restore whole."""
 
     def __init__(self):
@@ -119,7 +128,7 @@ class MidEpochCheckpoints:
     Args:
       parts: the objects of the run's epoch checkpoint (model, optimizers, run state).
       directory: folder this process saves the mid-epoch checkpoints in (one is kept).
-      frequency: session passes per epoch, to number the checkpoints.
+      frequency: session passes per epoch, to describe the checkpoints.
       read_directory: folder they are restored from (default `directory`): a worker other
         than the chief of a multi-worker run restores the chief's and saves its own.
       discard_saves: delete each save right after writing it (that worker's saves).
@@ -138,11 +147,13 @@ class MidEpochCheckpoints:
                                 batch_progress=self.batch_progress),
             directory, max_to_keep=1)
         self.last_save = time.monotonic()
+        self.save_seconds = 0.0  # how long the last mid-epoch save took
         self.damaged = None  # "path (why)" of a mid-epoch checkpoint `restore` could not read
 
     def due(self):
         """Whether the newest checkpoint, of either kind, is old enough to save again."""
-        return time.monotonic() - self.last_save >= MID_EPOCH_INTERVAL_SECONDS
+        interval = max(MID_EPOCH_INTERVAL_SECONDS, SAVE_TIME_MULTIPLE * self.save_seconds)
+        return time.monotonic() - self.last_save >= interval
 
     def restart_interval(self):
         """An epoch checkpoint was just saved: the interval counts from now."""
@@ -154,12 +165,19 @@ class MidEpochCheckpoints:
         self.progress.epoch.assign(epoch)
         self.progress.passes_done.assign(passes_done)
         self.batch_progress.batches_done.assign(batches_done)
-        path = save(self.manager, epoch * (self.frequency + 1) + passes_done,
-                    discard=self.discard_saves)
+        started = time.monotonic()
+        path = save(self.manager, self._next_number(), discard=self.discard_saves)
         self.last_save = time.monotonic()
+        self.save_seconds = self.last_save - started
         description = self._describe(path, epoch, passes_done)
         logging.info("saved %s", description)
         return description
+
+    def _next_number(self):
+        """One more than the newest checkpoint's number: a save never rewrites in place the
+        one a crash would resume from (several saves can fall in one pass)."""
+        latest = self.manager.latest_checkpoint
+        return int(latest.rsplit("-", 1)[1]) + 1 if latest else 1
 
     def restore(self, epoch):
         """Restores the newest mid-epoch state of `epoch` (the one in progress) or of a later
@@ -195,7 +213,7 @@ class MidEpochCheckpoints:
         return int(self.progress.passes_done)
 
     def batches_done(self, epoch):
-        """Batches of `epoch`'s next pass already trained (restored; 0 unless a stop signal
+        """Batches of `epoch`'s next pass already trained (restored; 0 unless the state was
         saved mid-pass)."""
         return int(self.batch_progress.batches_done) if int(self.progress.epoch) == epoch else 0
 

@@ -31,6 +31,7 @@ from mtd_tf.errors import RunStopped
 from mtd_tf.errors import TrainingDivergedError
 from mtd_tf.io_utils import no_space_reported
 from mtd_tf.models.graph_infomax import write_back
+from mtd_tf.training import checkpoints
 from mtd_tf.training import graph_step
 from mtd_tf.training import inputs as inputs_lib
 from mtd_tf.training import run_settings
@@ -190,8 +191,9 @@ class Trainer:
         return info
 
     def session_pass(self, epoch, pass_index):
-        """One pass of L_in over the training samples (the rest of it, when a stop signal
-        saved it part-way); returns the mean loss and the pass's `PassProgress`."""
+        """One pass of L_in over the training samples (the rest of it, when it was saved
+        part-way), saving the state every `MID_EPOCH_INTERVAL_SECONDS` or so within it;
+        returns the mean loss and the pass's `PassProgress`."""
         limit = self.settings.max_train_batches
         num_batches = pipeline.num_batches(self.inputs.train, self.settings.batch_size)
         num_batches = min(num_batches, limit) if limit else num_batches
@@ -218,6 +220,9 @@ class Trainer:
             if int(self.state.step) % 50 == 0:
                 tf.summary.scalar("loss/in", loss, step=self.state.step)
             progress.update(self._batch_size(batch), loss)
+            if (self.batches_trained % checkpoints.MID_PASS_CHECK_BATCHES == 0
+                    and self.batches_trained < num_batches):
+                self._save_mid_epoch(epoch, pass_index, self.batches_trained)
         if isinstance(self.session_optimizer, row_sparse_adam.RowSparseAdam):  # the tables as Adam has them
             self.session_optimizer.catch_up(self.model.item_tables(), self.strategy)
         return float(np.mean(losses)), progress
@@ -310,10 +315,10 @@ class Trainer:
         return RunStopped(f"{stop} received in epoch {epoch + 1}; {where}: run the same "
                           "command to resume", stop.signum)
 
-    def _save_mid_epoch(self, epoch, passes_done):
+    def _save_mid_epoch(self, epoch, passes_done, batches_done=0):
         """Saves the unfinished epoch when due (on any worker: then on every worker)."""
         if worker_agreement.any_worker(self.strategy, self.mid_epoch.due()):
-            self.mid_epoch.save(epoch, passes_done)
+            self.mid_epoch.save(epoch, passes_done, batches_done)
             self._tell("on_checkpoint_saved")
 
     def _tell(self, hook, *args):

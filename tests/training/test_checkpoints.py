@@ -49,6 +49,7 @@ def uninterrupted(data_dir, tmp_path_factory):
 def fixture_save_every_time(monkeypatch):
     """Tiny passes take well under the interval: make every mid-epoch checkpoint due."""
     monkeypatch.setattr(checkpoints, "MID_EPOCH_INTERVAL_SECONDS", 0.0)
+    monkeypatch.setattr(checkpoints, "SAVE_TIME_MULTIPLE", 0)
 
 
 def crash_at(monkeypatch, method_name, moment):
@@ -124,6 +125,35 @@ def test_a_run_stopped_mid_epoch_resumes_after_its_last_saved_pass(
 
 
 @pytest.mark.slow
+def test_a_run_killed_mid_pass_resumes_after_its_last_saved_batch(
+        data_dir, uninterrupted, tmp_path, monkeypatch, save_every_time):
+    monkeypatch.setattr(checkpoints, "MID_PASS_CHECK_BATCHES", 2)  # passes of 4 batches
+    model_dir = tmp_path / "run"
+    crashed = loop.Trainer(config(data_dir, model_dir))
+    real_step, calls = crashed.train_step, []
+
+    def step_killed_at_batch_3_of_epoch_2_pass_2(batch):
+        calls.append(None)
+        if len(calls) == (PASSES + 1) * 4 + 3:
+            raise Crash("kill")
+        return real_step(batch)
+
+    crashed.train_step = step_killed_at_batch_3_of_epoch_2_pass_2
+    with pytest.raises(Crash):
+        crashed.train()
+
+    events = []
+    helpers.spy(monkeypatch, "session_pass", events)
+    resumed = loop.Trainer(config(data_dir, model_dir))
+    resumed.restore()
+    assert resumed.mid_epoch.passes_done(1) == 1 and resumed.mid_epoch.batches_done(1) == 2
+    resumed.train()
+
+    assert events == [("session_pass", (1, 1)), ("session_pass", (1, 2))]
+    assert_same_state(state_of(resumed), uninterrupted)
+
+
+@pytest.mark.slow
 def test_a_damaged_mid_epoch_checkpoint_falls_back_to_the_epoch_checkpoint(
         data_dir, uninterrupted, tmp_path, monkeypatch, save_every_time):
     model_dir = tmp_path / "run"
@@ -167,7 +197,8 @@ def test_a_diverged_run_names_the_mid_epoch_checkpoint_it_keeps(
     trainer.train_step = step_that_blows_up_in_pass_2
     with pytest.raises(TrainingDivergedError) as raised:
         trainer.train()
-    path = os.path.join(tmp_path, "run", "mid_epoch", "ckpt-1")  # epoch 0, 1 pass done
+    # Saved after the graph step (ckpt-1), then after pass 1 (ckpt-2).
+    path = os.path.join(tmp_path, "run", "mid_epoch", "ckpt-2")
     assert f"the last good checkpoint, {path} (epoch 1 after 1 of 3 passes), is kept" in str(
         raised.value)
 
@@ -177,6 +208,21 @@ def test_no_mid_epoch_checkpoint_is_written_before_the_interval(data_dir, tmp_pa
     assert checkpoints.MID_EPOCH_INTERVAL_SECONDS >= 10  # tiny passes take well under
     loop.Trainer(config(data_dir, tmp_path / "run", epochs=1)).train()
     assert not glob.glob(str(tmp_path / "run" / "mid_epoch" / "ckpt-*"))
+
+
+def test_a_slow_save_stretches_the_interval_to_the_next(tmp_path, monkeypatch):
+    """A state that takes long to write is saved less often, so saving stays a small share
+    of the training time."""
+    saves = checkpoints.MidEpochCheckpoints({"weights": tf.Variable(1.0)}, str(tmp_path), 1)
+    monkeypatch.setattr(checkpoints.time, "monotonic", lambda: 10_000.0)
+    saves.save_seconds = 10.0  # the last save took 10 s: the next is due 200 s after it
+    saves.last_save = 10_000.0 - 150
+    assert not saves.due()
+    saves.last_save = 10_000.0 - 200
+    assert saves.due()
+    saves.save_seconds = 0.1  # a quick save: the minute's floor
+    saves.last_save = 10_000.0 - checkpoints.MID_EPOCH_INTERVAL_SECONDS + 1
+    assert not saves.due()
 
 
 def test_a_checkpoint_missing_state_is_refused_with_the_run_to_delete(tmp_path):
