@@ -68,7 +68,9 @@ class SRGNNModel(NextItemModel):
 
     Training in the paper (not settings of this model; `TrainerConfig`'s): full softmax
     cross-entropy over all items on prefix-augmented sessions; Adam, lr 0.001 decayed by
-    0.1 every 3 epochs (`--lr`, `--lr_dc`, `--lr_dc_step`); batch size 100; L2 penalty
+    0.1 every 3 epochs (`--lr`, `--lr_dc`, `--lr_dc_step`; the code steps its `StepLR` at
+    each epoch's start, so its first decay comes at epoch 3, where `lr_decay_every=3`
+    here, as the paper's text reads, decays from epoch 4); batch size 100; L2 penalty
     1e-5 (`--l2`, Adam's `weight_decay`, i.e. the gradient of (1e-5 / 2) |w|^2 on every
     weight); 30 epochs with early stopping after 10 epochs without a better valid
     Recall@20 or MRR@20 (`--epoch`, `--patience`). No dropout.
