@@ -4,11 +4,15 @@ line naming the first; read-only commands keep working beside a running job."""
 import os
 import shutil
 
+import pytest
+
 from mtd_tf import folder_lock
 from mtd_tf import job
 from mtd_tf.data import registry
+from mtd_tf.errors import DatasetMissingError
 from mtd_tf.serving import evaluation
 from mtd_tf.serving import export
+from mtd_tf.training.config import TrainConfig
 from tests.faults import runs
 
 
@@ -44,3 +48,18 @@ def test_evaluate_reads_an_export_while_a_run_holds_its_folder(data_dir, uninter
         served = evaluation.evaluate_export(export.load_export(str(model_dir / "export")),
                                             dataset, batch_size=256)["test"]
     assert served["P@20"] == expected["test"]["P@20"]  # the export serves what was tested
+
+
+def test_a_run_that_fails_before_writing_leaves_no_folder(tmp_path):
+    settings = dict(runs.TRAINING_SETTINGS, dataset="nosuch", data_dir=str(tmp_path / "data"))
+    new_dir = tmp_path / "runs" / "nosuch_mtd"
+    with pytest.raises(DatasetMissingError):
+        job.train_and_evaluate(TrainConfig.from_settings(**settings, model_dir=str(new_dir)))
+    assert not new_dir.exists()
+
+    existing_dir = tmp_path / "mine"  # a folder the user made is theirs to keep
+    existing_dir.mkdir()
+    with pytest.raises(DatasetMissingError):
+        job.train_and_evaluate(TrainConfig.from_settings(**settings,
+                                                         model_dir=str(existing_dir)))
+    assert existing_dir.is_dir()
