@@ -360,7 +360,8 @@ def test_clis_start_quietly_unless_asked(cli_run, tmp_path):
                               env=helpers.USER_ENV, cwd=helpers.REPO_ROOT, timeout=120,
                               check=False).stderr
 
-    missing = stderr_of("mtd_tf/main.py", "--dataset=nothing_here", f"--data_dir={tmp_path}")
+    missing = stderr_of("mtd_tf/main.py", "--dataset=nothing_here", f"--data_dir={tmp_path}",
+                        f"--model_dir={tmp_path / 'runs' / 'nothing_here_mtd'}")
     assert missing.splitlines() == [line for line in missing.splitlines()
                                     if line.startswith("error: dataset 'nothing_here'")]
     assert len(missing.splitlines()) == 1, missing
