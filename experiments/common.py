@@ -414,10 +414,13 @@ def check_dataset(dataset, data_dir):
                       f"'synthetic', or a folder in {data_dir}{hint}")
 
 
-def runner_from_flags(stamp, use_published=True):
-    """The invocation's `CellRunner`; `use_published=False` for scripts that need the run
-    folders themselves (checkpoints), not just the records."""
-    records = published.load_published_records(FLAGS.results_dir) if use_published else None
+def runner_from_flags(stamp, results_name=None, use_published=True):
+    """The invocation's `CellRunner`; `results_name` names the script's own results file,
+    whose records win over other files' (`published.load_published_records`);
+    `use_published=False` for scripts that need the run folders themselves (checkpoints),
+    not just the records."""
+    records = (published.load_published_records(FLAGS.results_dir, own=results_name)
+               if use_published else None)
     return CellRunner(FLAGS.runs_dir, registry.resolve_data_dir(FLAGS.data_dir),
                       base_settings_from_flags(), stamp, records)
 

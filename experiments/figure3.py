@@ -83,8 +83,8 @@ def plot(data, variants, path):
 def main(argv):
     del argv
     stamp = provenance.make_stamp()
-    runner = common.runner_from_flags(stamp)
     results = reporting.ResultsFile(FLAGS.results_dir, "figure3")
+    runner = common.runner_from_flags(stamp, results.name)
     cells = [runner.cell(dataset, variant) for variant in FLAGS.variants
              for dataset in FLAGS.datasets]
     for spec in FLAGS.option:

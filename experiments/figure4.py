@@ -109,8 +109,8 @@ def plot(data, path):
 def main(argv):
     del argv
     stamp = provenance.make_stamp()
-    runner = common.runner_from_flags(stamp)
     results = reporting.ResultsFile(FLAGS.results_dir, "figure4")
+    runner = common.runner_from_flags(stamp, results.name)
     # (dataset, setting, value) -> cell; the default point is the same cell in every sweep.
     points = {(dataset, setting, value): runner.cell(dataset, "mtd", **{setting: value})
               for dataset in FLAGS.datasets for setting, values in sweeps().items()

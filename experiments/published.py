@@ -13,22 +13,29 @@ import os
 from experiments import reporting
 
 
-def load_published_records(results_dir):
+def load_published_records(results_dir, own=None):
     """{run folder relative to the runs root: record} from every `<results_dir>/*.json`.
 
-    Where two files hold a record of the same folder, the one whose metrics were written
-    last wins (a re-run replaced the earlier one).
+    Where two files hold a record of the same folder, the record in `<own>.json` (the
+    results file of the script asking) wins: the figures that script derived from its
+    runs (paired gaps, repeat splits) were computed from those, and another script's
+    re-run of the same cell, its folder gone, is another run rather than a correction.
+    Between other files, the one whose metrics were written last wins (a re-run replaced
+    the earlier one).
     """
-    records = {}
+    records, own_records = {}, {}
     for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
         name = os.path.splitext(os.path.basename(path))[0]
         data = reporting.ResultsFile(results_dir, name).load()
         for record in _records_in(data.get("runs")):
+            if name == own:
+                own_records[record["run_dir"]] = record
+                continue
             known = records.get(record["run_dir"])
             if known is None or record.get("metrics_written", "") > known.get(
                     "metrics_written", ""):
                 records[record["run_dir"]] = record
-    return records
+    return {**records, **own_records}
 
 
 def _records_in(node):

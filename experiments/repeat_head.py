@@ -201,8 +201,8 @@ def main(argv):
                           f"got {FLAGS.method!r}")
     settings = dataset_settings(FLAGS.datasets)
     stamp = provenance.make_stamp()
-    runner = common.runner_from_flags(stamp)
     results = reporting.ResultsFile(FLAGS.results_dir, results_name())
+    runner = common.runner_from_flags(stamp, results.name)
     validated = {(dataset, arm): runner.cell(dataset, FLAGS.method, **settings[dataset],
                                              **head_settings(head))
                  for dataset in FLAGS.datasets for arm, head in ARMS}

@@ -82,8 +82,8 @@ def main(argv):
     del argv
     shared = common.parse_overrides([FLAGS.settings])
     stamp = provenance.make_stamp()
-    runner = common.runner_from_flags(stamp)
     results = reporting.ResultsFile(FLAGS.results_dir, "sampled_softmax")
+    runner = common.runner_from_flags(stamp, results.name)
     plan = {dataset: {FULL_ROW: runner.cell(dataset, FLAGS.variant, GROUP, **shared)}
             for dataset in FLAGS.datasets}
     for dataset, rows in plan.items():

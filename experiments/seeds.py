@@ -91,8 +91,8 @@ def main(argv):
     if "seed" in settings:
         raise ConfigError("give seeds with --seeds, not in --settings")
     stamp = provenance.make_stamp()
-    runner = common.runner_from_flags(stamp)
     results = reporting.ResultsFile(FLAGS.results_dir, FLAGS.results_name)
+    runner = common.runner_from_flags(stamp, results.name)
     cells = {(dataset, seed): runner.cell(dataset, FLAGS.variant, **settings, seed=seed)
              for dataset in FLAGS.datasets for seed in seeds}
 

@@ -295,8 +295,8 @@ def paired_entry(rows, records, view, num_pairs, earlier):
 def main(argv):
     del argv
     stamp = provenance.make_stamp()
-    runner = common.runner_from_flags(stamp)
     results = reporting.ResultsFile(FLAGS.results_dir, "table2")
+    runner = common.runner_from_flags(stamp, results.name)
     cells = plan_cells(runner)
     unknown = set(FLAGS.train_here) - set(common.BASELINES)
     if unknown:

@@ -163,8 +163,8 @@ def main(argv):
     stamp = provenance.make_stamp()
     machine = stamp["machine"]
     device = provenance.device_key(machine)
-    runner = common.runner_from_flags(stamp)
     results = reporting.ResultsFile(FLAGS.results_dir, "table4")
+    runner = common.runner_from_flags(stamp, results.name)
     planned = plan(runner, device, machine)
     cells = [value for value in planned.values() if isinstance(value, common.Cell)]
 

@@ -102,6 +102,9 @@ def test_a_cell_published_in_the_results_files_is_not_trained_again(tmp_path, mo
     (results / "broken.json").write_text("{not json")
     records = published.load_published_records(str(results))
     assert records == {newer["run_dir"]: newer}
+    # A script's own results file keeps its record: what it derived came from that run.
+    assert published.load_published_records(str(results), own="figure4") == {
+        older["run_dir"]: older}
 
     fresh = common.CellRunner(tmp_path / "runs", str(tmp_path / "data"), cells.base,
                               stamp={"machine": {}}, published_records=records)
