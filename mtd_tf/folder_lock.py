@@ -15,8 +15,16 @@ import os
 def exclusive_lock(path):
     """Yields None while this process holds the lock on file `path` (created if absent);
     when another process holds it, yields that process's pid as it recorded it (0 when
-    unknown) and holds nothing."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    unknown) and holds nothing.
+
+    A folder the lock made for `path` is removed again if the holder wrote nothing else
+    there (a job that failed on a mistyped --dataset, say), so a bad command leaves no
+    folder behind; this happens before the lock is released, so no other holder is
+    using it.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    made_folder = not os.path.isdir(folder)
+    os.makedirs(folder, exist_ok=True)
     descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
     try:
         try:
@@ -26,9 +34,22 @@ def exclusive_lock(path):
             return
         os.ftruncate(descriptor, 0)
         os.write(descriptor, f"{os.getpid()}\n".encode("ascii"))
-        yield None
+        try:
+            yield None
+        finally:
+            if made_folder:
+                _remove_if_only(folder, path)
     finally:
         os.close(descriptor)  # closing releases the lock
+
+
+def _remove_if_only(folder, path):
+    try:
+        if os.listdir(folder) == [os.path.basename(path)]:
+            os.remove(path)
+            os.rmdir(folder)
+    except OSError:  # someone else wrote there meanwhile: leave it
+        pass
 
 
 def _recorded_pid(descriptor):

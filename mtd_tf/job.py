@@ -51,48 +51,24 @@ def train_and_evaluate(config, strategy=None, observers=()):
     if strategy is None:
         strategy = strategies.make_strategy(settings.strategy, settings.peer_timeout)
     folders = strategies.worker_folders(model_dir, strategy)
-    lock_path = folders.lock_file(RUN_LOCK_FILE)
-    new_folder = not os.path.exists(os.path.dirname(os.path.abspath(lock_path)))
-    with folder_lock.exclusive_lock(lock_path) as holder:
+    with folder_lock.exclusive_lock(folders.lock_file(RUN_LOCK_FILE)) as holder:
         if holder is not None:
             role = f" as {folders.task}" if folders.task else ""
             raise RunInUseError(
                 f"{model_dir} is in use by another training process{role} (pid "
                 f"{holder or '?'}): wait for it to finish, or use another --model_dir")
-        try:
-            return _run_holding_the_lock(config, strategy, folders, observers)
-        except BaseException:
-            if new_folder:
-                _remove_if_only_the_lock(lock_path)
-            raise
-
-
-def _run_holding_the_lock(config, strategy, folders, observers):
-    folders.discard()  # what a killed worker saved apart
-    with stop_signals.GracefulStop() as stop, strategies.peers_reported(
-            strategy, config.trainer.model_dir):
-        trainer = Trainer(config, strategy=strategy, stop=stop,
-                          observers=observers if folders.is_chief else ())
-        trainer.train()
-        try:
-            return finish(trainer)
-        except stop_signals.StopRequested as stopped:
-            raise RunStopped(f"{stopped} received while testing the trained model; "
-                             "training is finished and saved: run the same command to "
-                             "test and export it", stopped.signum) from None
-
-
-def _remove_if_only_the_lock(lock_path):
-    """Removes the folder this job created for `lock_path` when the job failed before
-    writing anything else there (a mistyped --dataset, say), so that a bad command leaves
-    no run folder behind. Done while the lock is held: no other job can be using it."""
-    folder = os.path.dirname(os.path.abspath(lock_path))
-    try:
-        if os.listdir(folder) == [os.path.basename(lock_path)]:
-            os.remove(lock_path)
-            os.rmdir(folder)
-    except OSError:  # someone else wrote there meanwhile: leave it
-        pass
+        folders.discard()  # what a killed worker saved apart
+        with stop_signals.GracefulStop() as stop, strategies.peers_reported(strategy,
+                                                                           model_dir):
+            trainer = Trainer(config, strategy=strategy, stop=stop,
+                              observers=observers if folders.is_chief else ())
+            trainer.train()
+            try:
+                return finish(trainer)
+            except stop_signals.StopRequested as stopped:
+                raise RunStopped(f"{stopped} received while testing the trained model; "
+                                 "training is finished and saved: run the same command to "
+                                 "test and export it", stopped.signum) from None
 
 
 def finish(trainer):

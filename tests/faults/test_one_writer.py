@@ -21,12 +21,13 @@ def test_a_second_process_on_a_folder_in_use_exits_with_one_line(data_dir, tmp_p
     with folder_lock.exclusive_lock(str(model_dir / job.RUN_LOCK_FILE)) as holder:
         assert holder is None  # this test process stands for the first run
         completed = runs.run(runs.command(data_dir, model_dir))
+        # Read while the first run still holds the folder (its lock tidies it on release).
+        assert sorted(os.listdir(model_dir)) == [job.RUN_LOCK_FILE]  # it wrote nothing
 
     assert completed.returncode == 2 and "Traceback" not in completed.stderr
     errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
     assert errors == [f"error: {model_dir} is in use by another training process (pid "
                       f"{os.getpid()}): wait for it to finish, or use another --model_dir"]
-    assert sorted(os.listdir(model_dir)) == [job.RUN_LOCK_FILE]  # it wrote nothing
 
 
 def test_the_lock_is_free_again_when_its_holder_ends(tmp_path):
